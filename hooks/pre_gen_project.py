@@ -1,0 +1,61 @@
+"""Refuse names that would bake a broken project, before anything is written.
+
+Answers arrive as data (JSON inside a raw string), never as code.
+"""
+
+import json
+import keyword
+import re
+import sys
+
+ANSWERS = json.loads(
+    r"""{
+    "project_name": {{ cookiecutter.project_name | tojson }},
+    "project_slug": {{ cookiecutter.project_slug | tojson }},
+    "package_name": {{ cookiecutter.package_name | tojson }},
+    "description": {{ cookiecutter.description | tojson }},
+    "author_name": {{ cookiecutter.author_name | tojson }}
+}"""
+)
+
+# Import names the generated project uses or installs: a package named like
+# one of them would shadow it.
+TAKEN = {
+    "anyio", "auth", "cookiecutter", "cryptography", "dotenv", "fastapi", "h11", "httptools",
+    "httpx", "httpx2", "jose", "mypy", "pydantic", "pydantic_core", "pydantic_settings",
+    "pytest", "pytest_timeout", "python_jose", "redis", "ruff", "starlette", "tests", "uvicorn",
+    "uvloop", "watchfiles", "websockets", "wsproto",
+}
+SLUG = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
+PACKAGE = re.compile(r"^[a-z_][a-z0-9_]*$")
+# These land inside quoted strings of pyproject.toml and Python files.
+UNQUOTABLE = re.compile(r'["\\\n\r]')
+
+
+def problem(answers: dict[str, str]) -> str | None:
+    slug, package = answers["project_slug"], answers["package_name"]
+    if not SLUG.match(slug):
+        return (
+            f"project_slug {slug!r} must be lower case: a letter, then letters, digits, "
+            "and single '-' or '_' between them"
+        )
+    if not PACKAGE.match(package) or not package.isidentifier():
+        return f"package_name {package!r} must be a lower-case Python identifier"
+    if keyword.iskeyword(package) or keyword.issoftkeyword(package):
+        return f"package_name {package!r} is a Python keyword"
+    for field, name in (("package_name", package), ("project_slug", slug.replace("-", "_"))):
+        if name in sys.stdlib_module_names:
+            return f"{field} {name!r} is a standard-library module; pick another name"
+        if name in TAKEN:
+            return f"{field} {name!r} is the name of a dependency; pick another name"
+    for field in ("project_name", "description", "author_name"):
+        if UNQUOTABLE.search(answers[field]):
+            return f"{field} may not contain double quotes, backslashes or line breaks"
+    return None
+
+
+if __name__ == "__main__":
+    message = problem(ANSWERS)
+    if message:
+        print(f"ERROR: {message}", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,1 @@
+"""{{ cookiecutter.project_name }}: real-time channels over WebSockets."""

@@ -1,0 +1,129 @@
+"""JSON Web Tokens: minting, verifying, and finding the token in a websocket handshake.
+
+Mint a development token from the project directory (reads `.env`):
+
+    python -m {{ cookiecutter.package_name }}.auth alice --ttl 3600
+"""
+
+import argparse
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from jose import JWTError, jwt
+from starlette.requests import HTTPConnection
+
+from .config import Settings, SettingsError, load_settings
+
+# Browsers cannot set headers on a websocket handshake, so they offer two
+# subprotocols: this marker, then the token. The server echoes the marker.
+BEARER_SUBPROTOCOL = "bearer"
+MAX_USER_ID_LENGTH = 128
+
+
+class AuthenticationError(Exception):
+    """The handshake carried no usable token; `reason` is safe to show the client."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """Who is on the other end of a socket, as the token says (never as the client says)."""
+
+    id: str
+    claims: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+def create_token(
+    subject: str,
+    settings: Settings,
+    *,
+    ttl_seconds: int = 3600,
+    extra_claims: Mapping[str, Any] | None = None,
+) -> str:
+    """Sign a token for `subject` that expires after `ttl_seconds`."""
+    now = int(time.time())
+    claims: dict[str, Any] = {**(extra_claims or {}), "sub": subject, "iat": now}
+    claims["exp"] = now + ttl_seconds
+    if settings.jwt_audience:
+        claims["aud"] = settings.jwt_audience
+    if settings.jwt_issuer:
+        claims["iss"] = settings.jwt_issuer
+    secret = settings.jwt_secret.get_secret_value()
+    return jwt.encode(claims, secret, algorithm=settings.jwt_algorithm)
+
+
+def verify_token(token: str, settings: Settings) -> User:
+    """Return the token's user, or raise AuthenticationError if it is not one we signed."""
+    try:
+        claims = jwt.decode(
+            token,
+            settings.jwt_secret.get_secret_value(),
+            algorithms=[settings.jwt_algorithm],
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+            options={
+                "require_exp": True,
+                "require_sub": True,
+                # python-jose accepts a token without `aud`/`iss` even when one
+                # is configured, unless the claim is also required.
+                "require_aud": settings.jwt_audience is not None,
+                "require_iss": settings.jwt_issuer is not None,
+            },
+        )
+    except JWTError as exc:
+        raise AuthenticationError(_describe(exc)) from None
+    subject = claims.get("sub")
+    if not isinstance(subject, str) or not 0 < len(subject) <= MAX_USER_ID_LENGTH:
+        raise AuthenticationError("invalid token subject")
+    return User(id=subject, claims=claims)
+
+
+def _describe(exc: JWTError) -> str:
+    text = str(exc).lower()
+    if "expired" in text:
+        return "token expired"
+    return "invalid token"
+
+
+def token_from_handshake(connection: HTTPConnection) -> str | None:
+    """The token from the Authorization header, the subprotocols, or `?token=`, in that order."""
+    header = connection.headers.get("authorization", "")
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    offered: Sequence[str] = connection.scope.get("subprotocols", [])
+    if BEARER_SUBPROTOCOL in offered:
+        position = offered.index(BEARER_SUBPROTOCOL)
+        if position + 1 < len(offered):
+            return offered[position + 1]
+    return connection.query_params.get("token") or None
+
+
+def authenticate(connection: HTTPConnection, settings: Settings) -> User:
+    """Verify the handshake's token; raise AuthenticationError when there is none or it is bad."""
+    token = token_from_handshake(connection)
+    if token is None:
+        raise AuthenticationError("missing token")
+    return verify_token(token, settings)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Print a signed token for a user: the quickest way to connect during development."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("user", help="the user id, stored as the token's `sub` claim")
+    parser.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        parser.exit(2, f"{exc}\n")
+    print(create_token(args.user, settings, ttl_seconds=args.ttl))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,30 @@
+"""The chat channel: everyone on `/ws/chat` hears every message, typed and signed by the token."""
+
+from typing import Annotated
+
+from pydantic import Field
+
+from ..core.channel import Channel
+from ..messages import Connected, NewMessage, Ping, Pong, PostMessage, SetTyping, UserTyping
+
+ChatInbound = Annotated[Ping | PostMessage | SetTyping, Field(discriminator="type")]
+
+ROOM = "chat"
+
+
+class ChatChannel(Channel[ChatInbound]):
+    path = "/ws/chat"
+
+    async def on_connect(self) -> None:
+        await self.join(ROOM)
+        await self.push(Connected(message="Connected to chat", user=self.user.id))
+
+    async def on_message(self, message: ChatInbound) -> None:
+        match message:
+            case Ping():
+                await self.reply(message, Pong())
+            case PostMessage(content=content):
+                # The author is who the token says, whatever the client claims.
+                await self.broadcast(ROOM, NewMessage(content=content, user=self.user.id))
+            case SetTyping(is_typing=is_typing):
+                await self.broadcast(ROOM, UserTyping(user=self.user.id, is_typing=is_typing))

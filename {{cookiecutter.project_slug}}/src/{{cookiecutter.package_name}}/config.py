@@ -1,0 +1,84 @@
+"""Settings, read from the environment and `.env`: a missing or bad one stops start-up."""
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The value `.env.example` ships with. It is public, so it may only sign
+# tokens on a developer's machine.
+PLACEHOLDER_SECRET = "change-me-to-a-random-secret-of-at-least-32-bytes"  # noqa: S105
+
+MIN_SECRET_BYTES = 32
+SUPPORTED_BROKERS = ("memory://",)
+
+Environment = Literal["development", "staging", "production"]
+# Only HMAC algorithms: the secret is shared. Pinning one of them is what
+# refuses tokens signed with any other algorithm, `none` included.
+JwtAlgorithm = Literal["HS256", "HS384", "HS512"]
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; the message names each one by its variable."""
+
+
+class Settings(BaseSettings):
+    """Every knob of the app; each field is read from the upper-case variable of its name."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    environment: Environment = "production"
+    jwt_secret: SecretStr
+    jwt_algorithm: JwtAlgorithm = "HS256"
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+    ws_ping_interval: float = Field(default=30.0, gt=0)
+    ws_ping_timeout: float = Field(default=10.0, gt=0)
+    ws_max_message_size: int = Field(default=1024 * 1024, ge=64)
+    ws_send_queue_size: int = Field(default=256, ge=1)
+    broker_url: str = "memory://"
+
+    @field_validator("jwt_audience", "jwt_issuer", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # `JWT_AUDIENCE=` in a .env file means "not set", not "the empty audience".
+        return None if value == "" else value
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _secret_is_long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value().encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"must be at least {MIN_SECRET_BYTES} bytes")
+        return value
+
+    @field_validator("broker_url")
+    @classmethod
+    def _broker_is_supported(cls, value: str) -> str:
+        if not value.startswith(SUPPORTED_BROKERS):
+            raise ValueError(f"unsupported broker {value!r}; use one of {SUPPORTED_BROKERS}")
+        return value
+
+    @model_validator(mode="after")
+    def _no_placeholder_outside_development(self) -> "Settings":
+        if (
+            self.environment != "development"
+            and self.jwt_secret.get_secret_value() == PLACEHOLDER_SECRET
+        ):
+            raise ValueError(
+                "JWT_SECRET is the public placeholder; set a random secret "
+                "(python -c 'import secrets; print(secrets.token_urlsafe(48))') "
+                "or ENVIRONMENT=development"
+            )
+        return self
+
+
+def load_settings() -> Settings:
+    """Read the settings, turning pydantic's report into one line per bad variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = "_".join(str(part) for part in error["loc"]).upper() or "settings"
+            problems.append(f"{name}: {error['msg']}")
+        raise SettingsError("invalid settings: " + "; ".join(problems)) from None

@@ -1,0 +1,1 @@
+"""The channel machinery: connections, the hub that fans out, brokers, and the runner."""

@@ -1,0 +1,161 @@
+"""The `Channel` base class: one subclass per websocket path, hooks with no-op defaults."""
+
+from typing import Any, ClassVar, Generic, TypeVar, get_args, get_origin
+
+from pydantic import TypeAdapter
+
+from ..auth import User
+from ..messages import ClientMessage, ErrorMessage, ServerMessage
+from .connection import Connection
+from .hub import ALL_TOPIC, Hub, user_topic
+
+InboundT = TypeVar("InboundT")
+
+
+class Channel(Generic[InboundT]):
+    """A websocket endpoint made of hooks, parameterised by the union of messages it accepts.
+
+    Declaring a channel
+    -------------------
+    Subclass with the union of client messages it accepts, set `path`, and add
+    the class to `CHANNELS` in `channels/__init__.py`::
+
+        Inbound = Annotated[Ping | PostMessage, Field(discriminator="type")]
+
+        class ChatChannel(Channel[Inbound]):
+            path = "/ws/chat"
+
+    Path parameters (`/ws/rooms/{room_id}`) are in `self.params`.
+
+    Lifecycle
+    ---------
+    The runner authenticates the handshake, accepts, and then calls
+    `on_connect()`; then `on_message()` or `on_binary()` for each frame; and
+    `on_close(code, reason)` exactly once, however the socket ends (the client
+    closed, the network dropped, a hook raised). After `on_close` the runner
+    removes the connection from every topic it joined. Each hook defaults to
+    doing nothing; override only the ones you need::
+
+        async def on_connect(self) -> None:
+            await self.join("lobby")
+
+    Receiving
+    ---------
+    Text frames are validated against the channel's union before `on_message`
+    sees them, so the argument is already the right model; `match` on it::
+
+        async def on_message(self, message: Inbound) -> None:
+            match message:
+                case Ping():
+                    await self.reply(message, Pong())
+
+    A frame that is not JSON, has an unknown `type`, or has bad fields never
+    reaches `on_message`: the client gets an `error` message naming the problem
+    and the connection stays open. Binary frames go to `on_binary(data)`.
+
+    Reply vs push vs broadcast
+    --------------------------
+    - `reply(request, message)`: to this client, echoing the request's `ref`.
+    - `push(message)`: to this client, unprompted.
+    - `broadcast(topic, message)`: to every socket that joined `topic`, in
+      every process, this one included if it joined.
+    - `send_to_user(user_id, message)`: to every socket of one user.
+    - `broadcast_to_all(message)`: to every connected socket.
+
+    Each message is serialised once and queued for each recipient without
+    waiting: no verb ever blocks on another client's socket.
+
+    Rooms
+    -----
+    A room is a topic: `await self.join(f"room:{room_id}")`, then broadcast
+    to it. Every topic is left automatically when the socket closes.
+
+    Refusing a connection
+    ---------------------
+    Unauthenticated handshakes never reach a channel: they are accepted and
+    closed at once with 4401. A channel refuses an authenticated client by
+    closing from `on_connect`::
+
+        async def on_connect(self) -> None:
+            if self.user.id == "mallory":
+                await self.close(4403, "Forbidden")
+
+    Errors and close codes
+    ----------------------
+    An exception in `on_message` or `on_binary` is logged and the client gets
+    `{"type": "error", "code": "internal_error", ...}`; the connection stays
+    open. An exception in `on_connect` closes the socket with 1011. The README
+    lists every close code.
+    """
+
+    path: ClassVar[str]
+    inbound: ClassVar[TypeAdapter[Any]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Build the validator once, at import, from the `Channel[...]` parameter.
+        for base in getattr(cls, "__orig_bases__", ()):
+            if get_origin(base) is Channel:
+                (message_type,) = get_args(base)
+                cls.inbound = TypeAdapter(message_type)
+
+    def __init__(self, connection: Connection, hub: Hub, params: dict[str, str]) -> None:
+        self.connection = connection
+        self.user: User = connection.user
+        self.params = params
+        self.hub = hub
+
+    # --- hooks ----------------------------------------------------------------
+
+    async def on_connect(self) -> None:
+        """Override to greet the client or join topics; runs once, after authentication."""
+
+    async def on_message(self, message: InboundT) -> None:
+        """Override to handle one validated client message."""
+
+    async def on_binary(self, data: bytes) -> None:
+        """Override to accept binary frames; by default they are answered with an error."""
+        await self.push(
+            ErrorMessage(
+                code="unsupported_frame", message="This channel does not accept binary frames"
+            )
+        )
+
+    async def on_close(self, code: int, reason: str) -> None:
+        """Override to clean up; runs exactly once, however the socket ended."""
+
+    # --- verbs ----------------------------------------------------------------
+
+    async def push(self, message: ServerMessage) -> None:
+        """Send `message` to this client."""
+        self.connection.send_frame(message.model_dump_json())
+
+    async def reply(self, request: ClientMessage, message: ServerMessage) -> None:
+        """Send `message` to this client as the answer to `request`, echoing its `ref`."""
+        if request.ref is not None:
+            message = message.model_copy(update={"ref": request.ref})
+        await self.push(message)
+
+    async def broadcast(self, topic: str, message: ServerMessage) -> None:
+        """Send `message` to every socket on `topic`, in every process."""
+        await self.hub.publish(topic, message)
+
+    async def send_to_user(self, user_id: str, message: ServerMessage) -> None:
+        """Send `message` to every socket of `user_id`, in every process."""
+        await self.hub.publish(user_topic(user_id), message)
+
+    async def broadcast_to_all(self, message: ServerMessage) -> None:
+        """Send `message` to every connected socket, in every process."""
+        await self.hub.publish(ALL_TOPIC, message)
+
+    async def join(self, topic: str) -> None:
+        """Receive what is broadcast to `topic` until `leave` or the socket closes."""
+        await self.hub.join(self.connection, topic)
+
+    async def leave(self, topic: str) -> None:
+        """Stop receiving `topic`."""
+        await self.hub.leave(self.connection, topic)
+
+    async def close(self, code: int, reason: str = "") -> None:
+        """Close this socket with `code` once what was queued before has been sent."""
+        await self.connection.close(code, reason)

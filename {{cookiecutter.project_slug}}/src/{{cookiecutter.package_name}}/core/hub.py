@@ -1,0 +1,90 @@
+"""The hub: this process's connections, the topics they joined, and fan-out through the broker.
+
+Fan-out policy: a message is serialised once, published once, and handed to
+each local subscriber's bounded queue without waiting (`Connection.send_frame`).
+A broadcast never awaits any recipient, so a slow client cannot hold up the
+others; a client whose queue overflows is closed with 4008 instead.
+
+Every connection is also on two topics of its own, so that the same mechanism
+(and later the same Redis broker) serves every verb: `user:<id>` reaches all of
+one user's sockets, and `all` reaches everyone.
+"""
+
+import logging
+
+from pydantic import BaseModel
+from starlette.websockets import WebSocket
+
+from ..auth import User
+from .broker import Broker
+from .connection import Connection
+
+logger = logging.getLogger(__name__)
+
+ALL_TOPIC = "all"
+
+
+def user_topic(user_id: str) -> str:
+    """The topic every socket of `user_id` is on."""
+    return f"user:{user_id}"
+
+
+class Hub:
+    """Connections of this process by topic, publishing through a broker."""
+
+    def __init__(self, broker: Broker, *, send_queue_size: int) -> None:
+        self.broker = broker
+        self.connections: set[Connection] = set()
+        self._send_queue_size = send_queue_size
+        self._topics: dict[str, set[Connection]] = {}
+
+    async def start(self) -> None:
+        await self.broker.start(self._deliver)
+
+    async def stop(self) -> None:
+        await self.broker.close()
+
+    async def connect(self, websocket: WebSocket, user: User) -> Connection:
+        """Register an accepted socket: it can now be sent to, and hears `all` and its user."""
+        connection = Connection(websocket, user, queue_size=self._send_queue_size)
+        self.connections.add(connection)
+        await self.join(connection, ALL_TOPIC)
+        await self.join(connection, user_topic(user.id))
+        return connection
+
+    async def disconnect(self, connection: Connection) -> None:
+        """Forget a socket: leave every topic it joined and stop its writer."""
+        self.connections.discard(connection)
+        for topic in list(connection.topics):
+            await self.leave(connection, topic)
+        await connection.abort()
+
+    async def join(self, connection: Connection, topic: str) -> None:
+        members = self._topics.get(topic)
+        if members is None:
+            members = self._topics[topic] = set()
+            await self.broker.subscribe(topic)
+        members.add(connection)
+        connection.topics.add(topic)
+
+    async def leave(self, connection: Connection, topic: str) -> None:
+        connection.topics.discard(topic)
+        members = self._topics.get(topic)
+        if members is None:
+            return
+        members.discard(connection)
+        if not members:
+            del self._topics[topic]
+            await self.broker.unsubscribe(topic)
+
+    async def publish(self, topic: str, message: BaseModel) -> None:
+        """Serialise once and publish to every subscriber of `topic`, in every process."""
+        await self.broker.publish(topic, message.model_dump_json())
+
+    def members(self, topic: str) -> frozenset[Connection]:
+        """The local connections on `topic`."""
+        return frozenset(self._topics.get(topic, ()))
+
+    def _deliver(self, topic: str, frame: str) -> None:
+        for connection in self._topics.get(topic, ()):
+            connection.send_frame(frame)

@@ -1,0 +1,22 @@
+"""The entry point uvicorn serves: `uvicorn {{ cookiecutter.package_name }}.main:app`.
+
+Settings are read here, at import, so that a missing or bad one stops the
+server with one line naming it. Tests build their own app with `create_app`.
+"""
+
+from fastapi import FastAPI
+
+from .app import create_app
+from .config import SettingsError
+
+
+def _app_or_exit() -> FastAPI:
+    try:
+        return create_app()
+    except SettingsError as exc:
+        # One readable line instead of a traceback; under --reload, uvicorn
+        # then waits for the fix.
+        raise SystemExit(f"{__package__}: {exc}") from None
+
+
+app = _app_or_exit()

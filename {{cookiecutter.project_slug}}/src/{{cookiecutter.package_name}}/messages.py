@@ -1,0 +1,124 @@
+"""The typed messages of the protocol: what clients send, and what the server sends back.
+
+Every model is tagged by a `Literal` `type`, so a union of them validates a raw
+frame in one pass and a `match` statement picks the handler.
+"""
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+MAX_CONTENT_LENGTH = 4000
+MAX_REF_LENGTH = 64
+
+# A client's correlation id: echoed on the reply so the client can match them.
+Ref = Annotated[str, StringConstraints(max_length=MAX_REF_LENGTH)] | int
+
+
+def utc_now() -> datetime:
+    """Now, in UTC: serialised as RFC 3339 (`2026-01-02T03:04:05.678Z`)."""
+    return datetime.now(UTC)
+
+
+def _is_none(value: Any) -> bool:
+    return value is None
+
+
+class ClientMessage(BaseModel):
+    """Base of every client-to-server message: unknown fields are an error, not ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ref: Ref | None = None
+
+
+class ServerMessage(BaseModel):
+    """Base of every server-to-client message; `ref` appears only on replies."""
+
+    ref: Ref | None = Field(default=None, exclude_if=_is_none)
+
+
+# --- client to server ---------------------------------------------------------
+
+
+class Ping(ClientMessage):
+    type: Literal["ping"]
+
+
+class PostMessage(ClientMessage):
+    type: Literal["message"]
+    content: Annotated[str, StringConstraints(min_length=1, max_length=MAX_CONTENT_LENGTH)]
+
+
+class SetTyping(ClientMessage):
+    type: Literal["typing"]
+    is_typing: bool
+
+
+class Subscribe(ClientMessage):
+    type: Literal["subscribe"]
+    resource: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+    id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | int
+
+
+class Unsubscribe(ClientMessage):
+    type: Literal["unsubscribe"]
+    resource: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+    id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | int
+
+
+# Every message a client may send. A channel accepts the subset it names.
+AnyClientMessage = Annotated[
+    Ping | PostMessage | SetTyping | Subscribe | Unsubscribe, Field(discriminator="type")
+]
+
+
+# --- server to client ---------------------------------------------------------
+
+
+class Connected(ServerMessage):
+    type: Literal["connected"] = "connected"
+    message: str
+    user: str
+    timestamp: datetime = Field(default_factory=utc_now)
+
+
+class Pong(ServerMessage):
+    type: Literal["pong"] = "pong"
+    timestamp: datetime = Field(default_factory=utc_now)
+
+
+class NewMessage(ServerMessage):
+    type: Literal["message"] = "message"
+    content: str
+    user: str
+    timestamp: datetime = Field(default_factory=utc_now)
+
+
+class UserTyping(ServerMessage):
+    type: Literal["typing"] = "typing"
+    user: str
+    is_typing: bool
+    timestamp: datetime = Field(default_factory=utc_now)
+
+
+ErrorCode = Literal[
+    "invalid_json", "unknown_type", "invalid_message", "unsupported_frame", "internal_error"
+]
+
+
+class FieldError(BaseModel):
+    """One invalid field of a client message: where it is, and what is wrong."""
+
+    field: str
+    message: str
+
+
+class ErrorMessage(ServerMessage):
+    """The client sent something we could not handle; the connection stays open."""
+
+    type: Literal["error"] = "error"
+    code: ErrorCode
+    message: str
+    fields: list[FieldError] | None = Field(default=None, exclude_if=_is_none)

@@ -1,0 +1,135 @@
+"""Who gets in: only a valid token we signed, from the header, the subprotocol, or the query."""
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from jose import jwt
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from {{ cookiecutter.package_name }}.auth import (
+    AuthenticationError,
+    create_token,
+    main,
+    verify_token,
+)
+from {{ cookiecutter.package_name }}.close_codes import WS_4401_UNAUTHORIZED
+from {{ cookiecutter.package_name }}.config import Settings
+
+from .conftest import TEST_SECRET, receive_type
+
+
+def refused(client: TestClient, **kwargs: object) -> WebSocketDisconnect:
+    """Connect and return the close the server answered with."""
+    with (
+        client.websocket_connect("/ws/chat", **kwargs) as ws,  # type: ignore[arg-type]
+        pytest.raises(WebSocketDisconnect) as closed,
+    ):
+        ws.receive_json()
+    return closed.value
+
+
+def signed(claims: dict[str, object], secret: str = TEST_SECRET, algorithm: str = "HS256") -> str:
+    return jwt.encode(claims, secret, algorithm=algorithm)
+
+
+def in_an_hour() -> int:
+    return int(time.time()) + 3600
+
+
+def test_no_token_is_refused_with_4401(client: TestClient) -> None:
+    closed = refused(client)
+    assert closed.code == WS_4401_UNAUTHORIZED
+    assert closed.reason == "missing token"
+
+
+def test_bad_token_is_refused_with_4401(client: TestClient) -> None:
+    closed = refused(client, headers={"authorization": "Bearer not.a.jwt"})
+    assert (closed.code, closed.reason) == (WS_4401_UNAUTHORIZED, "invalid token")
+
+
+def test_expired_token_is_refused_with_4401(client: TestClient) -> None:
+    token = signed({"sub": "alice", "exp": int(time.time()) - 10})
+    closed = refused(client, headers={"authorization": f"Bearer {token}"})
+    assert (closed.code, closed.reason) == (WS_4401_UNAUTHORIZED, "token expired")
+
+
+def test_token_signed_with_another_secret_is_refused(client: TestClient) -> None:
+    token = signed({"sub": "alice", "exp": in_an_hour()}, secret="another-secret-" * 4)
+    assert refused(client, headers={"authorization": f"Bearer {token}"}).code == 4401
+
+
+def test_token_signed_with_another_algorithm_is_refused(client: TestClient) -> None:
+    token = signed({"sub": "alice", "exp": in_an_hour()}, algorithm="HS512")
+    assert refused(client, headers={"authorization": f"Bearer {token}"}).code == 4401
+
+
+def test_unsigned_alg_none_token_is_refused(client: TestClient) -> None:
+    header = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0"  # {"alg":"none","typ":"JWT"}
+    valid = signed({"sub": "mallory", "exp": in_an_hour()})
+    token = f"{header}.{valid.split('.')[1]}."
+    assert refused(client, headers={"authorization": f"Bearer {token}"}).code == 4401
+
+
+@pytest.mark.parametrize("claims", [{"sub": "alice"}, {"exp": 4102444800}, {"sub": "", "exp": 1}])
+def test_token_without_exp_or_sub_is_refused(client: TestClient, claims: dict[str, object]) -> None:
+    assert refused(client, headers={"authorization": f"Bearer {signed(claims)}"}).code == 4401
+
+
+def test_token_in_the_subprotocol_is_accepted_and_the_marker_echoed(
+    client: TestClient, token_for: Callable[[str], str]
+) -> None:
+    with client.websocket_connect("/ws/chat", subprotocols=["bearer", token_for("bea")]) as ws:
+        assert ws.accepted_subprotocol == "bearer"
+        assert receive_type(ws, "connected")["user"] == "bea"
+
+
+def test_refusal_still_echoes_the_subprotocol_so_browsers_see_the_code(
+    client: TestClient,
+) -> None:
+    with client.websocket_connect("/ws/chat", subprotocols=["bearer", "garbage"]) as ws:
+        assert ws.accepted_subprotocol == "bearer"
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+    assert closed.value.code == WS_4401_UNAUTHORIZED
+
+
+def test_token_in_the_query_is_accepted(
+    client: TestClient, token_for: Callable[[str], str]
+) -> None:
+    with client.websocket_connect(f"/ws/chat?token={token_for('quinn')}") as ws:
+        assert receive_type(ws, "connected")["user"] == "quinn"
+
+
+def test_audience_and_issuer_are_verified_when_set() -> None:
+    strict = Settings(_env_file=None, jwt_secret=TEST_SECRET, jwt_audience="chat", jwt_issuer="us")
+    loose = Settings(_env_file=None, jwt_secret=TEST_SECRET)
+    assert verify_token(create_token("alice", strict), strict).id == "alice"
+    with pytest.raises(AuthenticationError):
+        verify_token(create_token("alice", loose), strict)
+    other = Settings(_env_file=None, jwt_secret=TEST_SECRET, jwt_audience="billing")
+    with pytest.raises(AuthenticationError):
+        verify_token(create_token("alice", other), strict)
+
+
+def test_command_line_mints_a_token_for_the_user(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], settings: Settings
+) -> None:
+    monkeypatch.setenv("JWT_SECRET", TEST_SECRET)
+    main(["alice", "--ttl", "60"])
+    token = capsys.readouterr().out.strip()
+    user = verify_token(token, settings)
+    assert user.id == "alice"
+    assert 50 <= user.claims["exp"] - time.time() <= 60
+
+
+def test_command_line_names_a_missing_secret(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env here
+    with pytest.raises(SystemExit) as exited:
+        main(["alice"])
+    assert exited.value.code == 2
+    assert "JWT_SECRET" in capsys.readouterr().err

@@ -1,0 +1,73 @@
+"""The chat channel as its users see it."""
+
+from datetime import datetime
+
+from .conftest import Connect, receive_type
+
+
+def test_connect_greets_with_connected_and_an_rfc3339_timestamp(connect: Connect) -> None:
+    with connect(user="alice") as ws:
+        frame = receive_type(ws, "connected")
+        assert frame["message"] == "Connected to chat"
+        assert frame["user"] == "alice"
+        assert datetime.fromisoformat(frame["timestamp"]).utcoffset() is not None
+
+
+def test_ping_replies_with_pong(connect: Connect) -> None:
+    with connect() as ws:
+        receive_type(ws, "connected")
+        ws.send_json({"type": "ping"})
+        pong = receive_type(ws, "pong")
+        assert "ref" not in pong
+        assert datetime.fromisoformat(pong["timestamp"])
+
+
+def test_pong_echoes_the_clients_ref(connect: Connect) -> None:
+    with connect() as ws:
+        receive_type(ws, "connected")
+        ws.send_json({"type": "ping", "ref": "r-17"})
+        assert receive_type(ws, "pong")["ref"] == "r-17"
+        ws.send_json({"type": "ping", "ref": 18})
+        assert receive_type(ws, "pong")["ref"] == 18
+
+
+def test_message_reaches_every_client_including_the_sender(connect: Connect) -> None:
+    with connect(user="alice") as alice, connect(user="bob") as bob:
+        receive_type(alice, "connected")
+        receive_type(bob, "connected")
+        alice.send_json({"type": "message", "content": "hello"})
+        for ws in (alice, bob):
+            frame = receive_type(ws, "message")
+            assert (frame["content"], frame["user"]) == ("hello", "alice")
+            assert datetime.fromisoformat(frame["timestamp"])
+
+
+def test_message_author_comes_from_the_token_not_the_payload(connect: Connect) -> None:
+    with connect(user="alice") as alice:
+        receive_type(alice, "connected")
+        alice.send_json({"type": "message", "content": "hi", "user": "mallory"})
+        error = receive_type(alice, "error")
+        assert error["code"] == "invalid_message"
+        assert "user" in error["message"]
+        alice.send_json({"type": "message", "content": "hi"})
+        assert receive_type(alice, "message")["user"] == "alice"
+
+
+def test_typing_reaches_everyone_with_the_user(connect: Connect) -> None:
+    with connect(user="alice") as alice, connect(user="bob") as bob:
+        receive_type(alice, "connected")
+        receive_type(bob, "connected")
+        bob.send_json({"type": "typing", "is_typing": True})
+        for ws in (alice, bob):
+            frame = receive_type(ws, "typing")
+            assert (frame["user"], frame["is_typing"]) == ("bob", True)
+            assert datetime.fromisoformat(frame["timestamp"])
+
+
+def test_a_client_that_left_no_longer_receives(connect: Connect) -> None:
+    with connect(user="alice") as alice:
+        receive_type(alice, "connected")
+        with connect(user="bob") as bob:
+            receive_type(bob, "connected")
+        alice.send_json({"type": "message", "content": "anyone?"})
+        assert receive_type(alice, "message")["content"] == "anyone?"

@@ -1,0 +1,74 @@
+"""Fan-out never waits for a slow client: it is dropped with 4008, everyone else keeps up."""
+
+import asyncio
+from typing import Any, cast
+
+from starlette.websockets import WebSocket
+
+from {{ cookiecutter.package_name }}.auth import User
+from {{ cookiecutter.package_name }}.close_codes import WS_4008_SLOW_CONSUMER
+from {{ cookiecutter.package_name }}.core.broker import MemoryBroker
+from {{ cookiecutter.package_name }}.core.hub import Hub
+from {{ cookiecutter.package_name }}.messages import NewMessage
+
+
+class FakeSocket:
+    """Records what it is sent; a stalled one never finishes a send, like a full TCP buffer."""
+
+    def __init__(self, *, stalled: bool = False) -> None:
+        self.stalled = stalled
+        self.frames: list[str] = []
+        self.closed_with: int | None = None
+
+    async def send_text(self, frame: str) -> None:
+        if self.stalled:
+            await asyncio.Event().wait()
+        self.frames.append(frame)
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        self.closed_with = code
+
+
+async def broadcast_past_a_stalled_client(queue_size: int, messages: int) -> dict[str, Any]:
+    hub = Hub(MemoryBroker(), send_queue_size=queue_size)
+    await hub.start()
+    fast, stalled = FakeSocket(), FakeSocket(stalled=True)
+    for name, socket in (("fast", fast), ("stalled", stalled)):
+        connection = await hub.connect(cast(WebSocket, socket), User(id=name))
+        await hub.join(connection, "room")
+    for number in range(messages):
+        await hub.publish("room", NewMessage(content=str(number), user="sender"))
+        await asyncio.sleep(0)  # let the writers run, as a real server would
+    for _ in range(10):
+        await asyncio.sleep(0)
+    slow_connection = next(c for c in hub.connections if c.user.id == "stalled")
+    result = {
+        "fast_received": len(fast.frames),
+        "stalled_closing": slow_connection.closing,
+        "stalled_code": slow_connection.close_code,
+        "stalled_told": stalled.closed_with,
+    }
+    for connection in list(hub.connections):
+        await hub.disconnect(connection)
+    await hub.stop()
+    return result
+
+
+def test_a_stalled_client_is_dropped_with_4008_and_the_others_get_every_message() -> None:
+    result = asyncio.run(broadcast_past_a_stalled_client(queue_size=8, messages=1000))
+    assert result == {
+        "fast_received": 1000,
+        "stalled_closing": True,
+        "stalled_code": WS_4008_SLOW_CONSUMER,
+        "stalled_told": WS_4008_SLOW_CONSUMER,
+    }
+
+
+def test_a_burst_within_the_queue_size_drops_nobody() -> None:
+    result = asyncio.run(broadcast_past_a_stalled_client(queue_size=64, messages=50))
+    assert result == {
+        "fast_received": 50,
+        "stalled_closing": False,
+        "stalled_code": None,
+        "stalled_told": None,
+    }

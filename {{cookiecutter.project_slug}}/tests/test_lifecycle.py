@@ -1,0 +1,163 @@
+"""The runner's guarantees, shown with small channels made for the purpose."""
+
+from typing import Annotated, Any
+
+import pytest
+from fastapi import FastAPI
+from pydantic import Field
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from {{ cookiecutter.package_name }}.app import create_app
+from {{ cookiecutter.package_name }}.close_codes import WS_1009_MESSAGE_TOO_BIG, WS_1011_INTERNAL_ERROR
+from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.core.channel import Channel
+from {{ cookiecutter.package_name }}.messages import Connected, NewMessage, Ping, Pong, PostMessage
+
+from .conftest import Connect, receive_type
+
+Inbound = Annotated[Ping | PostMessage, Field(discriminator="type")]
+closes: list[tuple[str, int]] = []
+
+
+class Recorder(Channel[Inbound]):
+    """Records every on_close; `boom` crashes the handler; binary frames are echoed."""
+
+    path = "/ws/recorder"
+
+    async def on_connect(self) -> None:
+        await self.join("recorder")
+        await self.push(Connected(message="hi", user=self.user.id))
+
+    async def on_message(self, message: Inbound) -> None:
+        match message:
+            case PostMessage(content="boom"):
+                raise RuntimeError("handler bug")
+            case PostMessage(content=content):
+                await self.send_to_user(content, NewMessage(content="psst", user=self.user.id))
+            case Ping():
+                await self.reply(message, Pong())
+
+    async def on_binary(self, data: bytes) -> None:
+        await self.broadcast_to_all(NewMessage(content=data.hex(), user=self.user.id))
+
+    async def on_close(self, code: int, reason: str) -> None:
+        closes.append((self.user.id, code))
+
+
+class CrashesOnConnect(Channel[Inbound]):
+    path = "/ws/crash"
+
+    async def on_connect(self) -> None:
+        raise RuntimeError("setup bug")
+
+    async def on_close(self, code: int, reason: str) -> None:
+        closes.append((self.user.id, code))
+
+
+class Refuses(Channel[Inbound]):
+    path = "/ws/refuses"
+
+    async def on_connect(self) -> None:
+        await self.close(4403, "Forbidden")
+
+
+@pytest.fixture
+def app(settings: Settings) -> FastAPI:
+    closes.clear()
+    return create_app(settings, channels=[Recorder, CrashesOnConnect, Refuses])
+
+
+def test_on_close_runs_once_when_the_client_closes(connect: Connect) -> None:
+    with connect("/ws/recorder", user="alice") as ws:
+        receive_type(ws, "connected")
+        ws.close(1000)
+    with connect("/ws/recorder", user="bob") as ws:
+        receive_type(ws, "connected")
+    assert closes == [("alice", 1000), ("bob", 1000)]
+
+
+def test_handler_crash_answers_internal_error_and_keeps_the_socket(connect: Connect) -> None:
+    with connect("/ws/recorder") as ws:
+        receive_type(ws, "connected")
+        ws.send_json({"type": "message", "content": "boom", "ref": "b1"})
+        error = receive_type(ws, "error")
+        assert error == {
+            "type": "error",
+            "code": "internal_error",
+            "message": "Internal server error",
+            "ref": "b1",
+        }
+        ws.send_json({"type": "ping"})
+        receive_type(ws, "pong")
+
+
+def test_crash_in_on_connect_closes_with_1011_and_still_runs_on_close(connect: Connect) -> None:
+    with connect("/ws/crash", user="carol") as ws, pytest.raises(WebSocketDisconnect) as closed:
+        ws.receive_json()
+    assert closed.value.code == WS_1011_INTERNAL_ERROR
+    assert closes == [("carol", WS_1011_INTERNAL_ERROR)]
+
+
+def test_a_channel_can_refuse_from_on_connect(connect: Connect) -> None:
+    with connect("/ws/refuses") as ws, pytest.raises(WebSocketDisconnect) as closed:
+        ws.receive_json()
+    assert (closed.value.code, closed.value.reason) == (4403, "Forbidden")
+
+
+def test_send_to_user_reaches_every_socket_of_that_user_only(connect: Connect) -> None:
+    with (
+        connect("/ws/recorder", user="alice") as sender,
+        connect("/ws/recorder", user="bob") as phone,
+        connect("/ws/recorder", user="bob") as laptop,
+        connect("/ws/recorder", user="carol") as carol,
+    ):
+        for ws in (sender, phone, laptop, carol):
+            receive_type(ws, "connected")
+        sender.send_json({"type": "message", "content": "bob"})
+        for ws in (phone, laptop):
+            assert receive_type(ws, "message")["user"] == "alice"
+        # carol's next frame is her own pong: the whisper never reached her.
+        carol.send_json({"type": "ping"})
+        receive_type(carol, "pong")
+
+
+def test_broadcast_to_all_reaches_every_channel(connect: Connect) -> None:
+    with connect("/ws/recorder", user="alice") as alice, connect("/ws/recorder", user="bob") as bob:
+        receive_type(alice, "connected")
+        receive_type(bob, "connected")
+        alice.send_bytes(b"\xca\xfe")
+        for ws in (alice, bob):
+            assert receive_type(ws, "message")["content"] == "cafe"
+
+
+def test_a_frame_over_the_size_limit_closes_with_1009(settings: Settings, connect: Connect) -> None:
+    with connect("/ws/recorder") as ws:
+        receive_type(ws, "connected")
+        ws.send_text("x" * (settings.ws_max_message_size + 1))
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+    assert closed.value.code == WS_1009_MESSAGE_TOO_BIG
+
+
+def test_a_multibyte_frame_over_the_limit_in_bytes_closes_with_1009(connect: Connect) -> None:
+    with connect("/ws/recorder") as ws:
+        receive_type(ws, "connected")
+        # 300,000 characters, 1.2 MB of UTF-8: under the limit in characters only.
+        ws.send_text("\U0001f600" * 300_000)
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+    assert closed.value.code == WS_1009_MESSAGE_TOO_BIG
+
+
+def test_healthz_answers_200(client: TestClient) -> None:
+    response = client.get("/healthz")
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})
+
+
+def test_the_app_is_built_without_an_event_loop(settings: Settings) -> None:
+    # Building must not touch a loop: uvicorn --reload and the TestClient own theirs.
+    app: Any = create_app(settings)
+    assert not hasattr(app.state, "hub")
+    with TestClient(app):
+        assert app.state.hub.connections == set()
