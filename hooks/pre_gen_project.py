@@ -21,10 +21,33 @@ ANSWERS = json.loads(
 # Import names the generated project uses or installs: a package named like
 # one of them would shadow it.
 TAKEN = {
-    "anyio", "auth", "cookiecutter", "cryptography", "dotenv", "fastapi", "h11", "httptools",
-    "httpx", "httpx2", "jose", "mypy", "pydantic", "pydantic_core", "pydantic_settings",
-    "pytest", "pytest_timeout", "python_jose", "redis", "ruff", "starlette", "tests", "uvicorn",
-    "uvloop", "watchfiles", "websockets", "wsproto",
+    "anyio",
+    "auth",
+    "cookiecutter",
+    "cryptography",
+    "dotenv",
+    "fastapi",
+    "h11",
+    "httptools",
+    "httpx",
+    "httpx2",
+    "jose",
+    "mypy",
+    "pydantic",
+    "pydantic_core",
+    "pydantic_settings",
+    "pytest",
+    "pytest_timeout",
+    "python_jose",
+    "redis",
+    "ruff",
+    "starlette",
+    "tests",
+    "uvicorn",
+    "uvloop",
+    "watchfiles",
+    "websockets",
+    "wsproto",
 }
 SLUG = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
 PACKAGE = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -43,7 +66,7 @@ def problem(answers: dict[str, str]) -> str | None:
         return f"package_name {package!r} must be a lower-case Python identifier"
     if keyword.iskeyword(package) or keyword.issoftkeyword(package):
         return f"package_name {package!r} is a Python keyword"
-    for field, name in (("package_name", package), ("project_slug", slug.replace("-", "_"))):
+    for field, name in (("project_slug", slug.replace("-", "_")), ("package_name", package)):
         if name in sys.stdlib_module_names:
             return f"{field} {name!r} is a standard-library module; pick another name"
         if name in TAKEN:
@@ -57,5 +80,5 @@ def problem(answers: dict[str, str]) -> str | None:
 if __name__ == "__main__":
     message = problem(ANSWERS)
     if message:
-        print(f"ERROR: {message}", file=sys.stderr)
+        print(f"azu-ws: {message}", file=sys.stderr)
         sys.exit(1)

@@ -4,9 +4,11 @@ from datetime import datetime
 
 from .conftest import Connect, receive_type
 
+PATH = "/ws/chat"
+
 
 def test_connect_greets_with_connected_and_an_rfc3339_timestamp(connect: Connect) -> None:
-    with connect(user="alice") as ws:
+    with connect(PATH, user="alice") as ws:
         frame = receive_type(ws, "connected")
         assert frame["message"] == "Connected to chat"
         assert frame["user"] == "alice"
@@ -14,7 +16,7 @@ def test_connect_greets_with_connected_and_an_rfc3339_timestamp(connect: Connect
 
 
 def test_ping_replies_with_pong(connect: Connect) -> None:
-    with connect() as ws:
+    with connect(PATH) as ws:
         receive_type(ws, "connected")
         ws.send_json({"type": "ping"})
         pong = receive_type(ws, "pong")
@@ -23,7 +25,7 @@ def test_ping_replies_with_pong(connect: Connect) -> None:
 
 
 def test_pong_echoes_the_clients_ref(connect: Connect) -> None:
-    with connect() as ws:
+    with connect(PATH) as ws:
         receive_type(ws, "connected")
         ws.send_json({"type": "ping", "ref": "r-17"})
         assert receive_type(ws, "pong")["ref"] == "r-17"
@@ -32,7 +34,7 @@ def test_pong_echoes_the_clients_ref(connect: Connect) -> None:
 
 
 def test_message_reaches_every_client_including_the_sender(connect: Connect) -> None:
-    with connect(user="alice") as alice, connect(user="bob") as bob:
+    with connect(PATH, user="alice") as alice, connect(PATH, user="bob") as bob:
         receive_type(alice, "connected")
         receive_type(bob, "connected")
         alice.send_json({"type": "message", "content": "hello"})
@@ -43,7 +45,7 @@ def test_message_reaches_every_client_including_the_sender(connect: Connect) -> 
 
 
 def test_message_author_comes_from_the_token_not_the_payload(connect: Connect) -> None:
-    with connect(user="alice") as alice:
+    with connect(PATH, user="alice") as alice:
         receive_type(alice, "connected")
         alice.send_json({"type": "message", "content": "hi", "user": "mallory"})
         error = receive_type(alice, "error")
@@ -54,7 +56,7 @@ def test_message_author_comes_from_the_token_not_the_payload(connect: Connect) -
 
 
 def test_typing_reaches_everyone_with_the_user(connect: Connect) -> None:
-    with connect(user="alice") as alice, connect(user="bob") as bob:
+    with connect(PATH, user="alice") as alice, connect(PATH, user="bob") as bob:
         receive_type(alice, "connected")
         receive_type(bob, "connected")
         bob.send_json({"type": "typing", "is_typing": True})
@@ -65,9 +67,9 @@ def test_typing_reaches_everyone_with_the_user(connect: Connect) -> None:
 
 
 def test_a_client_that_left_no_longer_receives(connect: Connect) -> None:
-    with connect(user="alice") as alice:
+    with connect(PATH, user="alice") as alice:
         receive_type(alice, "connected")
-        with connect(user="bob") as bob:
+        with connect(PATH, user="bob") as bob:
             receive_type(bob, "connected")
         alice.send_json({"type": "message", "content": "anyone?"})
         assert receive_type(alice, "message")["content"] == "anyone?"

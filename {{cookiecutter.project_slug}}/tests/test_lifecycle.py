@@ -9,7 +9,10 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from {{ cookiecutter.package_name }}.app import create_app
-from {{ cookiecutter.package_name }}.close_codes import WS_1009_MESSAGE_TOO_BIG, WS_1011_INTERNAL_ERROR
+from {{ cookiecutter.package_name }}.close_codes import (
+    WS_1009_MESSAGE_TOO_BIG,
+    WS_1011_INTERNAL_ERROR,
+)
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.core.channel import Channel
 from {{ cookiecutter.package_name }}.messages import Connected, NewMessage, Ping, Pong, PostMessage

@@ -1,0 +1,61 @@
+"""Baking the template, and running tools inside a bake, for the template's tests."""
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULTS: dict[str, str] = json.loads((ROOT / "cookiecutter.json").read_text())
+
+# Custom answers that stretch the template: a long name makes every import
+# line longer, which is where formatting breaks first.
+LONG_NAME = {"project_name": "Acme Live Notifications Service", "author_name": "Zoë O'Brien"}
+
+Bake = Callable[..., Path]
+
+
+def cookiecutter(output: Path, **answers: str) -> subprocess.CompletedProcess[str]:
+    """Run cookiecutter as a user would, without prompts."""
+    extra = [f"{key}={value}" for key, value in answers.items()]
+    command = [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(output), str(ROOT)]
+    return subprocess.run(
+        [*command, *extra], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+@pytest.fixture
+def bake(tmp_path_factory: pytest.TempPathFactory) -> Bake:
+    """Bake with the given answers; return the project directory."""
+
+    def bake(**answers: str) -> Path:
+        output = tmp_path_factory.mktemp("bake")
+        result = cookiecutter(output, **answers)
+        assert result.returncode == 0, result.stderr
+        (project,) = output.iterdir()
+        return project
+
+    return bake
+
+
+def run_in(project: Path, *command: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run a tool of this venv inside a baked project; the result carries its output."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
+    return subprocess.run(
+        [sys.executable, "-m", *command],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def package_of(project: Path) -> str:
+    (package,) = (project / "src").iterdir()
+    return package.name

@@ -1,0 +1,118 @@
+"""The README's first command, used as a newcomer would: serve, mint a token, chat, edit, reload."""
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from websockets.exceptions import WebSocketException
+from websockets.sync.client import connect
+
+from .conftest import ROOT
+
+WAIT = 5.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
+    """`scripts/dev.py serve` on a free port, baking into tmp_path; (ws url, project, log)."""
+    port, log = free_port(), tmp_path / "serve.log"
+    command = [sys.executable, str(ROOT / "scripts" / "dev.py"), "serve", "--port", str(port)]
+    command += ["--output", str(tmp_path / "out")]
+    with log.open("wb") as output:
+        # Its own process group: --reload runs the app in a child process.
+        process = subprocess.Popen(
+            command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        wait_for_health(f"http://127.0.0.1:{port}/healthz", process, log)
+        yield f"ws://127.0.0.1:{port}/ws/chat", tmp_path / "out" / "realtime-app", log
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
+
+
+def wait_for_health(url: str, process: "subprocess.Popen[bytes]", log: Path) -> None:
+    deadline = time.monotonic() + 120  # a first run may still be installing .venv
+    while time.monotonic() < deadline:
+        assert process.poll() is None, log.read_text()
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    pytest.fail(f"not serving after 120 s:\n{log.read_text()}")
+
+
+def mint_token(project: Path, user: str) -> str:
+    """The generated README's command, run in the project as a user would."""
+    env = {**os.environ, "PYTHONPATH": str(project / "src")}
+    result = subprocess.run(
+        [sys.executable, "-m", "realtime_app.auth", user],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return result.stdout.strip()
+
+
+def greeting(url: str, token: str) -> str:
+    with connect(url, subprotocols=["bearer", token], open_timeout=WAIT) as ws:  # type: ignore[list-item]
+        frame = json.loads(ws.recv(timeout=WAIT))
+        assert frame["type"] == "connected"
+        return str(frame["message"])
+
+
+def test_serve_mint_chat_edit_and_see_the_reload(served: tuple[str, Path, Path]) -> None:
+    url, project, log = served
+    printed_token = re.search(r"token=([\w.-]+)'", log.read_text())
+    assert printed_token, log.read_text()
+    token = mint_token(project, "alice")
+    with (
+        connect(url, subprotocols=["bearer", token], open_timeout=WAIT) as alice,  # type: ignore[list-item]
+        connect(f"{url}?token={printed_token[1]}", open_timeout=WAIT) as other,
+    ):
+        assert json.loads(alice.recv(timeout=WAIT))["type"] == "connected"
+        assert json.loads(other.recv(timeout=WAIT))["type"] == "connected"
+        alice.send(json.dumps({"type": "message", "content": "hello"}))
+        frame = json.loads(other.recv(timeout=WAIT))
+        assert (frame["type"], frame["content"], frame["user"]) == ("message", "hello", "alice")
+
+    chat = project / "src" / "realtime_app" / "channels" / "chat.py"
+    chat.write_text(chat.read_text().replace('"Connected to chat"', '"Welcome to the edited chat"'))
+    deadline = time.monotonic() + 30
+    seen = ""
+    while time.monotonic() < deadline and seen != "Welcome to the edited chat":
+        try:
+            seen = greeting(url, token)
+        except (OSError, WebSocketException):
+            time.sleep(0.2)  # the server is restarting
+    assert seen == "Welcome to the edited chat", log.read_text()
+
+
+def test_the_readme_opens_with_the_serve_and_test_commands() -> None:
+    readme = (ROOT / "README.md").read_text()
+    first_block = readme.split("```sh\n", 1)[1].split("```", 1)[0]
+    commands = [line.split("#")[0].strip() for line in first_block.splitlines()]
+    assert commands == ["python3 scripts/dev.py serve", "python3 scripts/dev.py test"]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "python3 scripts/dev.py test" in ci
