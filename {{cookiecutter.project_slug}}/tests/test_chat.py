@@ -2,6 +2,8 @@
 
 from datetime import datetime
 
+from starlette.testclient import TestClient
+
 from .conftest import Connect, receive_type
 
 PATH = "/ws/chat"
@@ -73,3 +75,28 @@ def test_a_client_that_left_no_longer_receives(connect: Connect) -> None:
             receive_type(bob, "connected")
         alice.send_json({"type": "message", "content": "anyone?"})
         assert receive_type(alice, "message")["content"] == "anyone?"
+
+
+def test_leaving_removes_the_socket_from_every_topic(client: TestClient, connect: Connect) -> None:
+    hub = client.app.state.hub  # type: ignore[attr-defined]
+    with connect(PATH, user="alice") as alice:
+        receive_type(alice, "connected")
+        (connection,) = hub.connections
+        topics = set(connection.topics)
+        assert len(topics) >= 3  # the channel's, the user's, and everyone's
+    assert hub.connections == set()
+    assert all(hub.members(topic) == frozenset() for topic in topics)
+
+
+def test_a_client_that_vanishes_mid_broadcast_troubles_no_one(connect: Connect) -> None:
+    with connect(PATH, user="alice") as alice:
+        receive_type(alice, "connected")
+        with connect(PATH, user="bob") as bob:
+            receive_type(bob, "connected")
+            for number in range(20):
+                alice.send_json({"type": "message", "content": str(number)})
+            bob.close(1001)  # gone without reading a single message
+        for number in range(20):
+            assert receive_type(alice, "message")["content"] == str(number)
+        alice.send_json({"type": "ping"})
+        receive_type(alice, "pong")

@@ -134,3 +134,15 @@ def test_connects_and_disconnects_are_logged_with_the_count(server: Server) -> N
     log = server.log.read_text()
     assert "/ws/chat: logan connected (connections: " in log
     assert "/ws/chat: logan disconnected with 1000 (connections: " in log
+
+
+def test_a_missing_secret_stops_uvicorn_with_one_line_naming_it(tmp_path: Path) -> None:
+    env = {key: value for key, value in os.environ.items() if key != "JWT_SECRET"}
+    env["PYTHONPATH"] = str(SOURCE)
+    command = [sys.executable, "-m", "uvicorn", f"{PACKAGE}.main:app", "--port", str(free_port())]
+    result = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30, check=False
+    )
+    assert result.returncode != 0
+    assert "JWT_SECRET: Field required" in result.stderr
+    assert "Traceback" not in result.stderr
