@@ -72,9 +72,8 @@ def test_a_copy_of_the_chat_channel_registered_as_lobby_passes_its_tests(
     (channels / "lobby.py").write_text(lobby)
     registry = (channels / "__init__.py").read_text()
     registry = registry.replace("from .chat import ChatChannel", IMPORTS)
-    (channels / "__init__.py").write_text(
-        registry.replace("[ChatChannel]", "[ChatChannel, LobbyChannel]")
-    )
+    registry = registry.replace("    ChatChannel,\n", "    ChatChannel,\n    LobbyChannel,\n")
+    (channels / "__init__.py").write_text(registry)
     tests = copy / "tests"
     chat_tests = (tests / "test_chat.py").read_text()
     (tests / "test_lobby.py").write_text(

@@ -1,20 +1,24 @@
 """Fixtures: settings with a known secret, an app per test, and signed-in sockets."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from fastapi import FastAPI
 from starlette.testclient import TestClient, WebSocketTestSession
+from starlette.websockets import WebSocketDisconnect
 
 from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.auth import create_token
 from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.services import Services
 
 TEST_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 
 Connect = Callable[..., AbstractContextManager[WebSocketTestSession]]
+T = TypeVar("T")
 
 
 @pytest.fixture(autouse=True)
@@ -25,8 +29,17 @@ def _no_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def settings() -> Settings:
-    return Settings(_env_file=None, environment="production", jwt_secret=TEST_SECRET)
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Test settings; `@pytest.mark.settings(name=value)` changes some for one test."""
+    marker = request.node.get_closest_marker("settings")
+    overrides = marker.kwargs if marker else {}
+    values: dict[str, Any] = {
+        "environment": "production",
+        "jwt_secret": TEST_SECRET,
+        "database_url": f"sqlite:///{tmp_path}/app.db",
+        **overrides,
+    }
+    return Settings(_env_file=None, **values)
 
 
 @pytest.fixture
@@ -42,25 +55,52 @@ def client(app: FastAPI) -> Iterator[TestClient]:
         yield client
 
 
+TokenFor = Callable[..., str]
+
+
 @pytest.fixture
-def token_for(settings: Settings) -> Callable[[str], str]:
-    def token_for(user: str) -> str:
-        return create_token(user, settings)
+def token_for(settings: Settings) -> TokenFor:
+    """A signed token for `user`, with any extra claims given as keywords."""
+
+    def token_for(user: str, **claims: Any) -> str:
+        return create_token(user, settings, extra_claims=claims)
 
     return token_for
 
 
 @pytest.fixture
-def connect(client: TestClient, token_for: Callable[[str], str]) -> Connect:
+def connect(client: TestClient, token_for: TokenFor) -> Connect:
     """Open `path` as `user`, with the token in the Authorization header."""
 
     def connect(
-        path: str = "/ws/chat", user: str = "alice", **kwargs: Any
+        path: str = "/ws/chat", user: str = "alice", claims: dict[str, Any] | None = None
     ) -> AbstractContextManager[WebSocketTestSession]:
-        headers = {"authorization": f"Bearer {token_for(user)}"}
-        return client.websocket_connect(path, headers=headers, **kwargs)
+        headers = {"authorization": f"Bearer {token_for(user, **(claims or {}))}"}
+        return client.websocket_connect(path, headers=headers)
 
     return connect
+
+
+@pytest.fixture
+def services(client: TestClient) -> Services:
+    """The running app's services: the hub, the notifier, the update publisher."""
+    running: Services = client.app.state.services  # type: ignore[attr-defined]
+    return running
+
+
+def call(client: TestClient, function: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """Run a coroutine function on the app's event loop, as application code would."""
+    assert client.portal is not None
+    return client.portal.call(function, *args)
+
+
+def closed_with(ws: WebSocketTestSession) -> tuple[int, str]:
+    """Read until the server closes; the close code and reason."""
+    try:
+        while True:
+            ws.receive_json()
+    except WebSocketDisconnect as closed:
+        return closed.code, closed.reason
 
 
 def receive_type(ws: WebSocketTestSession, expected: str) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from {{ cookiecutter.package_name }}.auth import User
 from {{ cookiecutter.package_name }}.close_codes import WS_4008_SLOW_CONSUMER
 from {{ cookiecutter.package_name }}.core.broker import MemoryBroker
 from {{ cookiecutter.package_name }}.core.hub import Hub
+from {{ cookiecutter.package_name }}.core.presence import MemoryPresence
 from {{ cookiecutter.package_name }}.messages import NewMessage
 
 
@@ -30,7 +31,7 @@ class FakeSocket:
 
 
 async def broadcast_past_a_stalled_client(queue_size: int, messages: int) -> dict[str, Any]:
-    hub = Hub(MemoryBroker(), send_queue_size=queue_size)
+    hub = Hub(MemoryBroker(), MemoryPresence(), send_queue_size=queue_size)
     await hub.start()
     fast, stalled = FakeSocket(), FakeSocket(stalled=True)
     for name, socket in (("fast", fast), ("stalled", stalled)):

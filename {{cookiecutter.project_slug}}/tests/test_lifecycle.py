@@ -12,6 +12,7 @@ from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.close_codes import (
     WS_1009_MESSAGE_TOO_BIG,
     WS_1011_INTERNAL_ERROR,
+    WS_4403_FORBIDDEN,
 )
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.core.channel import Channel
@@ -61,8 +62,11 @@ class CrashesOnConnect(Channel[Inbound]):
 class Refuses(Channel[Inbound]):
     path = "/ws/refuses"
 
+    async def authorize(self) -> bool:
+        return self.user.id != "mallory"
+
     async def on_connect(self) -> None:
-        await self.close(4403, "Forbidden")
+        await self.push(Connected(message="welcome", user=self.user.id))
 
 
 @pytest.fixture
@@ -102,10 +106,12 @@ def test_crash_in_on_connect_closes_with_1011_and_still_runs_on_close(connect: C
     assert closes == [("carol", WS_1011_INTERNAL_ERROR)]
 
 
-def test_a_channel_can_refuse_from_on_connect(connect: Connect) -> None:
-    with connect("/ws/refuses") as ws, pytest.raises(WebSocketDisconnect) as closed:
+def test_a_channel_that_refuses_in_authorize_closes_with_4403(connect: Connect) -> None:
+    with connect("/ws/refuses", user="mallory") as ws, pytest.raises(WebSocketDisconnect) as closed:
         ws.receive_json()
-    assert (closed.value.code, closed.value.reason) == (4403, "Forbidden")
+    assert (closed.value.code, closed.value.reason) == (WS_4403_FORBIDDEN, "Forbidden")
+    with connect("/ws/refuses", user="alice") as ws:
+        assert receive_type(ws, "connected")["message"] == "welcome"
 
 
 def test_send_to_user_reaches_every_socket_of_that_user_only(connect: Connect) -> None:
@@ -161,6 +167,6 @@ def test_healthz_answers_200(client: TestClient) -> None:
 def test_the_app_is_built_without_an_event_loop(settings: Settings) -> None:
     # Building must not touch a loop: uvicorn --reload and the TestClient own theirs.
     app: Any = create_app(settings)
-    assert not hasattr(app.state, "hub")
+    assert not hasattr(app.state, "services")
     with TestClient(app):
-        assert app.state.hub.connections == set()
+        assert app.state.services.hub.connections == set()

@@ -6,13 +6,13 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from .api import ROUTERS
 from .channels import CHANNELS
 from .config import Settings, load_settings
-from .core.broker import broker_from_url
 from .core.channel import Channel
-from .core.hub import Hub
 from .core.runner import channel_endpoint
 from .logs import log_app_events, redact_tokens_in_server_logs
+from .services import Services
 
 
 def create_app(
@@ -25,13 +25,13 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        hub = Hub(broker_from_url(settings.broker_url), send_queue_size=settings.ws_send_queue_size)
-        await hub.start()
-        app.state.hub = hub
+        services = Services.create(settings)
+        await services.start()
+        app.state.services = services
         try:
             yield
         finally:
-            await hub.stop()
+            await services.stop()
 
     app = FastAPI(title="{{ cookiecutter.project_name }}", lifespan=lifespan)
     app.state.settings = settings
@@ -40,6 +40,8 @@ def create_app(
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    for router in ROUTERS:
+        app.include_router(router)
     for channel_class in channels:
         app.add_api_websocket_route(channel_class.path, channel_endpoint(channel_class))
     return app

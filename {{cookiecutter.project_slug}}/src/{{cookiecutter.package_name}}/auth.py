@@ -117,12 +117,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("user", help="the user id, stored as the token's `sub` claim")
     parser.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
+    parser.add_argument(
+        "--scope",
+        action="append",
+        default=[],
+        help="grant an HTTP API scope, e.g. notifications:send (repeatable)",
+    )
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
     except SettingsError as exc:
         parser.exit(2, f"{exc}\n")
-    print(create_token(args.user, settings, ttl_seconds=args.ttl))
+    claims = {"scope": " ".join(args.scope)} if args.scope else None
+    print(create_token(args.user, settings, ttl_seconds=args.ttl, extra_claims=claims))
 
 
 if __name__ == "__main__":

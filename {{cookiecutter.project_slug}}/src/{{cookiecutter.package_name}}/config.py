@@ -11,6 +11,7 @@ PLACEHOLDER_SECRET = "change-me-to-a-random-secret-of-at-least-32-bytes"  # noqa
 
 MIN_SECRET_BYTES = 32
 SUPPORTED_BROKERS = ("memory://",)
+SQLITE_PREFIX = "sqlite:///"
 
 Environment = Literal["development", "staging", "production"]
 # Only HMAC algorithms: the secret is shared. Pinning one of them is what
@@ -36,7 +37,19 @@ class Settings(BaseSettings):
     ws_ping_timeout: float = Field(default=10.0, gt=0)
     ws_max_message_size: int = Field(default=1024 * 1024, ge=64)
     ws_send_queue_size: int = Field(default=256, ge=1)
+    ws_max_connections: int = Field(default=10_000, ge=1)
+    ws_max_subscriptions: int = Field(default=100, ge=1)
+    ws_rate_limit: float = Field(default=100, gt=0)
+    ws_rate_burst: int = Field(default=20, ge=1)
     broker_url: str = "memory://"
+    database_url: str = "sqlite:///data/app.db"
+    notification_max_pending: int = Field(default=100, ge=1)
+    notification_ttl: float = Field(default=7 * 24 * 3600, gt=0)
+
+    @property
+    def database_path(self) -> str:
+        """The SQLite file of DATABASE_URL (`sqlite:///relative` or `sqlite:////absolute`)."""
+        return self.database_url.removeprefix(SQLITE_PREFIX)
 
     @field_validator("jwt_audience", "jwt_issuer", mode="before")
     @classmethod
@@ -56,6 +69,13 @@ class Settings(BaseSettings):
     def _broker_is_supported(cls, value: str) -> str:
         if not value.startswith(SUPPORTED_BROKERS):
             raise ValueError(f"unsupported broker {value!r}; use one of {SUPPORTED_BROKERS}")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_is_sqlite(cls, value: str) -> str:
+        if not value.startswith(SQLITE_PREFIX) or value == SQLITE_PREFIX:
+            raise ValueError("must be sqlite:///path/to/file.db")
         return value
 
     @model_validator(mode="after")

@@ -14,6 +14,9 @@ MAX_REF_LENGTH = 64
 
 # A client's correlation id: echoed on the reply so the client can match them.
 Ref = Annotated[str, StringConstraints(max_length=MAX_REF_LENGTH)] | int
+# A live-update resource: its kind (`post`), and which one (42 or "a1b2").
+ResourceName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+ResourceId = Annotated[str, StringConstraints(min_length=1, max_length=64)] | int
 
 
 def utc_now() -> datetime:
@@ -58,19 +61,26 @@ class SetTyping(ClientMessage):
 
 class Subscribe(ClientMessage):
     type: Literal["subscribe"]
-    resource: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
-    id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | int
+    resource: ResourceName
+    id: ResourceId
 
 
 class Unsubscribe(ClientMessage):
     type: Literal["unsubscribe"]
-    resource: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
-    id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | int
+    resource: ResourceName
+    id: ResourceId
+
+
+class Ack(ClientMessage):
+    """The client has shown notification `id`: it is deleted and not sent again."""
+
+    type: Literal["ack"]
+    id: int
 
 
 # Every message a client may send. A channel accepts the subset it names.
 AnyClientMessage = Annotated[
-    Ping | PostMessage | SetTyping | Subscribe | Unsubscribe, Field(discriminator="type")
+    Ping | PostMessage | SetTyping | Subscribe | Unsubscribe | Ack, Field(discriminator="type")
 ]
 
 
@@ -91,6 +101,7 @@ class Pong(ServerMessage):
 
 class NewMessage(ServerMessage):
     type: Literal["message"] = "message"
+    room: str | None = Field(default=None, exclude_if=_is_none)
     content: str
     user: str
     timestamp: datetime = Field(default_factory=utc_now)
@@ -98,13 +109,94 @@ class NewMessage(ServerMessage):
 
 class UserTyping(ServerMessage):
     type: Literal["typing"] = "typing"
+    room: str | None = Field(default=None, exclude_if=_is_none)
     user: str
     is_typing: bool
     timestamp: datetime = Field(default_factory=utc_now)
 
 
+class Joined(ServerMessage):
+    """To a socket that joined a room: who is present now, itself included."""
+
+    type: Literal["joined"] = "joined"
+    room: str
+    members: list[str]
+
+
+class UserJoined(ServerMessage):
+    type: Literal["user_joined"] = "user_joined"
+    room: str
+    user: str
+    timestamp: datetime = Field(default_factory=utc_now)
+
+
+class UserLeft(ServerMessage):
+    type: Literal["user_left"] = "user_left"
+    room: str
+    user: str
+    timestamp: datetime = Field(default_factory=utc_now)
+
+
+class NotificationMessage(ServerMessage):
+    """A user's notification (with an `id` to acknowledge) or a system one (without)."""
+
+    type: Literal["notification"] = "notification"
+    id: int | None
+    kind: Literal["user", "system"]
+    payload: dict[str, Any]
+    timestamp: datetime
+
+    @classmethod
+    def for_user(
+        cls, notification_id: int, payload: dict[str, Any], created_at: float
+    ) -> "NotificationMessage":
+        timestamp = datetime.fromtimestamp(created_at, UTC)
+        return cls(id=notification_id, kind="user", payload=payload, timestamp=timestamp)
+
+    @classmethod
+    def for_system(cls, payload: dict[str, Any]) -> "NotificationMessage":
+        return cls(id=None, kind="system", payload=payload, timestamp=utc_now())
+
+
+class Acked(ServerMessage):
+    type: Literal["acked"] = "acked"
+    id: int
+
+
+class Subscribed(ServerMessage):
+    type: Literal["subscribed"] = "subscribed"
+    resource: str
+    id: ResourceId
+
+
+class Unsubscribed(ServerMessage):
+    type: Literal["unsubscribed"] = "unsubscribed"
+    resource: str
+    id: ResourceId
+
+
+class Update(ServerMessage):
+    """A change to a resource, sent to its subscribers only."""
+
+    type: Literal["update"] = "update"
+    resource: str
+    id: ResourceId
+    data: dict[str, Any]
+    timestamp: datetime = Field(default_factory=utc_now)
+
+
 ErrorCode = Literal[
-    "invalid_json", "unknown_type", "invalid_message", "unsupported_frame", "internal_error"
+    "invalid_json",
+    "unknown_type",
+    "invalid_message",
+    "unsupported_frame",
+    "frame_too_large",
+    "rate_limited",
+    "forbidden",
+    "unknown_resource",
+    "too_many_subscriptions",
+    "unknown_notification",
+    "internal_error",
 ]
 
 

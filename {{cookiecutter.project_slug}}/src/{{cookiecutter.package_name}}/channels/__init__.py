@@ -4,5 +4,13 @@ from typing import Any
 
 from ..core.channel import Channel
 from .chat import ChatChannel
+from .live_updates import LiveUpdatesChannel
+from .notifications import NotificationsChannel
+from .rooms import RoomChannel
 
-CHANNELS: list[type[Channel[Any]]] = [ChatChannel]
+CHANNELS: list[type[Channel[Any]]] = [
+    ChatChannel,
+    RoomChannel,
+    NotificationsChannel,
+    LiveUpdatesChannel,
+]

@@ -9,8 +9,11 @@ and the hub's per-connection queues apply the backpressure policy.
 from collections.abc import Callable
 from typing import Protocol
 
-# Called with (topic, frame) for every frame published to a subscribed topic.
-Deliver = Callable[[str, str], None]
+from .connection import Frame
+
+# Called with (topic, frame, exclude) for every frame published to a
+# subscribed topic; `exclude` is the id of a connection that must not get it.
+Deliver = Callable[[str, Frame, str | None], None]
 
 
 class Broker(Protocol):
@@ -25,8 +28,8 @@ class Broker(Protocol):
     async def unsubscribe(self, topic: str) -> None:
         """Stop receiving `topic`: called when its last local subscriber leaves."""
 
-    async def publish(self, topic: str, frame: str) -> None:
-        """Send an already serialised frame to every subscriber of `topic`, everywhere."""
+    async def publish(self, topic: str, frame: Frame, exclude: str | None = None) -> None:
+        """Send a serialised frame to every subscriber of `topic` everywhere, but `exclude`."""
 
     async def close(self) -> None:
         """Release connections; no frame is delivered afterwards."""
@@ -48,9 +51,9 @@ class MemoryBroker:
     async def unsubscribe(self, topic: str) -> None:
         self._topics.discard(topic)
 
-    async def publish(self, topic: str, frame: str) -> None:
+    async def publish(self, topic: str, frame: Frame, exclude: str | None = None) -> None:
         if self._deliver is not None and topic in self._topics:
-            self._deliver(topic, frame)
+            self._deliver(topic, frame, exclude)
 
     async def close(self) -> None:
         self._deliver = None

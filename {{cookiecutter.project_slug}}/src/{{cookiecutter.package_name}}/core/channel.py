@@ -1,13 +1,16 @@
 """The `Channel` base class: one subclass per websocket path, hooks with no-op defaults."""
 
-from typing import Any, ClassVar, Generic, TypeVar, get_args, get_origin
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, get_args, get_origin
 
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 
 from ..auth import User
 from ..messages import ClientMessage, ErrorMessage, ServerMessage
 from .connection import Connection
-from .hub import ALL_TOPIC, Hub, user_topic
+from .hub import ALL_TOPIC, user_topic
+
+if TYPE_CHECKING:
+    from ..services import Services
 
 InboundT = TypeVar("InboundT")
 
@@ -25,7 +28,9 @@ class Channel(Generic[InboundT]):
         class ChatChannel(Channel[Inbound]):
             path = "/ws/chat"
 
-    Path parameters (`/ws/rooms/{room_id}`) are in `self.params`.
+    Path parameters (`/ws/rooms/{room_id}`) are in `self.params`. Set
+    `params_model` to a Pydantic model to validate them first: a handshake
+    whose parameters fail it is closed with 4400 before any hook runs.
 
     Lifecycle
     ---------
@@ -59,26 +64,35 @@ class Channel(Generic[InboundT]):
     - `push(message)`: to this client, unprompted.
     - `broadcast(topic, message)`: to every socket that joined `topic`, in
       every process, this one included if it joined.
+    - `broadcast_from(topic, message)`: the same, except this socket.
     - `send_to_user(user_id, message)`: to every socket of one user.
     - `broadcast_to_all(message)`: to every connected socket.
 
     Each message is serialised once and queued for each recipient without
     waiting: no verb ever blocks on another client's socket.
 
-    Rooms
-    -----
+    Rooms and presence
+    ------------------
     A room is a topic: `await self.join(f"room:{room_id}")`, then broadcast
     to it. Every topic is left automatically when the socket closes.
+    `track(topic)` marks this user present and says whether they just arrived
+    (their first socket there); `untrack(topic)` says whether they just left
+    (their last socket); `present(topic)` lists who is there::
+
+        if await self.track(topic):
+            await self.broadcast_from(topic, UserJoined(room=room, user=self.user.id))
 
     Refusing a connection
     ---------------------
     Unauthenticated handshakes never reach a channel: they are accepted and
     closed at once with 4401. A channel refuses an authenticated client by
-    closing from `on_connect`::
+    returning False from `authorize`, which runs before `on_connect`; the
+    socket is closed with 4403::
 
-        async def on_connect(self) -> None:
-            if self.user.id == "mallory":
-                await self.close(4403, "Forbidden")
+        async def authorize(self) -> bool:
+            return self.user.id != "mallory"
+
+    From any hook, `await self.close(code, reason)` ends the connection.
 
     Errors and close codes
     ----------------------
@@ -89,6 +103,7 @@ class Channel(Generic[InboundT]):
     """
 
     path: ClassVar[str]
+    params_model: ClassVar[type[BaseModel] | None] = None
     inbound: ClassVar[TypeAdapter[Any]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -99,13 +114,20 @@ class Channel(Generic[InboundT]):
                 (message_type,) = get_args(base)
                 cls.inbound = TypeAdapter(message_type)
 
-    def __init__(self, connection: Connection, hub: Hub, params: dict[str, str]) -> None:
+    def __init__(
+        self, connection: Connection, services: "Services", params: dict[str, str]
+    ) -> None:
         self.connection = connection
         self.user: User = connection.user
         self.params = params
-        self.hub = hub
+        self.services = services
+        self.hub = services.hub
 
     # --- hooks ----------------------------------------------------------------
+
+    async def authorize(self) -> bool:
+        """Override to refuse this user (closed with 4403); runs before `on_connect`."""
+        return True
 
     async def on_connect(self) -> None:
         """Override to greet the client or join topics; runs once, after authentication."""
@@ -136,9 +158,13 @@ class Channel(Generic[InboundT]):
             message = message.model_copy(update={"ref": request.ref})
         await self.push(message)
 
-    async def broadcast(self, topic: str, message: ServerMessage) -> None:
-        """Send `message` to every socket on `topic`, in every process."""
+    async def broadcast(self, topic: str, message: ServerMessage | bytes) -> None:
+        """Send `message` (or a binary frame) to every socket on `topic`, in every process."""
         await self.hub.publish(topic, message)
+
+    async def broadcast_from(self, topic: str, message: ServerMessage | bytes) -> None:
+        """Send `message` (or a binary frame) to every socket on `topic` but this one."""
+        await self.hub.publish(topic, message, exclude=self.connection)
 
     async def send_to_user(self, user_id: str, message: ServerMessage) -> None:
         """Send `message` to every socket of `user_id`, in every process."""
@@ -155,6 +181,18 @@ class Channel(Generic[InboundT]):
     async def leave(self, topic: str) -> None:
         """Stop receiving `topic`."""
         await self.hub.leave(self.connection, topic)
+
+    async def track(self, topic: str) -> bool:
+        """Mark this user present on `topic`; True if this is their first socket there."""
+        return await self.hub.track(self.connection, topic)
+
+    async def untrack(self, topic: str) -> bool:
+        """Withdraw this socket's presence; True if it was the user's last one there."""
+        return await self.hub.untrack(self.connection, topic)
+
+    async def present(self, topic: str) -> list[str]:
+        """The users present on `topic`, in every process, sorted."""
+        return await self.hub.presence.members(topic)
 
     async def close(self, code: int, reason: str = "") -> None:
         """Close this socket with `code` once what was queued before has been sent."""

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import uuid
 from dataclasses import dataclass
 
 from starlette.websockets import WebSocket
@@ -22,7 +23,13 @@ logger = logging.getLogger(__name__)
 # How long a closing connection may take to flush what is queued before it.
 CLOSE_FLUSH_SECONDS = 5.0
 
-_ids = itertools.count(1)
+# Connection ids are unique across processes, so that a frame published
+# through a shared broker can name the one socket it must skip.
+_PROCESS = uuid.uuid4().hex[:8]
+_numbers = itertools.count(1)
+
+# What a socket is sent: a text frame or a binary one.
+Frame = str | bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,21 +42,22 @@ class Connection:
     """An accepted socket of one authenticated user, with the topics it has joined."""
 
     def __init__(self, websocket: WebSocket, user: User, *, queue_size: int) -> None:
-        self.id = next(_ids)
+        self.id = f"{_PROCESS}-{next(_numbers)}"
         self.user = user
         self.topics: set[str] = set()
+        self.presence: set[str] = set()
         self.closing = False
         # Set when the server decided to close: what `on_close` will be told.
         self.close_code: int | None = None
         self.close_reason = ""
         self._websocket = websocket
-        self._queue: asyncio.Queue[str | _Close] = asyncio.Queue(maxsize=queue_size)
+        self._queue: asyncio.Queue[Frame | _Close] = asyncio.Queue(maxsize=queue_size)
         self._writer = asyncio.create_task(self._write(), name=f"ws-writer-{self.id}")
 
     def __repr__(self) -> str:
         return f"<Connection {self.id} user={self.user.id!r}>"
 
-    def send_frame(self, frame: str) -> None:
+    def send_frame(self, frame: Frame) -> None:
         """Queue a serialised frame without waiting; overflow closes the connection with 4008."""
         if self.closing:
             return
@@ -108,7 +116,10 @@ class Connection:
                 if isinstance(item, _Close):
                     await self._websocket.close(item.code, item.reason)
                     return
-                await self._websocket.send_text(item)
+                if isinstance(item, str):
+                    await self._websocket.send_text(item)
+                else:
+                    await self._websocket.send_bytes(item)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the peer went away mid-send: nothing left to tell it

@@ -17,7 +17,8 @@ from starlette.websockets import WebSocket
 
 from ..auth import User
 from .broker import Broker
-from .connection import Connection
+from .connection import Connection, Frame
+from .presence import Presence
 
 logger = logging.getLogger(__name__)
 
@@ -32,8 +33,9 @@ def user_topic(user_id: str) -> str:
 class Hub:
     """Connections of this process by topic, publishing through a broker."""
 
-    def __init__(self, broker: Broker, *, send_queue_size: int) -> None:
+    def __init__(self, broker: Broker, presence: Presence, *, send_queue_size: int) -> None:
         self.broker = broker
+        self.presence = presence
         self.connections: set[Connection] = set()
         self._send_queue_size = send_queue_size
         self._topics: dict[str, set[Connection]] = {}
@@ -53,11 +55,25 @@ class Hub:
         return connection
 
     async def disconnect(self, connection: Connection) -> None:
-        """Forget a socket: leave every topic it joined and stop its writer."""
+        """Forget a socket: its presence, every topic it joined, and its writer."""
         self.connections.discard(connection)
+        for topic in list(connection.presence):
+            await self.untrack(connection, topic)
         for topic in list(connection.topics):
             await self.leave(connection, topic)
         await connection.abort()
+
+    async def track(self, connection: Connection, topic: str) -> bool:
+        """Mark the socket's user present on `topic`; True if the user just arrived."""
+        connection.presence.add(topic)
+        return await self.presence.track(topic, connection.user.id, connection.id)
+
+    async def untrack(self, connection: Connection, topic: str) -> bool:
+        """Withdraw the socket's presence; True if that was the user's last socket there."""
+        if topic not in connection.presence:
+            return False
+        connection.presence.discard(topic)
+        return await self.presence.untrack(topic, connection.user.id, connection.id)
 
     async def join(self, connection: Connection, topic: str) -> None:
         members = self._topics.get(topic)
@@ -77,14 +93,21 @@ class Hub:
             del self._topics[topic]
             await self.broker.unsubscribe(topic)
 
-    async def publish(self, topic: str, message: BaseModel) -> None:
-        """Serialise once and publish to every subscriber of `topic`, in every process."""
-        await self.broker.publish(topic, message.model_dump_json())
+    async def publish(
+        self, topic: str, message: BaseModel | bytes, *, exclude: Connection | None = None
+    ) -> None:
+        """Serialise once and publish to every subscriber of `topic` in every process.
+
+        `exclude` skips one socket: the sender, for "everyone else" broadcasts.
+        """
+        frame = message if isinstance(message, bytes) else message.model_dump_json()
+        await self.broker.publish(topic, frame, exclude.id if exclude else None)
 
     def members(self, topic: str) -> frozenset[Connection]:
         """The local connections on `topic`."""
         return frozenset(self._topics.get(topic, ()))
 
-    def _deliver(self, topic: str, frame: str) -> None:
+    def _deliver(self, topic: str, frame: Frame, exclude: str | None) -> None:
         for connection in self._topics.get(topic, ()):
-            connection.send_frame(frame)
+            if connection.id != exclude:
+                connection.send_frame(frame)

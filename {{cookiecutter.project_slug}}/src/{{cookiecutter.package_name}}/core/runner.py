@@ -1,143 +1,214 @@
 """The runner: turns a `Channel` class into a websocket endpoint and owns its lifecycle.
 
 Guarantees, whatever the channel does: an unauthenticated handshake never
-reaches channel code (it is closed with 4401); a crash in `on_connect` closes
+reaches channel code (closed with 4401), nor one with bad path parameters
+(4400) or one over the connection cap (1013); a crash in `on_connect` closes
 with 1011; a crash in a message hook answers `internal_error` and keeps the
-socket open; `on_close` runs exactly once; the connection leaves every topic;
-a client that vanishes never raises out of the endpoint.
+socket open; `on_close` runs exactly once; the connection leaves every topic
+and its presence; a client that vanishes never raises out of the endpoint.
 """
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
+from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketState
 
 from ..auth import BEARER_SUBPROTOCOL, AuthenticationError, authenticate
 from ..close_codes import (
     WS_1000_NORMAL_CLOSURE,
+    WS_1008_POLICY_VIOLATION,
     WS_1009_MESSAGE_TOO_BIG,
     WS_1011_INTERNAL_ERROR,
+    WS_1013_TRY_AGAIN_LATER,
+    WS_4400_BAD_REQUEST,
     WS_4401_UNAUTHORIZED,
+    WS_4403_FORBIDDEN,
 )
-from ..config import Settings
 from ..messages import ErrorMessage
 from .channel import Channel
-from .connection import Connection
 from .errors import error_for_invalid_frame
-from .hub import Hub
+from .ratelimit import TokenBucket
+
+if TYPE_CHECKING:
+    from ..services import Services
 
 logger = logging.getLogger(__name__)
 
 Endpoint = Callable[[WebSocket], Awaitable[None]]
 
 
+class Refused(Exception):
+    """The handshake is answered by closing at once with `code`."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
 def channel_endpoint(channel_class: type[Channel[Any]]) -> Endpoint:
     """The ASGI websocket endpoint that runs `channel_class` for each connection."""
 
     async def endpoint(websocket: WebSocket) -> None:
-        settings: Settings = websocket.app.state.settings
-        hub: Hub = websocket.app.state.hub
+        services: Services = websocket.app.state.services
         # A browser that offered the bearer subprotocol drops the connection
         # unless the server echoes it, even when we accept only to refuse.
-        subprotocol = BEARER_SUBPROTOCOL if BEARER_SUBPROTOCOL in _offered(websocket) else None
+        offered = websocket.scope.get("subprotocols", [])
+        subprotocol = BEARER_SUBPROTOCOL if BEARER_SUBPROTOCOL in offered else None
         try:
-            user = authenticate(websocket, settings)
-        except AuthenticationError as exc:
+            params = admit(channel_class, websocket, services)
+        except Refused as refusal:
+            # Closing after accepting, so that a browser sees the code and the
+            # reason instead of the bare 1006 of a refused handshake.
             await websocket.accept(subprotocol=subprotocol)
-            await websocket.close(WS_4401_UNAUTHORIZED, exc.reason)
-            logger.info("%s refused: %s", channel_class.path, exc.reason)
+            await websocket.close(refusal.code, refusal.reason)
+            logger.info("%s refused with %d: %s", channel_class.path, refusal.code, refusal)
             return
         await websocket.accept(subprotocol=subprotocol)
-        connection = await hub.connect(websocket, user)
-        channel = channel_class(connection, hub, dict(websocket.path_params))
-        await _run(channel, connection, websocket, hub, settings)
+        session = Session(channel_class, websocket, services, params)
+        await session.run()
 
     endpoint.__name__ = f"{channel_class.__name__}_endpoint"
     return endpoint
 
 
-def _offered(websocket: WebSocket) -> list[str]:
-    return list(websocket.scope.get("subprotocols", []))
-
-
-async def _run(
-    channel: Channel[Any],
-    connection: Connection,
-    websocket: WebSocket,
-    hub: Hub,
-    settings: Settings,
-) -> None:
-    path = channel.path
-    user = connection.user.id
-    logger.info("%s: %s connected (connections: %d)", path, user, len(hub.connections))
-    code, reason = WS_1000_NORMAL_CLOSURE, ""
+def admit(
+    channel_class: type[Channel[Any]], websocket: WebSocket, services: "Services"
+) -> dict[str, str]:
+    """Check the handshake before any channel code runs; return the path parameters."""
     try:
+        user = authenticate(websocket, services.settings)
+    except AuthenticationError as exc:
+        raise Refused(WS_4401_UNAUTHORIZED, exc.reason) from None
+    websocket.scope["user"] = user
+    params = dict(websocket.path_params)
+    if channel_class.params_model is not None:
         try:
-            await channel.on_connect()
-        except Exception:
-            logger.exception("%s: on_connect failed for %s", path, user)
-            await connection.close(WS_1011_INTERNAL_ERROR, "Internal error")
-        if not connection.closing:
-            code, reason = await _receive_loop(channel, connection, websocket, settings)
-        if connection.close_code is not None:
-            code, reason = connection.close_code, connection.close_reason
-    finally:
-        try:
-            await channel.on_close(code, reason)
-        except Exception:
-            logger.exception("%s: on_close failed for %s", path, user)
-        await hub.disconnect(connection)
-        logger.info(
-            "%s: %s disconnected with %d (connections: %d)",
-            path,
-            user,
-            code,
-            len(hub.connections),
-        )
+            channel_class.params_model.model_validate(params)
+        except ValidationError as exc:
+            names = ", ".join(str(error["loc"][0]) for error in exc.errors())
+            raise Refused(WS_4400_BAD_REQUEST, f"invalid {names}") from None
+    if len(services.hub.connections) >= services.settings.ws_max_connections:
+        raise Refused(WS_1013_TRY_AGAIN_LATER, "Too many connections; try again later")
+    return params
 
 
-async def _receive_loop(
-    channel: Channel[Any], connection: Connection, websocket: WebSocket, settings: Settings
-) -> tuple[int, str]:
-    """Dispatch frames until the client goes away or the server closes; return the close code."""
-    limit = settings.ws_max_message_size
-    while not connection.closing and websocket.client_state is WebSocketState.CONNECTED:
-        message = await websocket.receive()
-        if message["type"] == "websocket.disconnect":
-            return int(message.get("code") or WS_1000_NORMAL_CLOSURE), message.get("reason") or ""
+class Session:
+    """One accepted connection of one channel, from `on_connect` to cleanup."""
+
+    def __init__(
+        self,
+        channel_class: type[Channel[Any]],
+        websocket: WebSocket,
+        services: "Services",
+        params: dict[str, str],
+    ) -> None:
+        self.channel_class = channel_class
+        self.websocket = websocket
+        self.services = services
+        self.params = params
+        settings = services.settings
+        self.max_size = settings.ws_max_message_size
+        self.bucket = TokenBucket(settings.ws_rate_limit / 60, settings.ws_rate_burst)
+        self.strikes = 0
+
+    async def run(self) -> None:
+        hub = self.services.hub
+        connection = await hub.connect(self.websocket, self.websocket.scope["user"])
+        channel = self.channel_class(connection, self.services, self.params)
+        path, user = channel.path, connection.user.id
+        logger.info("%s: %s connected (connections: %d)", path, user, len(hub.connections))
+        code, reason = WS_1000_NORMAL_CLOSURE, ""
+        try:
+            if await self._start(channel):
+                code, reason = await self._receive_loop(channel)
+            if connection.close_code is not None:
+                code, reason = connection.close_code, connection.close_reason
+        finally:
+            try:
+                await channel.on_close(code, reason)
+            except Exception:
+                logger.exception("%s: on_close failed for %s", path, user)
+            await hub.disconnect(connection)
+            count = len(hub.connections)
+            logger.info("%s: %s disconnected with %d (connections: %d)", path, user, code, count)
+
+    async def _start(self, channel: Channel[Any]) -> bool:
+        """Authorize and run `on_connect`; False if the connection ended there."""
+        try:
+            if not await channel.authorize():
+                await channel.close(WS_4403_FORBIDDEN, "Forbidden")
+            else:
+                await channel.on_connect()
+        except Exception:
+            logger.exception("%s: on_connect failed for %s", channel.path, channel.user.id)
+            await channel.close(WS_1011_INTERNAL_ERROR, "Internal error")
+        return not channel.connection.closing
+
+    async def _receive_loop(self, channel: Channel[Any]) -> tuple[int, str]:
+        """Dispatch frames until the client goes away or the server closes; return the code."""
+        while (
+            not channel.connection.closing
+            and self.websocket.client_state is WebSocketState.CONNECTED
+        ):
+            message = await self.websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return int(message.get("code") or WS_1000_NORMAL_CLOSURE), message.get(
+                    "reason"
+                ) or ""
+            await self._dispatch(channel, message)
+        return WS_1000_NORMAL_CLOSURE, ""
+
+    async def _dispatch(self, channel: Channel[Any], message: Message) -> None:
         text: str | None = message.get("text")
-        if text is not None:
-            # A character is at least one byte, so only long texts need encoding.
-            if len(text) > limit or (len(text) * 4 > limit and len(text.encode()) > limit):
-                await connection.close(WS_1009_MESSAGE_TOO_BIG, "Message too big")
-                break
-            await _handle_text(channel, text)
+        data: bytes = b"" if text is not None else (message.get("bytes") or b"")
+        if self._too_big(text, data):
+            await channel.close(WS_1009_MESSAGE_TOO_BIG, "Message too big")
+        elif not self.bucket.allow():
+            await self._over_rate_limit(channel)
         else:
-            data: bytes = message.get("bytes") or b""
-            if len(data) > limit:
-                await connection.close(WS_1009_MESSAGE_TOO_BIG, "Message too big")
-                break
-            await _guard(channel, channel.on_binary(data))
-    return WS_1000_NORMAL_CLOSURE, ""
+            self.strikes = 0
+            if text is None:
+                await self._guard(channel, channel.on_binary(data))
+            else:
+                await self._handle_text(channel, text)
 
+    def _too_big(self, text: str | None, data: bytes) -> bool:
+        limit = self.max_size
+        if text is None:
+            return len(data) > limit
+        # A character is at least one byte, so only long texts need encoding.
+        return len(text) > limit or (len(text) * 4 > limit and len(text.encode()) > limit)
 
-async def _handle_text(channel: Channel[Any], text: str) -> None:
-    try:
-        message = channel.inbound.validate_json(text)
-    except ValidationError as exc:
-        await channel.push(error_for_invalid_frame(exc, text))
-        return
-    await _guard(channel, channel.on_message(message), ref=getattr(message, "ref", None))
+    async def _over_rate_limit(self, channel: Channel[Any]) -> None:
+        # The frame is dropped. A client that goes on sending past a whole
+        # burst of refusals is flooding, not bursting: it is closed.
+        self.strikes += 1
+        if self.strikes > self.bucket.burst:
+            await channel.close(WS_1008_POLICY_VIOLATION, "Rate limit exceeded")
+        else:
+            await channel.push(
+                ErrorMessage(code="rate_limited", message="Too many messages; slow down")
+            )
 
+    async def _handle_text(self, channel: Channel[Any], text: str) -> None:
+        try:
+            message = channel.inbound.validate_json(text)
+        except ValidationError as exc:
+            await channel.push(error_for_invalid_frame(exc, text))
+            return
+        await self._guard(channel, channel.on_message(message), ref=getattr(message, "ref", None))
 
-async def _guard(channel: Channel[Any], hook: Awaitable[None], ref: Any = None) -> None:
-    """Run a message hook; a crash is logged and reported, and the socket stays open."""
-    try:
-        await hook
-    except Exception:
-        logger.exception("%s: handler failed for %s", channel.path, channel.user.id)
-        await channel.push(
-            ErrorMessage(code="internal_error", message="Internal server error", ref=ref)
-        )
+    @staticmethod
+    async def _guard(channel: Channel[Any], hook: Awaitable[None], ref: Any = None) -> None:
+        """Run a message hook; a crash is logged and reported, and the socket stays open."""
+        try:
+            await hook
+        except Exception:
+            logger.exception("%s: handler failed for %s", channel.path, channel.user.id)
+            await channel.push(
+                ErrorMessage(code="internal_error", message="Internal server error", ref=ref)
+            )

@@ -1,0 +1,13 @@
+"""The HTTP API for server-side publishing; each router here is mounted by the app."""
+
+from fastapi import APIRouter
+
+from .notifications import router as notifications_router
+from .rooms import router as rooms_router
+from .updates import router as updates_router
+
+ROUTERS: list[APIRouter] = [
+    notifications_router,
+    rooms_router,
+    updates_router,
+]

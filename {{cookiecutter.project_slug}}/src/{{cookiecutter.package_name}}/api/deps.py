@@ -1,0 +1,43 @@
+"""Dependencies of the HTTP routes: the shared services, and callers checked by scope."""
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from ..auth import AuthenticationError, User, verify_token
+from ..services import Services
+
+_bearer = HTTPBearer(auto_error=False, description="A JWT signed with JWT_SECRET")
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def caller_with_scope(scope: str) -> Callable[[Services, Credentials], Awaitable[User]]:
+    """A dependency: the token's user, if the token is valid (401) and grants `scope` (403).
+
+    Scopes are OAuth2-style: the token's `scope` claim, space-separated.
+    """
+
+    async def caller(services: ServicesDep, credentials: Credentials) -> User:
+        challenge = {"WWW-Authenticate": "Bearer"}
+        if credentials is None:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing token", challenge)
+        try:
+            user = verify_token(credentials.credentials, services.settings)
+        except AuthenticationError as exc:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, exc.reason, challenge) from None
+        granted = user.claims.get("scope", "")
+        if not isinstance(granted, str) or scope not in granted.split():
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"the token lacks scope {scope!r}")
+        return user
+
+    return caller

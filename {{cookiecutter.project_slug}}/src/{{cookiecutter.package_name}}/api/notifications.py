@@ -1,0 +1,46 @@
+"""Sending notifications over HTTP: to one user (stored until acknowledged), or to everyone."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, status
+from pydantic import BaseModel
+
+from ..auth import MAX_USER_ID_LENGTH, User
+from .deps import ServicesDep, caller_with_scope
+
+router = APIRouter(prefix="/api/notifications", tags=["notifications"])
+Sender = Annotated[User, Depends(caller_with_scope("notifications:send"))]
+
+
+class NotificationIn(BaseModel):
+    payload: dict[str, Any]
+
+
+class NotificationStored(BaseModel):
+    id: int
+    user_id: str
+
+
+class SystemNotificationSent(BaseModel):
+    status: str = "sent"
+
+
+@router.post("/{user_id}", status_code=status.HTTP_202_ACCEPTED)
+async def notify_user(
+    user_id: Annotated[str, Path(min_length=1, max_length=MAX_USER_ID_LENGTH)],
+    body: NotificationIn,
+    services: ServicesDep,
+    sender: Sender,
+) -> NotificationStored:
+    """Store a notification for `user_id` and deliver it to each of their open sockets."""
+    notification = await services.notifier.notify_user(user_id, body.payload)
+    return NotificationStored(id=notification.id, user_id=user_id)
+
+
+@router.post("", status_code=status.HTTP_202_ACCEPTED)
+async def broadcast_system_notification(
+    body: NotificationIn, services: ServicesDep, sender: Sender
+) -> SystemNotificationSent:
+    """Send a notification to every user connected to /ws/notifications now (not stored)."""
+    await services.notifier.broadcast_system_notification(body.payload)
+    return SystemNotificationSent()

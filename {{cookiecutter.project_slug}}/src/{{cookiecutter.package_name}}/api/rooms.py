@@ -1,0 +1,35 @@
+"""Posting into a room over HTTP: its members get a `message` from the caller."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, status
+from pydantic import BaseModel, StringConstraints
+
+from ..auth import User
+from ..channels.rooms import room_topic
+from ..messages import MAX_CONTENT_LENGTH, NewMessage
+from .deps import ServicesDep, caller_with_scope
+
+router = APIRouter(prefix="/api/rooms", tags=["rooms"])
+Poster = Annotated[User, Depends(caller_with_scope("rooms:publish"))]
+
+
+class RoomMessageIn(BaseModel):
+    content: Annotated[str, StringConstraints(min_length=1, max_length=MAX_CONTENT_LENGTH)]
+
+
+class RoomMessagePosted(BaseModel):
+    status: str = "posted"
+
+
+@router.post("/{room_id}/messages", status_code=status.HTTP_202_ACCEPTED)
+async def post_room_message(
+    room_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{1,64}$")],
+    body: RoomMessageIn,
+    services: ServicesDep,
+    poster: Poster,
+) -> RoomMessagePosted:
+    """Send a `message` to every member of the room, signed by the caller's token."""
+    message = NewMessage(room=room_id, content=body.content, user=poster.id)
+    await services.hub.publish(room_topic(room_id), message)
+    return RoomMessagePosted()

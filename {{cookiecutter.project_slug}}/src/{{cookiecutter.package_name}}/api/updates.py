@@ -1,0 +1,37 @@
+"""Publishing live updates over HTTP: subscribers of that one resource receive them."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, status
+from pydantic import BaseModel
+
+from ..auth import User
+from ..channels.live_updates import RESOURCES
+from ..updates import canonical_id
+from .deps import ServicesDep, caller_with_scope
+
+router = APIRouter(prefix="/api/updates", tags=["live updates"])
+Publisher = Annotated[User, Depends(caller_with_scope("updates:publish"))]
+
+
+class UpdateIn(BaseModel):
+    data: dict[str, Any]
+
+
+class UpdatePublished(BaseModel):
+    status: str = "published"
+
+
+@router.post("/{resource}/{resource_id}", status_code=status.HTTP_202_ACCEPTED)
+async def publish_update(
+    resource: str,
+    resource_id: Annotated[str, Path(min_length=1, max_length=64)],
+    body: UpdateIn,
+    services: ServicesDep,
+    publisher: Publisher,
+) -> UpdatePublished:
+    """Send `data` to the subscribers of (`resource`, `resource_id`)."""
+    if resource not in RESOURCES:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown resource {resource!r}")
+    await services.updates.publish_update(resource, canonical_id(resource_id), body.data)
+    return UpdatePublished()

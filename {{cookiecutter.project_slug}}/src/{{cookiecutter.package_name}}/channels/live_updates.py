@@ -1,0 +1,74 @@
+"""Live updates, `/ws/live_updates`: subscribe to resources, get each change to them.
+
+Every socket starts subscribed to its own `user` resource. Add a resource by
+adding a line to RESOURCES, with the rule that says who may subscribe.
+"""
+
+from collections.abc import Callable
+from typing import Annotated
+
+from pydantic import Field
+
+from ..auth import User
+from ..core.channel import Channel
+from ..messages import (
+    ErrorMessage,
+    Ping,
+    Pong,
+    ResourceId,
+    Subscribe,
+    Subscribed,
+    Unsubscribe,
+    Unsubscribed,
+)
+from ..updates import update_topic
+
+LiveUpdatesInbound = Annotated[Ping | Subscribe | Unsubscribe, Field(discriminator="type")]
+
+# Who may subscribe to what: resource name -> rule(user, id).
+MaySubscribe = Callable[[User, ResourceId], bool]
+RESOURCES: dict[str, MaySubscribe] = {
+    "user": lambda user, resource_id: str(resource_id) == user.id,  # only your own
+    "post": lambda user, resource_id: True,
+    "comment": lambda user, resource_id: True,
+}
+
+
+class LiveUpdatesChannel(Channel[LiveUpdatesInbound]):
+    path = "/ws/live_updates"
+
+    async def on_connect(self) -> None:
+        await self.join(update_topic("user", self.user.id))
+        await self.push(Subscribed(resource="user", id=self.user.id))
+
+    async def on_message(self, message: LiveUpdatesInbound) -> None:
+        match message:
+            case Ping():
+                await self.reply(message, Pong())
+            case Subscribe(resource=resource, id=resource_id):
+                refusal = self._refusal(resource, resource_id)
+                if refusal:
+                    await self.reply(message, refusal)
+                    return
+                await self.join(update_topic(resource, resource_id))
+                await self.reply(message, Subscribed(resource=resource, id=resource_id))
+            case Unsubscribe(resource=resource, id=resource_id):
+                await self.leave(update_topic(resource, resource_id))
+                await self.reply(message, Unsubscribed(resource=resource, id=resource_id))
+
+    def _refusal(self, resource: str, resource_id: ResourceId) -> ErrorMessage | None:
+        rule = RESOURCES.get(resource)
+        if rule is None:
+            known = ", ".join(RESOURCES)
+            return ErrorMessage(
+                code="unknown_resource", message=f"Unknown resource {resource!r}; use {known}"
+            )
+        if not rule(self.user, resource_id):
+            return ErrorMessage(code="forbidden", message=f"Not allowed: {resource} {resource_id}")
+        cap = self.services.settings.ws_max_subscriptions
+        subscribed = sum(topic.startswith("updates:") for topic in self.connection.topics)
+        if subscribed >= cap and update_topic(resource, resource_id) not in self.connection.topics:
+            return ErrorMessage(
+                code="too_many_subscriptions", message=f"At most {cap} subscriptions per connection"
+            )
+        return None

@@ -1,0 +1,84 @@
+"""Rooms, `/ws/rooms/{room_id}`: members see each other come and go, and talk in private.
+
+Room ids are 1 to 64 letters, digits, `-`, `_` or `.`; any other is closed with
+4400. Binary frames (game moves, whiteboard strokes) are relayed to the other
+members, up to MAX_BINARY_FRAME bytes.
+"""
+
+from typing import Annotated
+
+from pydantic import BaseModel, Field, StringConstraints
+
+from ..core.channel import Channel
+from ..messages import (
+    ErrorMessage,
+    Joined,
+    NewMessage,
+    Ping,
+    Pong,
+    PostMessage,
+    SetTyping,
+    UserJoined,
+    UserLeft,
+    UserTyping,
+)
+
+RoomInbound = Annotated[Ping | PostMessage | SetTyping, Field(discriminator="type")]
+
+MAX_BINARY_FRAME = 64 * 1024
+
+
+class RoomParams(BaseModel):
+    room_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+
+
+def room_topic(room_id: str) -> str:
+    return f"room:{room_id}"
+
+
+class RoomChannel(Channel[RoomInbound]):
+    path = "/ws/rooms/{room_id}"
+    params_model = RoomParams
+
+    @property
+    def room(self) -> str:
+        return self.params["room_id"]
+
+    async def authorize(self) -> bool:
+        # Example policy: rooms named `private-...` admit only the users whose
+        # token lists the room in its `rooms` claim. Edit to taste.
+        if not self.room.startswith("private-"):
+            return True
+        rooms = self.user.claims.get("rooms", [])
+        return isinstance(rooms, list) and self.room in rooms
+
+    async def on_connect(self) -> None:
+        topic = room_topic(self.room)
+        await self.join(topic)
+        arrived = await self.track(topic)
+        await self.push(Joined(room=self.room, members=await self.present(topic)))
+        if arrived:  # a second socket of a present user is no news
+            await self.broadcast_from(topic, UserJoined(room=self.room, user=self.user.id))
+
+    async def on_message(self, message: RoomInbound) -> None:
+        topic, user = room_topic(self.room), self.user.id
+        match message:
+            case Ping():
+                await self.reply(message, Pong())
+            case PostMessage(content=content):
+                await self.broadcast(topic, NewMessage(room=self.room, content=content, user=user))
+            case SetTyping(is_typing=is_typing):
+                typing = UserTyping(room=self.room, user=user, is_typing=is_typing)
+                await self.broadcast(topic, typing)
+
+    async def on_binary(self, data: bytes) -> None:
+        if len(data) > MAX_BINARY_FRAME:
+            too_large = f"Binary frames in rooms are limited to {MAX_BINARY_FRAME} bytes"
+            await self.push(ErrorMessage(code="frame_too_large", message=too_large))
+            return
+        await self.broadcast_from(room_topic(self.room), data)
+
+    async def on_close(self, code: int, reason: str) -> None:
+        topic = room_topic(self.room)
+        if await self.untrack(topic):  # the user's last socket in the room
+            await self.broadcast_from(topic, UserLeft(room=self.room, user=self.user.id))

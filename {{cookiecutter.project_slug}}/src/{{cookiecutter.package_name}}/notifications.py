@@ -1,0 +1,173 @@
+"""Per-user notifications: stored before they are sent, delivered at least once.
+
+Semantics, for clients and for application code:
+- `notify_user` writes the notification to the store, then sends it to every
+  open `/ws/notifications` socket of that user. It returns once it is stored:
+  from then on a restart of the server does not lose it.
+- A socket that connects first receives every pending notification of its
+  user, oldest first, then new ones as they come.
+- A notification stays pending until the client sends `{"type": "ack", "id": N}`.
+  An unacknowledged one is sent again on the next connect (at least once), so
+  clients should ignore an id they have already shown.
+- Bounded: at most NOTIFICATION_MAX_PENDING per user (beyond it the oldest
+  pending one is dropped) and each expires NOTIFICATION_TTL seconds after it
+  was sent, acknowledged or not.
+- System notifications (`broadcast_system_notification`) go to every user
+  connected to `/ws/notifications` at that moment; they are not stored and have
+  no id to acknowledge.
+"""
+
+import asyncio
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .core.hub import Hub
+from .messages import NotificationMessage
+
+SYSTEM_NOTIFICATIONS = "notifications:system"
+T = TypeVar("T")
+
+
+def notifications_topic(user_id: str) -> str:
+    """The topic every notifications socket of `user_id` is on."""
+    return f"notifications:user:{user_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """A stored notification: its id orders a user's notifications."""
+
+    id: int
+    user_id: str
+    payload: dict[str, Any]
+    created_at: float
+
+    def message(self) -> NotificationMessage:
+        return NotificationMessage.for_user(self.id, self.payload, self.created_at)
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS notifications (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS notifications_by_user ON notifications (user_id, id);
+"""
+
+
+class SqliteNotificationStore:
+    """Pending notifications in one SQLite file, written through before delivery.
+
+    sqlite3 blocks, so each call runs in a worker thread. A thread lock, not
+    an asyncio one, guards the connection: a call whose task is cancelled
+    still finishes in its thread, and `close` must wait for it. The file is
+    opened on first use.
+    """
+
+    def __init__(self, path: Path, *, max_pending: int, ttl_seconds: float) -> None:
+        self.path = path
+        self.max_pending = max_pending
+        self.ttl_seconds = ttl_seconds
+        self._db: sqlite3.Connection | None = None
+        self._closed = False
+        self._lock = threading.Lock()
+
+    async def add(self, user_id: str, payload: dict[str, Any]) -> Notification:
+        """Store a notification for `user_id`, dropping its oldest beyond the cap."""
+        return await self._run(lambda db: self._add(db, user_id, payload))
+
+    async def pending(self, user_id: str, *, after: int = 0) -> list[Notification]:
+        """`user_id`'s unexpired, unacknowledged notifications with ids above `after`, in order."""
+        return await self._run(lambda db: self._pending(db, user_id, after))
+
+    async def ack(self, user_id: str, notification_id: int) -> bool:
+        """Delete one of `user_id`'s notifications; False if it has no such one."""
+        return await self._run(lambda db: self._ack(db, user_id, notification_id))
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._close)
+
+    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        return await asyncio.to_thread(self._locked, work)
+
+    def _locked(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the notification store is closed")
+            if self._db is None:
+                self._db = self._open()
+            return work(self._db)
+
+    def _open(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.executescript(_SCHEMA)
+        return db
+
+    def _close(self) -> None:
+        with self._lock:
+            self._closed = True
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    def _add(self, db: sqlite3.Connection, user_id: str, payload: dict[str, Any]) -> Notification:
+        now = time.time()
+        with db:
+            db.execute("BEGIN IMMEDIATE")
+            cursor = db.execute(
+                "INSERT INTO notifications (user_id, payload, created_at) VALUES (?, ?, ?)",
+                (user_id, json.dumps(payload), now),
+            )
+            db.execute(
+                "DELETE FROM notifications WHERE user_id = ? AND id NOT IN "
+                "(SELECT id FROM notifications WHERE user_id = ? ORDER BY id DESC LIMIT ?)",
+                (user_id, user_id, self.max_pending),
+            )
+        assert cursor.lastrowid is not None
+        return Notification(cursor.lastrowid, user_id, payload, now)
+
+    def _pending(self, db: sqlite3.Connection, user_id: str, after: int) -> list[Notification]:
+        oldest = time.time() - self.ttl_seconds
+        db.execute(
+            "DELETE FROM notifications WHERE user_id = ? AND created_at < ?", (user_id, oldest)
+        )
+        rows = db.execute(
+            "SELECT id, payload, created_at FROM notifications "
+            "WHERE user_id = ? AND id > ? ORDER BY id",
+            (user_id, after),
+        ).fetchall()
+        return [Notification(row[0], user_id, json.loads(row[1]), row[2]) for row in rows]
+
+    def _ack(self, db: sqlite3.Connection, user_id: str, notification_id: int) -> bool:
+        cursor = db.execute(
+            "DELETE FROM notifications WHERE user_id = ? AND id = ?", (user_id, notification_id)
+        )
+        return cursor.rowcount > 0
+
+
+class Notifier:
+    """The notifications API for application code: store, then deliver."""
+
+    def __init__(self, store: SqliteNotificationStore, hub: Hub) -> None:
+        self.store = store
+        self._hub = hub
+
+    async def notify_user(self, user_id: str, payload: dict[str, Any]) -> Notification:
+        """Store a notification for `user_id` and send it to each of their open sockets."""
+        notification = await self.store.add(user_id, payload)
+        await self._hub.publish(notifications_topic(user_id), notification.message())
+        return notification
+
+    async def broadcast_system_notification(self, payload: dict[str, Any]) -> None:
+        """Send a notification to every user connected now; it is not stored."""
+        await self._hub.publish(SYSTEM_NOTIFICATIONS, NotificationMessage.for_system(payload))

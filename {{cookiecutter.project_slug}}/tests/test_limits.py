@@ -1,0 +1,52 @@
+"""Limits from the seed: a rate limit per connection, and a cap on connections per process."""
+
+import pytest
+
+from {{ cookiecutter.package_name }}.close_codes import (
+    WS_1008_POLICY_VIOLATION,
+    WS_1013_TRY_AGAIN_LATER,
+)
+
+from .conftest import Connect, closed_with, receive_type
+
+PATH = "/ws/chat"
+
+
+@pytest.mark.settings(ws_rate_limit=0.001, ws_rate_burst=3)
+def test_over_the_rate_limit_a_message_is_dropped_with_an_error(connect: Connect) -> None:
+    with connect(PATH, user="alice") as alice, connect(PATH, user="bob") as bob:
+        receive_type(alice, "connected")
+        receive_type(bob, "connected")
+        for n in range(4):
+            alice.send_json({"type": "message", "content": str(n)})
+        for n in range(3):
+            assert receive_type(alice, "message")["content"] == str(n)
+        assert receive_type(alice, "error")["code"] == "rate_limited"
+        bob.send_json({"type": "message", "content": "bob is not slowed"})
+        for n in range(3):
+            assert receive_type(bob, "message")["content"] == str(n)
+        assert receive_type(bob, "message")["content"] == "bob is not slowed"
+
+
+@pytest.mark.settings(ws_rate_limit=0.001, ws_rate_burst=3)
+def test_a_client_that_keeps_flooding_is_closed_with_1008(connect: Connect) -> None:
+    with connect(PATH, user="alice") as alice:
+        receive_type(alice, "connected")
+        for _ in range(3 + 3 + 1):  # the burst, three refusals, one more
+            alice.send_json({"type": "ping"})
+        assert [receive_type(alice, "pong") for _ in range(3)]
+        assert [receive_type(alice, "error")["code"] for _ in range(3)] == ["rate_limited"] * 3
+        assert closed_with(alice) == (WS_1008_POLICY_VIOLATION, "Rate limit exceeded")
+
+
+@pytest.mark.settings(ws_max_connections=2)
+def test_beyond_the_connection_cap_a_connection_is_refused_with_1013(connect: Connect) -> None:
+    with connect(PATH, user="alice") as first, connect(PATH, user="bob") as second:
+        receive_type(first, "connected")
+        receive_type(second, "connected")
+        with connect(PATH, user="carol") as third:
+            code, reason = closed_with(third)
+        assert code == WS_1013_TRY_AGAIN_LATER
+        assert "try again later" in reason
+    with connect(PATH, user="carol") as later:
+        receive_type(later, "connected")

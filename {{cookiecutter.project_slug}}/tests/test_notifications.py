@@ -1,0 +1,131 @@
+"""Notifications: stored before delivery, on every socket of the user, until acknowledged."""
+
+import time
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from starlette.testclient import TestClient
+
+from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.services import Services
+
+from .conftest import Connect, call, receive_type
+
+PATH = "/ws/notifications"
+
+
+def notify(client: TestClient, services: Services, user: str, **payload: Any) -> int:
+    notification = call(client, services.notifier.notify_user, user, payload)
+    return notification.id
+
+
+def test_a_notification_reaches_each_socket_of_the_user(
+    client: TestClient, services: Services, connect: Connect
+) -> None:
+    with (
+        connect(PATH, user="bob") as phone,
+        connect(PATH, user="bob") as laptop,
+        connect(PATH, user="carol") as carol,
+    ):
+        sent = notify(client, services, "bob", title="hi")
+        for ws in (phone, laptop):
+            frame = receive_type(ws, "notification")
+            assert (frame["id"], frame["kind"], frame["payload"]) == (sent, "user", {"title": "hi"})
+        carol.send_json({"type": "ping"})
+        receive_type(carol, "pong")  # nothing for carol
+
+
+def test_an_offline_user_gets_the_pending_ones_in_order_on_connect(
+    client: TestClient, services: Services, connect: Connect
+) -> None:
+    sent = [notify(client, services, "bob", n=n) for n in range(3)]
+    with connect(PATH, user="bob") as bob:
+        received = [receive_type(bob, "notification") for _ in sent]
+    assert [frame["id"] for frame in received] == sent
+    assert [frame["payload"]["n"] for frame in received] == [0, 1, 2]
+
+
+def test_an_acknowledged_one_is_not_sent_again_and_an_unacknowledged_one_is(
+    client: TestClient, services: Services, connect: Connect
+) -> None:
+    first, second = notify(client, services, "bob"), notify(client, services, "bob")
+    with connect(PATH, user="bob") as bob:
+        receive_type(bob, "notification")
+        receive_type(bob, "notification")
+        bob.send_json({"type": "ack", "id": first, "ref": "a1"})
+        assert receive_type(bob, "acked") == {"type": "acked", "id": first, "ref": "a1"}
+    with connect(PATH, user="bob") as bob:
+        assert receive_type(bob, "notification")["id"] == second
+        bob.send_json({"type": "ping"})
+        receive_type(bob, "pong")  # and nothing else
+
+
+def test_acknowledging_an_unknown_or_someone_elses_id_is_an_error(
+    client: TestClient, services: Services, connect: Connect
+) -> None:
+    bobs = notify(client, services, "bob")
+    with connect(PATH, user="mallory") as mallory:
+        for unknown in (bobs, 999_999):
+            mallory.send_json({"type": "ack", "id": unknown})
+            assert receive_type(mallory, "error")["code"] == "unknown_notification"
+    with connect(PATH, user="bob") as bob:
+        assert receive_type(bob, "notification")["id"] == bobs
+
+
+def test_pending_notifications_survive_a_restart(settings: Settings, connect: Connect) -> None:
+    from {{ cookiecutter.package_name }}.app import create_app
+
+    first_run: FastAPI = create_app(settings)
+    with TestClient(first_run) as client:
+        sent = notify(client, client.app.state.services, "bob", kept=True)  # type: ignore[attr-defined]
+    with TestClient(create_app(settings)) as client:
+        headers = {"authorization": connect_header(settings, "bob")}
+        with client.websocket_connect(PATH, headers=headers) as bob:
+            frame = receive_type(bob, "notification")
+    assert (frame["id"], frame["payload"]) == (sent, {"kept": True})
+
+
+def connect_header(settings: Settings, user: str) -> str:
+    from {{ cookiecutter.package_name }}.auth import create_token
+
+    return f"Bearer {create_token(user, settings)}"
+
+
+@pytest.mark.settings(notification_max_pending=2)
+def test_beyond_the_per_user_cap_the_oldest_is_dropped(
+    client: TestClient, services: Services, connect: Connect
+) -> None:
+    sent = [notify(client, services, "bob", n=n) for n in range(3)]
+    with connect(PATH, user="bob") as bob:
+        assert [receive_type(bob, "notification")["id"] for _ in range(2)] == sent[1:]
+        bob.send_json({"type": "ping"})
+        receive_type(bob, "pong")
+
+
+@pytest.mark.settings(notification_ttl=0.2)
+def test_an_expired_notification_is_not_delivered(
+    client: TestClient, services: Services, connect: Connect
+) -> None:
+    notify(client, services, "bob", old=True)
+    time.sleep(0.3)
+    fresh = notify(client, services, "bob", old=False)
+    with connect(PATH, user="bob") as bob:
+        assert receive_type(bob, "notification")["id"] == fresh
+
+
+def test_a_system_notification_reaches_every_connected_user_and_is_not_stored(
+    client: TestClient, services: Services, connect: Connect
+) -> None:
+    with connect(PATH, user="alice") as alice, connect(PATH, user="bob") as bob:
+        call(client, services.notifier.broadcast_system_notification, {"maintenance": "soon"})
+        for ws in (alice, bob):
+            frame = receive_type(ws, "notification")
+            assert (frame["kind"], frame["id"], frame["payload"]) == (
+                "system",
+                None,
+                {"maintenance": "soon"},
+            )
+    with connect(PATH, user="alice") as alice:
+        alice.send_json({"type": "ping"})
+        receive_type(alice, "pong")  # nothing pending: system ones are not stored

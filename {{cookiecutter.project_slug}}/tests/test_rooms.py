@@ -1,0 +1,111 @@
+"""Rooms: presence that is exact, talk that stays in the room, and binary relay."""
+
+import pytest
+
+from {{ cookiecutter.package_name }}.close_codes import WS_4400_BAD_REQUEST, WS_4403_FORBIDDEN
+
+from .conftest import Connect, closed_with, receive_type
+
+ROOM = "/ws/rooms/lobby"
+
+
+def test_joining_lists_who_is_present_and_tells_the_others(connect: Connect) -> None:
+    with connect(ROOM, user="alice") as alice:
+        assert receive_type(alice, "joined") == {
+            "type": "joined",
+            "room": "lobby",
+            "members": ["alice"],
+        }
+        with connect(ROOM, user="bob") as bob:
+            assert receive_type(bob, "joined")["members"] == ["alice", "bob"]
+            joined = receive_type(alice, "user_joined")
+            assert (joined["room"], joined["user"]) == ("lobby", "bob")
+            assert joined["timestamp"]
+
+
+def test_leaving_tells_the_others(connect: Connect) -> None:
+    with connect(ROOM, user="alice") as alice:
+        receive_type(alice, "joined")
+        with connect(ROOM, user="bob") as bob:
+            receive_type(bob, "joined")
+            receive_type(alice, "user_joined")
+        left = receive_type(alice, "user_left")
+        assert (left["room"], left["user"]) == ("lobby", "bob")
+
+
+@pytest.mark.parametrize("code", [1001, 1006, 4000])
+def test_a_dropped_connection_is_a_leave_too(connect: Connect, code: int) -> None:
+    with connect(ROOM, user="alice") as alice:
+        receive_type(alice, "joined")
+        with connect(ROOM, user="bob") as bob:
+            receive_type(bob, "joined")
+            receive_type(alice, "user_joined")
+            bob.close(code)
+        assert receive_type(alice, "user_left")["user"] == "bob"
+
+
+def test_a_user_with_two_sockets_is_one_member_until_both_leave(connect: Connect) -> None:
+    with connect(ROOM, user="alice") as alice:
+        receive_type(alice, "joined")
+        with connect(ROOM, user="bob") as phone:
+            receive_type(phone, "joined")
+            receive_type(alice, "user_joined")
+            with connect(ROOM, user="bob") as laptop:
+                assert receive_type(laptop, "joined")["members"] == ["alice", "bob"]
+            # The laptop left, the phone is still here: no user_left yet. The
+            # next thing alice hears is the phone's message.
+            phone.send_json({"type": "message", "content": "still here"})
+            assert receive_type(alice, "message")["content"] == "still here"
+        assert receive_type(alice, "user_left")["user"] == "bob"
+
+
+def test_messages_and_typing_stay_in_their_room(connect: Connect) -> None:
+    with (
+        connect(ROOM, user="alice") as alice,
+        connect("/ws/rooms/elsewhere", user="carol") as carol,
+    ):
+        receive_type(alice, "joined")
+        receive_type(carol, "joined")
+        alice.send_json({"type": "typing", "is_typing": True})
+        typing = receive_type(alice, "typing")
+        assert (typing["room"], typing["user"], typing["is_typing"]) == ("lobby", "alice", True)
+        alice.send_json({"type": "message", "content": "lobby only"})
+        message = receive_type(alice, "message")
+        assert (message["room"], message["content"], message["user"]) == (
+            "lobby",
+            "lobby only",
+            "alice",
+        )
+        carol.send_json({"type": "message", "content": "elsewhere"})
+        assert receive_type(carol, "message")["room"] == "elsewhere"  # carol heard nothing else
+
+
+def test_binary_frames_are_relayed_to_the_other_members_only(connect: Connect) -> None:
+    with connect(ROOM, user="alice") as alice, connect(ROOM, user="bob") as bob:
+        receive_type(alice, "joined")
+        receive_type(bob, "joined")
+        receive_type(alice, "user_joined")
+        alice.send_bytes(b"\x01move e2e4")
+        assert bob.receive_bytes() == b"\x01move e2e4"
+        alice.send_json({"type": "ping"})
+        receive_type(alice, "pong")  # alice did not get her own frame back
+
+
+def test_a_binary_frame_over_the_room_cap_is_an_error(connect: Connect) -> None:
+    with connect(ROOM, user="alice") as alice:
+        receive_type(alice, "joined")
+        alice.send_bytes(b"\x00" * (64 * 1024 + 1))
+        assert receive_type(alice, "error")["code"] == "frame_too_large"
+
+
+@pytest.mark.parametrize("room", ["x" * 65, "has%20space", "caf%C3%A9", "semi;colon"])
+def test_a_bad_room_id_is_refused_with_4400(connect: Connect, room: str) -> None:
+    with connect(f"/ws/rooms/{room}") as ws:
+        assert closed_with(ws) == (WS_4400_BAD_REQUEST, "invalid room_id")
+
+
+def test_a_private_room_admits_only_users_whose_token_lists_it(connect: Connect) -> None:
+    with connect("/ws/rooms/private-ops", user="eve") as eve:
+        assert closed_with(eve) == (WS_4403_FORBIDDEN, "Forbidden")
+    with connect("/ws/rooms/private-ops", user="ops", claims={"rooms": ["private-ops"]}) as ops:
+        assert receive_type(ops, "joined")["members"] == ["ops"]
