@@ -10,15 +10,24 @@ from fastapi import FastAPI
 from starlette.testclient import TestClient, WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
-from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.auth import create_token
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.services import Services
+
+from .e2e import Server, uvicorn
+from .probe import PROBE, create_probe_app
 
 TEST_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 
 Connect = Callable[..., AbstractContextManager[WebSocketTestSession]]
 T = TypeVar("T")
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The app served by uvicorn in a subprocess, for the end-to-end tests."""
+    with uvicorn(tmp_path_factory.mktemp("server"), TEST_SECRET) as served:
+        yield served
 
 
 @pytest.fixture(autouse=True)
@@ -44,7 +53,7 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def app(settings: Settings) -> FastAPI:
-    return create_app(settings)
+    return create_probe_app(settings)
 
 
 @pytest.fixture
@@ -73,7 +82,7 @@ def connect(client: TestClient, token_for: TokenFor) -> Connect:
     """Open `path` as `user`, with the token in the Authorization header."""
 
     def connect(
-        path: str = "/ws/chat", user: str = "alice", claims: dict[str, Any] | None = None
+        path: str = PROBE, user: str = "alice", claims: dict[str, Any] | None = None
     ) -> AbstractContextManager[WebSocketTestSession]:
         headers = {"authorization": f"Bearer {token_for(user, **(claims or {}))}"}
         return client.websocket_connect(path, headers=headers)

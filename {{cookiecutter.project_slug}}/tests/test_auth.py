@@ -19,12 +19,13 @@ from {{ cookiecutter.package_name }}.close_codes import WS_4401_UNAUTHORIZED
 from {{ cookiecutter.package_name }}.config import Settings
 
 from .conftest import TEST_SECRET, receive_type
+from .probe import PROBE
 
 
 def refused(client: TestClient, **kwargs: object) -> WebSocketDisconnect:
     """Connect and return the close the server answered with."""
     with (
-        client.websocket_connect("/ws/chat", **kwargs) as ws,  # type: ignore[arg-type]
+        client.websocket_connect(PROBE, **kwargs) as ws,  # type: ignore[arg-type]
         pytest.raises(WebSocketDisconnect) as closed,
     ):
         ws.receive_json()
@@ -81,7 +82,7 @@ def test_token_without_exp_or_sub_is_refused(client: TestClient, claims: dict[st
 def test_token_in_the_subprotocol_is_accepted_and_the_marker_echoed(
     client: TestClient, token_for: Callable[[str], str]
 ) -> None:
-    with client.websocket_connect("/ws/chat", subprotocols=["bearer", token_for("bea")]) as ws:
+    with client.websocket_connect(PROBE, subprotocols=["bearer", token_for("bea")]) as ws:
         assert ws.accepted_subprotocol == "bearer"
         assert receive_type(ws, "connected")["user"] == "bea"
 
@@ -89,7 +90,7 @@ def test_token_in_the_subprotocol_is_accepted_and_the_marker_echoed(
 def test_refusal_still_echoes_the_subprotocol_so_browsers_see_the_code(
     client: TestClient,
 ) -> None:
-    with client.websocket_connect("/ws/chat", subprotocols=["bearer", "garbage"]) as ws:
+    with client.websocket_connect(PROBE, subprotocols=["bearer", "garbage"]) as ws:
         assert ws.accepted_subprotocol == "bearer"
         with pytest.raises(WebSocketDisconnect) as closed:
             ws.receive_json()
@@ -99,7 +100,7 @@ def test_refusal_still_echoes_the_subprotocol_so_browsers_see_the_code(
 def test_token_in_the_query_is_accepted(
     client: TestClient, token_for: Callable[[str], str]
 ) -> None:
-    with client.websocket_connect(f"/ws/chat?token={token_for('quinn')}") as ws:
+    with client.websocket_connect(f"{PROBE}?token={token_for('quinn')}") as ws:
         assert receive_type(ws, "connected")["user"] == "quinn"
 
 

@@ -55,12 +55,12 @@ def test_json_that_is_not_an_object_is_an_error(connect: Connect, frame: str) ->
 def test_bad_fields_are_named_in_the_error(connect: Connect) -> None:
     with connect() as ws:
         receive_type(ws, "connected")
-        ws.send_json({"type": "typing", "is_typing": "maybe", "ref": "t1"})
+        ws.send_json({"type": "message", "content": 12, "ref": "t1"})
         error = receive_type(ws, "error")
         assert error["code"] == "invalid_message"
         assert error["ref"] == "t1"
-        assert [field["field"] for field in error["fields"]] == ["is_typing"]
-        assert "is_typing" in error["message"]
+        assert [field["field"] for field in error["fields"]] == ["content"]
+        assert "content" in error["message"]
         still_open(ws)
 
 

@@ -1,10 +1,12 @@
 """The chat channel as its users see it."""
 
+import json
 from datetime import datetime
 
 from starlette.testclient import TestClient
 
 from .conftest import Connect, receive_type
+from .e2e import Server, receive
 
 PATH = "/ws/chat"
 
@@ -100,3 +102,13 @@ def test_a_client_that_vanishes_mid_broadcast_troubles_no_one(connect: Connect) 
             assert receive_type(alice, "message")["content"] == str(number)
         alice.send_json({"type": "ping"})
         receive_type(alice, "pong")
+
+
+def test_over_the_wire_a_message_from_one_client_reaches_another(server: Server) -> None:
+    with server.connect(PATH, "alice") as alice, server.connect(PATH, "bob") as bob:
+        receive(alice, "connected")
+        receive(bob, "connected")
+        alice.send(json.dumps({"type": "message", "content": "over the wire"}))
+        for ws in (alice, bob):
+            frame = receive(ws, "message")
+            assert (frame["content"], frame["user"]) == ("over the wire", "alice")

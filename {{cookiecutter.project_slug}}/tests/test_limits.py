@@ -8,8 +8,9 @@ from {{ cookiecutter.package_name }}.close_codes import (
 )
 
 from .conftest import Connect, closed_with, receive_type
+from .probe import PROBE
 
-PATH = "/ws/chat"
+PATH = PROBE
 
 
 @pytest.mark.settings(ws_rate_limit=0.001, ws_rate_burst=3)

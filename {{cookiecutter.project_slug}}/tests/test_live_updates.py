@@ -1,11 +1,14 @@
 """Live updates: subscribe to a resource, get its changes and nobody else's."""
 
+import json
+
 import pytest
 from starlette.testclient import TestClient
 
 from {{ cookiecutter.package_name }}.services import Services
 
-from .conftest import Connect, call, receive_type
+from .conftest import Connect, TokenFor, call, receive_type
+from .e2e import Server, receive
 
 PATH = "/ws/live_updates"
 
@@ -116,3 +119,37 @@ def test_subscriptions_beyond_the_cap_are_refused(connect: Connect) -> None:
         assert "2" in error["message"]
         alice.send_json({"type": "subscribe", "resource": "post", "id": 1})
         receive_type(alice, "subscribed")  # already subscribed: no new slot needed
+
+
+def test_over_http_an_update_reaches_its_subscriber(
+    client: TestClient, token_for: TokenFor, connect: Connect
+) -> None:
+    headers = {"authorization": f"Bearer {token_for('svc', scope='updates:publish')}"}
+    with connect(PATH, user="alice") as alice:
+        receive_type(alice, "subscribed")
+        alice.send_json({"type": "subscribe", "resource": "post", "id": 42})
+        receive_type(alice, "subscribed")
+        response = client.post("/api/updates/post/42", json={"data": {"v": 2}}, headers=headers)
+        assert response.status_code == 202
+        update = receive_type(alice, "update")
+    assert (update["resource"], update["id"], update["data"]) == ("post", 42, {"v": 2})
+
+
+def test_over_http_an_update_to_an_unknown_resource_is_404(
+    client: TestClient, token_for: TokenFor
+) -> None:
+    headers = {"authorization": f"Bearer {token_for('svc', scope='updates:publish')}"}
+    response = client.post("/api/updates/invoice/1", json={"data": {}}, headers=headers)
+    assert response.status_code == 404
+
+
+def test_over_the_wire_a_live_update_reaches_its_subscriber_only(server: Server) -> None:
+    with server.connect(PATH, "sub") as subscriber, server.connect(PATH, "other") as other:
+        receive(subscriber, "subscribed")
+        receive(other, "subscribed")
+        subscriber.send(json.dumps({"type": "subscribe", "resource": "post", "id": 7}))
+        receive(subscriber, "subscribed")
+        server.post("/api/updates/post/7", {"data": {"v": 1}}, "updates:publish")
+        assert receive(subscriber, "update")["data"] == {"v": 1}
+        other.send(json.dumps({"type": "ping"}))
+        receive(other, "pong")

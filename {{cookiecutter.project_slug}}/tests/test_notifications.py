@@ -1,5 +1,6 @@
 """Notifications: stored before delivery, on every socket of the user, until acknowledged."""
 
+import json
 import time
 from typing import Any
 
@@ -10,7 +11,8 @@ from starlette.testclient import TestClient
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.services import Services
 
-from .conftest import Connect, call, receive_type
+from .conftest import Connect, TokenFor, call, receive_type
+from .e2e import Server, receive
 
 PATH = "/ws/notifications"
 
@@ -129,3 +131,35 @@ def test_a_system_notification_reaches_every_connected_user_and_is_not_stored(
     with connect(PATH, user="alice") as alice:
         alice.send_json({"type": "ping"})
         receive_type(alice, "pong")  # nothing pending: system ones are not stored
+
+
+def test_over_http_a_notification_waits_for_an_offline_user(
+    client: TestClient, token_for: TokenFor, connect: Connect
+) -> None:
+    headers = {"authorization": f"Bearer {token_for('svc', scope='notifications:send')}"}
+    response = client.post("/api/notifications/bob", json={"payload": {"n": 1}}, headers=headers)
+    assert response.status_code == 202
+    stored = response.json()
+    with connect(PATH, user="bob") as bob:
+        frame = receive_type(bob, "notification")
+    assert (frame["id"], frame["payload"], stored["user_id"]) == (stored["id"], {"n": 1}, "bob")
+
+
+def test_over_http_a_system_notification(
+    client: TestClient, token_for: TokenFor, connect: Connect
+) -> None:
+    headers = {"authorization": f"Bearer {token_for('svc', scope='notifications:send')}"}
+    with connect(PATH, user="bob") as bob:
+        body = {"payload": {"all": True}}
+        response = client.post("/api/notifications", json=body, headers=headers)
+        assert response.status_code == 202
+        assert receive_type(bob, "notification")["kind"] == "system"
+
+
+def test_over_the_wire_a_notification_waits_for_an_offline_user(server: Server) -> None:
+    stored = server.post("/api/notifications/olive", {"payload": {"hi": 1}}, "notifications:send")
+    with server.connect(PATH, "olive") as olive:
+        frame = receive(olive, "notification")
+        assert (frame["id"], frame["payload"]) == (stored["id"], {"hi": 1})
+        olive.send(json.dumps({"type": "ack", "id": stored["id"]}))
+        receive(olive, "acked")

@@ -1,10 +1,12 @@
 """Rooms: presence that is exact, talk that stays in the room, and binary relay."""
 
 import pytest
+from starlette.testclient import TestClient
 
 from {{ cookiecutter.package_name }}.close_codes import WS_4400_BAD_REQUEST, WS_4403_FORBIDDEN
 
-from .conftest import Connect, closed_with, receive_type
+from .conftest import Connect, TokenFor, closed_with, receive_type
+from .e2e import WAIT, Server, receive
 
 ROOM = "/ws/rooms/lobby"
 
@@ -109,3 +111,31 @@ def test_a_private_room_admits_only_users_whose_token_lists_it(connect: Connect)
         assert closed_with(eve) == (WS_4403_FORBIDDEN, "Forbidden")
     with connect("/ws/rooms/private-ops", user="ops", claims={"rooms": ["private-ops"]}) as ops:
         assert receive_type(ops, "joined")["members"] == ["ops"]
+
+
+def test_a_server_message_into_a_room_is_signed_by_the_caller(
+    client: TestClient, token_for: TokenFor, connect: Connect
+) -> None:
+    headers = {"authorization": f"Bearer {token_for('announcer', scope='rooms:publish')}"}
+    with connect(ROOM, user="alice") as alice:
+        receive_type(alice, "joined")
+        body = {"content": "welcome"}
+        response = client.post("/api/rooms/lobby/messages", json=body, headers=headers)
+        assert response.status_code == 202
+        message = receive_type(alice, "message")
+    assert (message["room"], message["content"], message["user"]) == (
+        "lobby",
+        "welcome",
+        "announcer",
+    )
+
+
+def test_over_the_wire_a_room_with_two_members(server: Server) -> None:
+    with server.connect("/ws/rooms/wire", "alice") as alice:
+        assert receive(alice, "joined")["members"] == ["alice"]
+        with server.connect("/ws/rooms/wire", "bob") as bob:
+            assert receive(bob, "joined")["members"] == ["alice", "bob"]
+            assert receive(alice, "user_joined")["user"] == "bob"
+            bob.send(b"binary move")
+            assert alice.recv(timeout=WAIT) == b"binary move"
+        assert receive(alice, "user_left")["user"] == "bob"

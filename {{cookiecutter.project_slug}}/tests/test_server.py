@@ -1,93 +1,19 @@
-"""End to end: the app served by uvicorn in a subprocess, spoken to by a real websockets client."""
+"""End to end, on the probe channel: uvicorn serves the app to a real websockets client."""
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import ClientConnection, connect
+from websockets.sync.client import connect
 
-import {{ cookiecutter.package_name }}
-from {{ cookiecutter.package_name }}.auth import create_token
-from {{ cookiecutter.package_name }}.config import Settings
-
-from .conftest import TEST_SECRET
-
-PACKAGE = {{ cookiecutter.package_name }}.__name__
-SOURCE = Path({{ cookiecutter.package_name }}.__file__).resolve().parents[1]
-WAIT = 5.0  # seconds any one frame may take on loopback
-
-
-@dataclass
-class Server:
-    url: str
-    log: Path
-
-    def ws(self, path: str = "/ws/chat") -> str:
-        return self.url.replace("http", "ws", 1) + path
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    workdir = tmp_path_factory.mktemp("server")  # no .env here: settings come from env
-    log = workdir / "uvicorn.log"
-    port = free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(SOURCE),
-        "JWT_SECRET": TEST_SECRET,
-        "ENVIRONMENT": "production",
-    }
-    command = [sys.executable, "-m", "uvicorn", f"{PACKAGE}.main:app", "--port", str(port)]
-    with log.open("wb") as output:
-        process = subprocess.Popen(command, cwd=workdir, env=env, stdout=output, stderr=output)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(url, process, log)
-        yield Server(url, log)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def wait_until_serving(url: str, process: "subprocess.Popen[bytes]", log: Path) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"uvicorn exited early:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=1) as response:  # noqa: S310
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    pytest.fail(f"uvicorn did not serve within 20 s:\n{log.read_text()}")
-
-
-def token(user: str) -> str:
-    return create_token(user, Settings(_env_file=None, jwt_secret=TEST_SECRET))
-
-
-def receive(ws: ClientConnection, expected: str) -> dict[str, Any]:
-    frame: dict[str, Any] = json.loads(ws.recv(timeout=WAIT))
-    assert frame["type"] == expected, frame
-    return frame
+from .e2e import PACKAGE, SOURCE, WAIT, Server, free_port, receive
+from .probe import PROBE
 
 
 def test_healthz_is_served(server: Server) -> None:
@@ -96,29 +22,32 @@ def test_healthz_is_served(server: Server) -> None:
 
 
 def test_no_token_is_refused_with_4401(server: Server) -> None:
-    with connect(server.ws(), open_timeout=WAIT) as ws, pytest.raises(ConnectionClosed) as closed:
+    with (
+        connect(server.ws(PROBE), open_timeout=WAIT) as ws,
+        pytest.raises(ConnectionClosed) as closed,
+    ):
         ws.recv(timeout=WAIT)
     assert closed.value.rcvd is not None
     assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4401, "missing token")
 
 
-def test_a_message_from_one_client_reaches_another(server: Server) -> None:
-    alice_auth = {"Authorization": f"Bearer {token('alice')}"}
+def test_a_token_in_the_header_and_one_in_the_subprotocol_both_work(server: Server) -> None:
+    alice_auth = {"Authorization": f"Bearer {server.token('alice')}"}
     with (
-        connect(server.ws(), additional_headers=alice_auth, open_timeout=WAIT) as alice,
-        connect(server.ws(), subprotocols=["bearer", token("bob")], open_timeout=WAIT) as bob,  # type: ignore[list-item]
+        connect(server.ws(PROBE), additional_headers=alice_auth, open_timeout=WAIT) as alice,
+        server.connect(PROBE, "bob") as bob,
     ):
         assert bob.subprotocol == "bearer"
-        receive(alice, "connected")
-        receive(bob, "connected")
+        assert receive(alice, "connected")["user"] == "alice"
+        assert receive(bob, "connected")["user"] == "bob"
         alice.send(json.dumps({"type": "message", "content": "over the wire"}))
         frame = receive(bob, "message")
         assert (frame["content"], frame["user"]) == ("over the wire", "alice")
 
 
 def test_a_token_in_the_query_never_reaches_the_log(server: Server) -> None:
-    secret_token = token("quinn")
-    with connect(server.ws() + f"?token={secret_token}", open_timeout=WAIT) as ws:
+    secret_token = server.token("quinn")
+    with connect(server.ws(PROBE) + f"?token={secret_token}", open_timeout=WAIT) as ws:
         assert receive(ws, "connected")["user"] == "quinn"
     log = server.log.read_text()
     assert "token=[redacted]" in log
@@ -126,14 +55,14 @@ def test_a_token_in_the_query_never_reaches_the_log(server: Server) -> None:
 
 
 def test_connects_and_disconnects_are_logged_with_the_count(server: Server) -> None:
-    with connect(server.ws(), subprotocols=["bearer", token("logan")], open_timeout=WAIT) as ws:  # type: ignore[list-item]
+    with server.connect(PROBE, "logan") as ws:
         receive(ws, "connected")
     deadline = time.monotonic() + WAIT
     while "logan disconnected" not in server.log.read_text() and time.monotonic() < deadline:
         time.sleep(0.05)
     log = server.log.read_text()
-    assert "/ws/chat: logan connected (connections: " in log
-    assert "/ws/chat: logan disconnected with 1000 (connections: " in log
+    assert f"{PROBE}: logan connected (connections: " in log
+    assert f"{PROBE}: logan disconnected with 1000 (connections: " in log
 
 
 def test_a_missing_secret_stops_uvicorn_with_one_line_naming_it(tmp_path: Path) -> None:

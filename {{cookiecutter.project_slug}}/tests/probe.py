@@ -1,0 +1,38 @@
+"""A channel for testing the machinery, so those tests hold whichever channels a project keeps.
+
+`create_probe_app` is the app with it mounted, for uvicorn's `--factory` in
+the end-to-end tests.
+"""
+
+from typing import Annotated
+
+from fastapi import FastAPI
+from pydantic import Field
+
+from {{ cookiecutter.package_name }}.app import create_app
+from {{ cookiecutter.package_name }}.channels import CHANNELS
+from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.core.channel import Channel
+from {{ cookiecutter.package_name }}.messages import Connected, NewMessage, Ping, Pong, PostMessage
+
+ProbeInbound = Annotated[Ping | PostMessage, Field(discriminator="type")]
+PROBE = "/ws/probe"
+
+
+class ProbeChannel(Channel[ProbeInbound]):
+    path = PROBE
+
+    async def on_connect(self) -> None:
+        await self.join("probe")
+        await self.push(Connected(message="probe", user=self.user.id))
+
+    async def on_message(self, message: ProbeInbound) -> None:
+        match message:
+            case Ping():
+                await self.reply(message, Pong())
+            case PostMessage(content=content):
+                await self.broadcast("probe", NewMessage(content=content, user=self.user.id))
+
+
+def create_probe_app(settings: Settings | None = None) -> FastAPI:
+    return create_app(settings, channels=[*CHANNELS, ProbeChannel])
