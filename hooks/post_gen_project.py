@@ -1,33 +1,118 @@
-"""Give the new project its own secret, then say what to do next."""
+"""Give the new project its own secret, drop the channels it was baked without, say what's next.
+
+Options are implemented here by deleting files and registry lines, so that
+every template file stays valid Python as it stands.
+"""
 
 import json
 import pathlib
+import re
 import secrets
 
 ANSWERS = json.loads(
     r"""{
     "project_slug": {{ cookiecutter.project_slug | tojson }},
-    "package_name": {{ cookiecutter.package_name | tojson }}
+    "package_name": {{ cookiecutter.package_name | tojson }},
+    "with_chat": {{ cookiecutter.with_chat | tojson }},
+    "with_rooms": {{ cookiecutter.with_rooms | tojson }},
+    "with_notifications": {{ cookiecutter.with_notifications | tojson }},
+    "with_live_updates": {{ cookiecutter.with_live_updates | tojson }}
 }"""
 )
 PLACEHOLDER = "change-me-to-a-random-secret-of-at-least-32-bytes"
+DEVELOPMENT = "# ENVIRONMENT=development"
+
+CHANNEL_REGISTRY = "src/{package}/channels/__init__.py"
+API_REGISTRY = "src/{package}/api/__init__.py"
+
+# For each option: the files it owns, and the lines that register them.
+FEATURES: dict[str, dict[str, list[str]]] = {
+    "with_chat": {
+        "files": ["src/{package}/channels/chat.py", "tests/test_chat.py"],
+        CHANNEL_REGISTRY: ["from .chat import ChatChannel", "    ChatChannel,"],
+    },
+    "with_rooms": {
+        "files": [
+            "src/{package}/channels/rooms.py",
+            "src/{package}/api/rooms.py",
+            "tests/test_rooms.py",
+        ],
+        CHANNEL_REGISTRY: ["from .rooms import RoomChannel", "    RoomChannel,"],
+        API_REGISTRY: ["from .rooms import router as rooms_router", "    rooms_router,"],
+    },
+    "with_notifications": {
+        "files": [
+            "src/{package}/channels/notifications.py",
+            "src/{package}/api/notifications.py",
+            "tests/test_notifications.py",
+        ],
+        CHANNEL_REGISTRY: [
+            "from .notifications import NotificationsChannel",
+            "    NotificationsChannel,",
+        ],
+        API_REGISTRY: [
+            "from .notifications import router as notifications_router",
+            "    notifications_router,",
+        ],
+    },
+    "with_live_updates": {
+        "files": [
+            "src/{package}/channels/live_updates.py",
+            "src/{package}/api/updates.py",
+            "tests/test_live_updates.py",
+        ],
+        CHANNEL_REGISTRY: [
+            "from .live_updates import LiveUpdatesChannel",
+            "    LiveUpdatesChannel,",
+        ],
+        API_REGISTRY: ["from .updates import router as updates_router", "    updates_router,"],
+    },
+}
+# The generic tests of the HTTP routes, kept while any route is.
+API_TESTS = "tests/test_api.py"
+API_FEATURES = ("with_rooms", "with_notifications", "with_live_updates")
 
 
 def write_env(project: pathlib.Path) -> None:
-    """`.env` is `.env.example` with a fresh random secret (48 bytes); git ignores it."""
+    """`.env` is `.env.example` for development, with a fresh random secret; git ignores it."""
     example = (project / ".env.example").read_text(encoding="utf-8")
-    if PLACEHOLDER not in example:
-        raise SystemExit("ERROR: .env.example lost its JWT_SECRET placeholder")
+    if PLACEHOLDER not in example or DEVELOPMENT not in example:
+        raise SystemExit("azu-ws: .env.example lost its JWT_SECRET or ENVIRONMENT line")
     secret = secrets.token_urlsafe(48)
     env = project / ".env"
-    env.write_text(example.replace(PLACEHOLDER, secret), encoding="utf-8")
+    text = example.replace(PLACEHOLDER, secret).replace(DEVELOPMENT, DEVELOPMENT.lstrip("# "))
+    env.write_text(text, encoding="utf-8")
     env.chmod(0o600)
+
+
+def drop_feature(project: pathlib.Path, feature: dict[str, list[str]], package: str) -> None:
+    """Delete a feature's files and the exact lines that register it."""
+    for name, lines in feature.items():
+        if name == "files":
+            for file in lines:
+                (project / file.format(package=package)).unlink()
+            continue
+        registry = project / name.format(package=package)
+        kept = registry.read_text(encoding="utf-8").splitlines(keepends=True)
+        for line in lines:
+            if line + "\n" not in kept:
+                raise SystemExit(f"azu-ws: {registry.name} no longer has the line {line!r}")
+            kept.remove(line + "\n")
+        # An emptied import block leaves a blank line too many; an emptied list, `[\n]`.
+        text = re.sub(r"^((?:from|import) .*\n)\n\n(?=\S)", r"\1\n", "".join(kept), flags=re.M)
+        text = text.replace("[\n]", "[]")
+        registry.write_text(text, encoding="utf-8")
 
 
 def main() -> None:
     project = pathlib.Path.cwd()
-    write_env(project)
     slug, package = ANSWERS["project_slug"], ANSWERS["package_name"]
+    write_env(project)
+    for option, feature in FEATURES.items():
+        if not ANSWERS[option]:
+            drop_feature(project, feature, package)
+    if not any(ANSWERS[option] for option in API_FEATURES):
+        (project / API_TESTS).unlink()
     print(
         f"""
 Created {slug}/ with a random JWT_SECRET in {slug}/.env.
@@ -37,7 +122,7 @@ Next steps:
     python3 -m venv .venv && . .venv/bin/activate
     pip install -e ".[dev]"          # or: uv sync --extra dev
     uvicorn {package}.main:app --reload
-    python -m {package}.auth alice   # a token for ws://127.0.0.1:8000/ws/chat
+    python -m {package}.auth alice   # a token for alice
     pytest                           # the project's tests
 """
     )

@@ -7,6 +7,7 @@ import json
 import keyword
 import re
 import sys
+from typing import Any
 
 ANSWERS = json.loads(
     r"""{
@@ -14,7 +15,13 @@ ANSWERS = json.loads(
     "project_slug": {{ cookiecutter.project_slug | tojson }},
     "package_name": {{ cookiecutter.package_name | tojson }},
     "description": {{ cookiecutter.description | tojson }},
-    "author_name": {{ cookiecutter.author_name | tojson }}
+    "author_name": {{ cookiecutter.author_name | tojson }},
+    "channels": [
+        {{ cookiecutter.with_chat | tojson }},
+        {{ cookiecutter.with_rooms | tojson }},
+        {{ cookiecutter.with_notifications | tojson }},
+        {{ cookiecutter.with_live_updates | tojson }}
+    ]
 }"""
 )
 
@@ -55,7 +62,7 @@ PACKAGE = re.compile(r"^[a-z_][a-z0-9_]*$")
 UNQUOTABLE = re.compile(r'["\\\n\r]')
 
 
-def problem(answers: dict[str, str]) -> str | None:
+def problem(answers: dict[str, Any]) -> str | None:
     slug, package = answers["project_slug"], answers["package_name"]
     if not SLUG.match(slug):
         return (
@@ -74,6 +81,8 @@ def problem(answers: dict[str, str]) -> str | None:
     for field in ("project_name", "description", "author_name"):
         if UNQUOTABLE.search(answers[field]):
             return f"{field} may not contain double quotes, backslashes or line breaks"
+    if not any(answers["channels"]):
+        return "choose at least one channel (with_chat, with_rooms, with_notifications, ...)"
     return None
 
 

@@ -63,6 +63,15 @@ def secret_of(env_file: Path) -> str:
         ({"project_slug": "My Chat"}, "project_slug 'My Chat' must be lower case"),
         ({"project_slug": "9lives"}, "project_slug '9lives' must be lower case"),
         ({"project_name": 'The "Best" Chat', "project_slug": "best"}, "may not contain double"),
+        (
+            {
+                "with_chat": "no",
+                "with_rooms": "no",
+                "with_notifications": "no",
+                "with_live_updates": "no",
+            },
+            "choose at least one channel",
+        ),
     ],
 )
 def test_bad_names_fail_with_one_line_and_leave_nothing(
@@ -91,8 +100,9 @@ def test_cookiecutter_prompts_are_few_and_human_readable() -> None:
     spec = json.loads((ROOT / "cookiecutter.json").read_text())
     prompts = spec["__prompts__"]
     questions = [key for key in spec if not key.startswith("_")]
-    assert len(questions) <= 6
-    assert set(questions) <= set(prompts)
+    assert len(questions) <= 10
+    assert set(questions) == set(prompts)
+    assert all(prompt.endswith(("?", ")")) for prompt in prompts.values())
 
 
 def test_cookiecutter_is_runnable_as_a_module() -> None:
@@ -103,3 +113,45 @@ def test_cookiecutter_is_runnable_as_a_module() -> None:
         check=False,
     )
     assert result.returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("option", "files", "registered", "readme"),
+    [
+        ("with_chat", ["channels/chat.py"], "ChatChannel", "### Chat"),
+        ("with_rooms", ["channels/rooms.py", "api/rooms.py"], "RoomChannel", "### Rooms"),
+        (
+            "with_notifications",
+            ["channels/notifications.py", "api/notifications.py"],
+            "NotificationsChannel",
+            "### Notifications",
+        ),
+        (
+            "with_live_updates",
+            ["channels/live_updates.py", "api/updates.py"],
+            "LiveUpdatesChannel",
+            "### Live updates",
+        ),
+    ],
+)
+def test_a_channel_left_out_leaves_no_file_registration_test_or_readme_section(
+    bake: Bake, option: str, files: list[str], registered: str, readme: str
+) -> None:
+    full, without = bake(), bake(**{option: "false"})
+    for project, present in ((full, True), (without, False)):
+        package = project / "src" / "realtime_app"
+        assert all((package / file).exists() is present for file in files)
+        test_file = project / "tests" / f"test_{files[0].split('/')[1]}"
+        assert test_file.exists() is present
+        assert (registered in (package / "channels" / "__init__.py").read_text()) is present
+        assert (readme in (project / "README.md").read_text()) is present
+
+
+def test_with_chat_alone_there_is_no_http_api_to_test(bake: Bake) -> None:
+    project = bake(with_rooms="false", with_notifications="false", with_live_updates="false")
+    assert not (project / "tests" / "test_api.py").exists()
+    assert (
+        "ROUTERS: list[APIRouter] = []"
+        in (project / "src" / "realtime_app" / "api" / "__init__.py").read_text()
+    )
+    assert "## HTTP publishing API" not in (project / "README.md").read_text()

@@ -8,16 +8,38 @@ import pytest
 
 from .conftest import LONG_NAME, cookiecutter, package_of, run_in
 
-VARIANTS = {"default": {}, "long-name": LONG_NAME}
+CHANNEL_OPTIONS = ("with_chat", "with_rooms", "with_notifications", "with_live_updates")
+# All on (with the default and a long name), each channel off once, each alone.
+VARIANTS: dict[str, dict[str, str]] = {
+    "default": {},
+    "long-name": LONG_NAME,
+    **{f"without-{option[5:]}": {option: "false"} for option in CHANNEL_OPTIONS},
+    **{
+        f"only-{option[5:]}": {other: "false" for other in CHANNEL_OPTIONS if other != option}
+        for option in CHANNEL_OPTIONS
+    },
+}
+FULL = ["default", "long-name"]
+
+
+def baked(tmp_path_factory: pytest.TempPathFactory, variant: str) -> Path:
+    output = tmp_path_factory.mktemp(f"bake-{variant}")
+    result = cookiecutter(output, **VARIANTS[variant])
+    assert result.returncode == 0, result.stderr
+    (project,) = output.iterdir()
+    return project
 
 
 @pytest.fixture(scope="module", params=list(VARIANTS))
 def project(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    output = tmp_path_factory.mktemp(f"bake-{request.param}")
-    result = cookiecutter(output, **VARIANTS[request.param])
-    assert result.returncode == 0, result.stderr
-    (project,) = output.iterdir()
-    return project
+    """A bake of each option combination that is tested."""
+    return baked(tmp_path_factory, request.param)
+
+
+@pytest.fixture(scope="module", params=FULL)
+def full_project(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A bake with every channel."""
+    return baked(tmp_path_factory, request.param)
 
 
 def test_ruff_finds_nothing(project: Path) -> None:
@@ -42,7 +64,8 @@ def test_its_own_test_suite_passes(project: Path) -> None:
     assert " skipped" not in result.stdout, result.stdout[-2000:]
 
 
-def test_it_builds_a_wheel_with_its_package(project: Path, tmp_path: Path) -> None:
+def test_it_builds_a_wheel_with_its_package(full_project: Path, tmp_path: Path) -> None:
+    project = full_project
     result = run_in(
         project,
         "pip",
@@ -61,11 +84,11 @@ def test_it_builds_a_wheel_with_its_package(project: Path, tmp_path: Path) -> No
 
 
 def test_a_copy_of_the_chat_channel_registered_as_lobby_passes_its_tests(
-    project: Path, tmp_path: Path
+    full_project: Path, tmp_path: Path
 ) -> None:
     # What a user does first: copy the example channel, rename it, register it.
-    copy = tmp_path / project.name
-    shutil.copytree(project, copy)
+    copy = tmp_path / full_project.name
+    shutil.copytree(full_project, copy)
     channels = copy / "src" / package_of(copy) / "channels"
     lobby = (channels / "chat.py").read_text().replace("ChatChannel", "LobbyChannel")
     lobby = lobby.replace('"/ws/chat"', '"/ws/lobby"').replace('ROOM = "chat"', 'ROOM = "lobby"')

@@ -69,7 +69,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def uvicorn(workdir: Path, secret: str) -> Iterator[Server]:
+def uvicorn(workdir: Path, secret: str, **settings: str) -> Iterator[Server]:
     """The app and the probe channel, served on a free port until the block ends."""
     log, port = workdir / "uvicorn.log", free_port()
     env = {
@@ -78,6 +78,7 @@ def uvicorn(workdir: Path, secret: str) -> Iterator[Server]:
         "JWT_SECRET": secret,
         "ENVIRONMENT": "production",
         "DATABASE_URL": f"sqlite:///{workdir}/app.db",
+        **settings,
     }
     command = [sys.executable, "-m", "uvicorn", "--factory", "tests.probe:create_probe_app"]
     with log.open("wb") as output:
@@ -90,7 +91,11 @@ def uvicorn(workdir: Path, secret: str) -> Iterator[Server]:
         yield Server(url, log, secret)
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
 
 
 def wait_until_serving(url: str, process: "subprocess.Popen[bytes]", log: Path) -> None:
@@ -105,6 +110,14 @@ def wait_until_serving(url: str, process: "subprocess.Popen[bytes]", log: Path) 
         except OSError:
             time.sleep(0.1)
     pytest.fail(f"uvicorn did not serve within 20 s:\n{log.read_text()}")
+
+
+def wait_for_log(server: Server, text: str, within: float = WAIT) -> str:
+    """The server's log once it contains `text` (or after `within` seconds, for the assert)."""
+    deadline = time.monotonic() + within
+    while text not in (log := server.log.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return log
 
 
 def receive(ws: ClientConnection, expected: str) -> dict[str, Any]:

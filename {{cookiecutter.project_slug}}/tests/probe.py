@@ -33,6 +33,9 @@ class ProbeChannel(Channel[ProbeInbound]):
             case PostMessage(content=content):
                 await self.broadcast("probe", NewMessage(content=content, user=self.user.id))
 
+    async def on_binary(self, data: bytes) -> None:
+        await self.broadcast_from("probe", data)
+
 
 def create_probe_app(settings: Settings | None = None) -> FastAPI:
     return create_app(settings, channels=[*CHANNELS, ProbeChannel])

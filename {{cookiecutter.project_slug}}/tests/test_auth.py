@@ -22,10 +22,10 @@ from .conftest import TEST_SECRET, receive_type
 from .probe import PROBE
 
 
-def refused(client: TestClient, **kwargs: object) -> WebSocketDisconnect:
+def refused(client: TestClient, url: str = PROBE, **kwargs: object) -> WebSocketDisconnect:
     """Connect and return the close the server answered with."""
     with (
-        client.websocket_connect(PROBE, **kwargs) as ws,  # type: ignore[arg-type]
+        client.websocket_connect(url, **kwargs) as ws,  # type: ignore[arg-type]
         pytest.raises(WebSocketDisconnect) as closed,
     ):
         ws.receive_json()
@@ -59,24 +59,40 @@ def test_expired_token_is_refused_with_4401(client: TestClient) -> None:
 
 def test_token_signed_with_another_secret_is_refused(client: TestClient) -> None:
     token = signed({"sub": "alice", "exp": in_an_hour()}, secret="another-secret-" * 4)
-    assert refused(client, headers={"authorization": f"Bearer {token}"}).code == 4401
+    assert (
+        refused(client, headers={"authorization": f"Bearer {token}"}).code == WS_4401_UNAUTHORIZED
+    )
 
 
 def test_token_signed_with_another_algorithm_is_refused(client: TestClient) -> None:
     token = signed({"sub": "alice", "exp": in_an_hour()}, algorithm="HS512")
-    assert refused(client, headers={"authorization": f"Bearer {token}"}).code == 4401
+    assert (
+        refused(client, headers={"authorization": f"Bearer {token}"}).code == WS_4401_UNAUTHORIZED
+    )
 
 
 def test_unsigned_alg_none_token_is_refused(client: TestClient) -> None:
     header = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0"  # {"alg":"none","typ":"JWT"}
     valid = signed({"sub": "mallory", "exp": in_an_hour()})
     token = f"{header}.{valid.split('.')[1]}."
-    assert refused(client, headers={"authorization": f"Bearer {token}"}).code == 4401
+    assert (
+        refused(client, headers={"authorization": f"Bearer {token}"}).code == WS_4401_UNAUTHORIZED
+    )
 
 
-@pytest.mark.parametrize("claims", [{"sub": "alice"}, {"exp": 4102444800}, {"sub": "", "exp": 1}])
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"sub": "alice"},
+        {"exp": 4102444800},
+        {"sub": "", "exp": 4102444800},
+        {"sub": 42, "exp": 4102444800},
+        {"sub": "eve\nINFO: forged log line", "exp": 4102444800},
+    ],
+)
 def test_token_without_exp_or_sub_is_refused(client: TestClient, claims: dict[str, object]) -> None:
-    assert refused(client, headers={"authorization": f"Bearer {signed(claims)}"}).code == 4401
+    closed = refused(client, headers={"authorization": f"Bearer {signed(claims)}"})
+    assert closed.code == WS_4401_UNAUTHORIZED
 
 
 def test_token_in_the_subprotocol_is_accepted_and_the_marker_echoed(
@@ -104,15 +120,50 @@ def test_token_in_the_query_is_accepted(
         assert receive_type(ws, "connected")["user"] == "quinn"
 
 
-def test_audience_and_issuer_are_verified_when_set() -> None:
+@pytest.mark.parametrize(
+    ("audience", "issuer", "accepted"),
+    [
+        ("chat", "us", True),
+        (None, None, False),
+        ("chat", None, False),
+        (None, "us", False),
+        ("billing", "us", False),
+        ("chat", "them", False),
+    ],
+)
+def test_audience_and_issuer_are_both_required_and_checked_when_set(
+    audience: str | None, issuer: str | None, accepted: bool
+) -> None:
     strict = Settings(_env_file=None, jwt_secret=TEST_SECRET, jwt_audience="chat", jwt_issuer="us")
-    loose = Settings(_env_file=None, jwt_secret=TEST_SECRET)
-    assert verify_token(create_token("alice", strict), strict).id == "alice"
-    with pytest.raises(AuthenticationError):
-        verify_token(create_token("alice", loose), strict)
-    other = Settings(_env_file=None, jwt_secret=TEST_SECRET, jwt_audience="billing")
-    with pytest.raises(AuthenticationError):
-        verify_token(create_token("alice", other), strict)
+    signer = Settings(
+        _env_file=None, jwt_secret=TEST_SECRET, jwt_audience=audience, jwt_issuer=issuer
+    )
+    token = create_token("alice", signer)
+    if accepted:
+        assert verify_token(token, strict).id == "alice"
+    else:
+        with pytest.raises(AuthenticationError):
+            verify_token(token, strict)
+
+
+def test_the_header_wins_over_the_query(
+    client: TestClient, token_for: Callable[[str], str]
+) -> None:
+    query = f"{PROBE}?token={token_for('from-query')}"
+    closed = refused(client, headers={"authorization": "Bearer not.a.jwt"}, url=query)
+    assert closed.code == WS_4401_UNAUTHORIZED
+    with client.websocket_connect(
+        query, headers={"authorization": f"Bearer {token_for('from-header')}"}
+    ) as ws:
+        assert receive_type(ws, "connected")["user"] == "from-header"
+
+
+def test_the_subprotocol_wins_over_the_query(
+    client: TestClient, token_for: Callable[[str], str]
+) -> None:
+    query = f"{PROBE}?token=not.a.jwt"
+    with client.websocket_connect(query, subprotocols=["bearer", token_for("from-protocol")]) as ws:
+        assert receive_type(ws, "connected")["user"] == "from-protocol"
 
 
 def test_command_line_mints_a_token_for_the_user(

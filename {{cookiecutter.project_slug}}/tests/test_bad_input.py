@@ -74,9 +74,14 @@ def test_missing_and_empty_content_are_named(connect: Connect) -> None:
         still_open(ws)
 
 
-def test_binary_frames_get_an_unsupported_frame_error(connect: Connect) -> None:
+@pytest.mark.parametrize("ref", [True, 1.5, {"a": 1}, "r" * 65])
+def test_a_ref_that_is_not_a_short_string_or_an_integer_is_an_error(
+    connect: Connect, ref: object
+) -> None:
     with connect() as ws:
         receive_type(ws, "connected")
-        ws.send_bytes(b"\x00\x01")
-        assert receive_type(ws, "error")["code"] == "unsupported_frame"
+        ws.send_json({"type": "ping", "ref": ref})
+        error = receive_type(ws, "error")
+        assert error["code"] == "invalid_message"
+        assert error["fields"][0]["field"].startswith("ref")
         still_open(ws)

@@ -29,6 +29,10 @@ class FakeSocket:
     async def close(self, code: int = 1000, reason: str | None = None) -> None:
         self.closed_with = code
 
+    async def receive(self) -> dict[str, Any]:
+        await asyncio.Event().wait()  # a client that never sends again
+        raise AssertionError("unreachable")
+
 
 async def broadcast_past_a_stalled_client(queue_size: int, messages: int) -> dict[str, Any]:
     hub = Hub(MemoryBroker(), MemoryPresence(), send_queue_size=queue_size)
@@ -73,3 +77,20 @@ def test_a_burst_within_the_queue_size_drops_nobody() -> None:
         "stalled_code": None,
         "stalled_told": None,
     }
+
+
+async def read_while_being_dropped() -> object:
+    hub = Hub(MemoryBroker(), MemoryPresence(), send_queue_size=4)
+    connection = await hub.connect(cast(WebSocket, FakeSocket(stalled=True)), User(id="zombie"))
+    reading = asyncio.create_task(connection.receive())
+    for number in range(10):
+        connection.send_frame(str(number))
+        await asyncio.sleep(0)
+    # The reader must not wait for a client that may never send again.
+    result = await asyncio.wait_for(reading, timeout=5)
+    await hub.disconnect(connection)
+    return result
+
+
+def test_a_dropped_clients_read_ends_at_once_so_its_session_is_torn_down() -> None:
+    assert asyncio.run(read_while_being_dropped()) is None

@@ -49,6 +49,15 @@ class Recorder(Channel[Inbound]):
         closes.append((self.user.id, code))
 
 
+class Listener(Channel[Inbound]):
+    """Another channel: hears broadcasts to all, nothing else."""
+
+    path = "/ws/listener"
+
+    async def on_connect(self) -> None:
+        await self.push(Connected(message="listening", user=self.user.id))
+
+
 class CrashesOnConnect(Channel[Inbound]):
     path = "/ws/crash"
 
@@ -72,7 +81,7 @@ class Refuses(Channel[Inbound]):
 @pytest.fixture
 def app(settings: Settings) -> FastAPI:
     closes.clear()
-    return create_app(settings, channels=[Recorder, CrashesOnConnect, Refuses])
+    return create_app(settings, channels=[Recorder, Listener, CrashesOnConnect, Refuses])
 
 
 def test_on_close_runs_once_when_the_client_closes(connect: Connect) -> None:
@@ -84,7 +93,9 @@ def test_on_close_runs_once_when_the_client_closes(connect: Connect) -> None:
     assert closes == [("alice", 1000), ("bob", 1000)]
 
 
-def test_handler_crash_answers_internal_error_and_keeps_the_socket(connect: Connect) -> None:
+def test_handler_crash_answers_internal_error_is_logged_and_keeps_the_socket(
+    connect: Connect, caplog: pytest.LogCaptureFixture
+) -> None:
     with connect("/ws/recorder") as ws:
         receive_type(ws, "connected")
         ws.send_json({"type": "message", "content": "boom", "ref": "b1"})
@@ -97,6 +108,9 @@ def test_handler_crash_answers_internal_error_and_keeps_the_socket(connect: Conn
         }
         ws.send_json({"type": "ping"})
         receive_type(ws, "pong")
+    crash = next(record for record in caplog.records if "handler failed" in record.getMessage())
+    assert crash.exc_info is not None
+    assert str(crash.exc_info[1]) == "handler bug"
 
 
 def test_crash_in_on_connect_closes_with_1011_and_still_runs_on_close(connect: Connect) -> None:
@@ -132,7 +146,7 @@ def test_send_to_user_reaches_every_socket_of_that_user_only(connect: Connect) -
 
 
 def test_broadcast_to_all_reaches_every_channel(connect: Connect) -> None:
-    with connect("/ws/recorder", user="alice") as alice, connect("/ws/recorder", user="bob") as bob:
+    with connect("/ws/recorder", user="alice") as alice, connect("/ws/listener", user="bob") as bob:
         receive_type(alice, "connected")
         receive_type(bob, "connected")
         alice.send_bytes(b"\xca\xfe")
@@ -140,13 +154,20 @@ def test_broadcast_to_all_reaches_every_channel(connect: Connect) -> None:
             assert receive_type(ws, "message")["content"] == "cafe"
 
 
-def test_a_frame_over_the_size_limit_closes_with_1009(settings: Settings, connect: Connect) -> None:
-    with connect("/ws/recorder") as ws:
+@pytest.mark.parametrize("kind", ["text", "binary"])
+def test_a_frame_over_the_size_limit_closes_with_1009_and_on_close_hears_it(
+    settings: Settings, connect: Connect, kind: str
+) -> None:
+    with connect("/ws/recorder", user="big") as ws:
         receive_type(ws, "connected")
-        ws.send_text("x" * (settings.ws_max_message_size + 1))
+        if kind == "text":
+            ws.send_text("x" * (settings.ws_max_message_size + 1))
+        else:
+            ws.send_bytes(b"x" * (settings.ws_max_message_size + 1))
         with pytest.raises(WebSocketDisconnect) as closed:
             ws.receive_json()
     assert closed.value.code == WS_1009_MESSAGE_TOO_BIG
+    assert closes == [("big", WS_1009_MESSAGE_TOO_BIG)]
 
 
 def test_a_multibyte_frame_over_the_limit_in_bytes_closes_with_1009(connect: Connect) -> None:
@@ -170,3 +191,12 @@ def test_the_app_is_built_without_an_event_loop(settings: Settings) -> None:
     assert not hasattr(app.state, "services")
     with TestClient(app):
         assert app.state.services.hub.connections == set()
+
+
+def test_binary_frames_on_a_channel_without_on_binary_get_an_error(connect: Connect) -> None:
+    with connect("/ws/listener") as ws:
+        receive_type(ws, "connected")
+        ws.send_bytes(b"\x00\x01")
+        assert receive_type(ws, "error")["code"] == "unsupported_frame"
+        ws.send_bytes(b"\x02")
+        assert receive_type(ws, "error")["code"] == "unsupported_frame"

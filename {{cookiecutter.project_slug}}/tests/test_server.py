@@ -2,17 +2,19 @@
 
 import json
 import os
+import socket
 import subprocess
 import sys
-import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from .e2e import PACKAGE, SOURCE, WAIT, Server, free_port, receive
+from .e2e import PACKAGE, SOURCE, WAIT, Server, free_port, receive, uvicorn, wait_for_log
 from .probe import PROBE
 
 
@@ -57,10 +59,7 @@ def test_a_token_in_the_query_never_reaches_the_log(server: Server) -> None:
 def test_connects_and_disconnects_are_logged_with_the_count(server: Server) -> None:
     with server.connect(PROBE, "logan") as ws:
         receive(ws, "connected")
-    deadline = time.monotonic() + WAIT
-    while "logan disconnected" not in server.log.read_text() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    log = server.log.read_text()
+    log = wait_for_log(server, "logan disconnected")
     assert f"{PROBE}: logan connected (connections: " in log
     assert f"{PROBE}: logan disconnected with 1000 (connections: " in log
 
@@ -75,3 +74,41 @@ def test_a_missing_secret_stops_uvicorn_with_one_line_naming_it(tmp_path: Path) 
     assert result.returncode != 0
     assert "JWT_SECRET: Field required" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_client_that_stops_reading_is_dropped_with_4008_at_once(tmp_path: Path) -> None:
+    limits = {"WS_SEND_QUEUE_SIZE": "8", "WS_RATE_LIMIT": "1000000", "WS_RATE_BURST": "1000"}
+    with (
+        uvicorn(tmp_path, "a-secret-only-for-this-slow-consumer-test", **limits) as server,
+        stalled_client(server, PROBE, "zombie"),
+        server.connect(PROBE, "sender") as sender,
+    ):
+        receive(sender, "connected")
+        for _ in range(400):  # up to 24 MB, relayed to the zombie alone
+            sender.send(b"x" * 60_000)
+            if "as a slow consumer" in server.log.read_text():
+                break
+        # Its session ends at once, though the zombie never sends anything
+        # more: well before the 5 s an unanswered close may take.
+        log = wait_for_log(server, "zombie disconnected", within=2)
+        assert f"{PROBE}: zombie disconnected with 4008 (connections: 1)" in log
+        sender.send(json.dumps({"type": "ping"}))
+        receive(sender, "pong")
+
+
+@contextmanager
+def stalled_client(server: Server, path: str, user: str) -> Iterator[socket.socket]:
+    """A websocket that completes its handshake and then never reads again."""
+    host, port = "127.0.0.1", int(server.url.rsplit(":", 1)[1])
+    with socket.socket() as stalled:
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting
+        stalled.settimeout(WAIT)
+        stalled.connect((host, port))
+        handshake = (
+            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            f"Sec-WebSocket-Version: 13\r\nAuthorization: Bearer {server.token(user)}\r\n\r\n"
+        )
+        stalled.sendall(handshake.encode())
+        assert stalled.recv(12) == b"HTTP/1.1 101"
+        yield stalled

@@ -1,5 +1,6 @@
 """`create_app()`: the application, its channels as routes, its resources in a lifespan."""
 
+import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,6 +15,8 @@ from .core.runner import channel_endpoint
 from .logs import log_app_events, redact_tokens_in_server_logs
 from .services import Services
 
+logger = logging.getLogger(__name__)
+
 
 def create_app(
     settings: Settings | None = None, channels: Sequence[type[Channel[Any]]] = CHANNELS
@@ -22,6 +25,8 @@ def create_app(
     settings = settings or load_settings()
     redact_tokens_in_server_logs()
     log_app_events(__package__ or __name__)
+    if settings.uses_placeholder_secret:
+        logger.warning("JWT_SECRET is the public placeholder: anyone can sign tokens for this app")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -80,6 +80,8 @@ def verify_token(token: str, settings: Settings) -> User:
     subject = claims.get("sub")
     if not isinstance(subject, str) or not 0 < len(subject) <= MAX_USER_ID_LENGTH:
         raise AuthenticationError("invalid token subject")
+    if not subject.isprintable():  # a line break in a user id would forge log lines
+        raise AuthenticationError("invalid token subject")
     return User(id=subject, claims=claims)
 
 

@@ -85,11 +85,14 @@ class Settings(BaseSettings):
             and self.jwt_secret.get_secret_value() == PLACEHOLDER_SECRET
         ):
             raise ValueError(
-                "JWT_SECRET is the public placeholder; set a random secret "
-                "(python -c 'import secrets; print(secrets.token_urlsafe(48))') "
-                "or ENVIRONMENT=development"
+                "JWT_SECRET is the public placeholder from .env.example; set a random one: "
+                "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
             )
         return self
+
+    @property
+    def uses_placeholder_secret(self) -> bool:
+        return self.jwt_secret.get_secret_value() == PLACEHOLDER_SECRET
 
 
 def load_settings() -> Settings:
@@ -99,6 +102,7 @@ def load_settings() -> Settings:
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            name = "_".join(str(part) for part in error["loc"]).upper() or "settings"
-            problems.append(f"{name}: {error['msg']}")
+            message = error["msg"].removeprefix("Value error, ")
+            name = "_".join(str(part) for part in error["loc"]).upper()
+            problems.append(f"{name}: {message}" if name else message)
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None

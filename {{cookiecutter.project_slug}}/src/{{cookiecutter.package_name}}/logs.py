@@ -2,22 +2,37 @@
 
 import logging
 import re
+from urllib.parse import unquote_plus
 
-_TOKEN_IN_QUERY = re.compile(r"([?&]token=)[^&\s\"]*")
+# One query parameter: its name, then its value up to the next `&`, space or quote.
+_QUERY_PARAMETER = re.compile(r"([?&])([^=&\s\"]*)=([^&\s\"]*)")
 _SERVER_LOGGERS = ("uvicorn.error", "uvicorn.access")
 
 
+def redact(text: str) -> str:
+    """`text` with the value of every `token` query parameter replaced by `[redacted]`.
+
+    Names are compared decoded, as the server reads them: `tok%65n` is `token`.
+    """
+    if "=" not in text:
+        return text
+    return _QUERY_PARAMETER.sub(_redact_parameter, text)
+
+
+def _redact_parameter(match: re.Match[str]) -> str:
+    if unquote_plus(match[2]).strip().lower() != "token":
+        return match[0]
+    return f"{match[1]}{match[2]}=[redacted]"
+
+
 class RedactTokens(logging.Filter):
-    """Replace the value of any `token=` query parameter in a record with `[redacted]`."""
+    """Redact tokens from a record's message and arguments (see `redact`)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(
-                _TOKEN_IN_QUERY.sub(r"\1[redacted]", arg) if isinstance(arg, str) else arg
-                for arg in record.args
-            )
-        if isinstance(record.msg, str) and "token=" in record.msg:
-            record.msg = _TOKEN_IN_QUERY.sub(r"\1[redacted]", record.msg)
+            record.args = tuple(redact(arg) if isinstance(arg, str) else arg for arg in record.args)
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
         return True
 
 

@@ -7,13 +7,14 @@ frame in one pass and a `match` statement picks the handler.
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, StringConstraints
 
 MAX_CONTENT_LENGTH = 4000
 MAX_REF_LENGTH = 64
 
 # A client's correlation id: echoed on the reply so the client can match them.
-Ref = Annotated[str, StringConstraints(max_length=MAX_REF_LENGTH)] | int
+# Strict, so that the echo is what was sent (`true` is not the ref 1).
+Ref = Annotated[StrictStr, StringConstraints(max_length=MAX_REF_LENGTH)] | StrictInt
 # A live-update resource: its kind (`post`), and which one (42 or "a1b2").
 ResourceName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 ResourceId = Annotated[str, StringConstraints(min_length=1, max_length=64)] | int

@@ -13,6 +13,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 
+from starlette.types import Message
 from starlette.websockets import WebSocket
 
 from ..auth import User
@@ -46,16 +47,40 @@ class Connection:
         self.user = user
         self.topics: set[str] = set()
         self.presence: set[str] = set()
-        self.closing = False
         # Set when the server decided to close: what `on_close` will be told.
         self.close_code: int | None = None
         self.close_reason = ""
         self._websocket = websocket
+        # Done once the server is finished with this socket (it closed it, or
+        # a send failed): whoever waits on the client stops waiting then.
+        self._ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue: asyncio.Queue[Frame | _Close] = asyncio.Queue(maxsize=queue_size)
         self._writer = asyncio.create_task(self._write(), name=f"ws-writer-{self.id}")
 
     def __repr__(self) -> str:
         return f"<Connection {self.id} user={self.user.id!r}>"
+
+    @property
+    def closing(self) -> bool:
+        """True once the server is closing this socket: nothing more is sent or read."""
+        return self._ended.done()
+
+    async def receive(self) -> Message | None:
+        """The client's next message, or None as soon as the server is closing the socket.
+
+        A client dropped as a slow consumer may never send again; without the
+        race its session would linger, counted and subscribed, until it did.
+        """
+        if self.closing:
+            return None
+        receiving = asyncio.ensure_future(self._websocket.receive())
+        await asyncio.wait((receiving, self._ended), return_when=asyncio.FIRST_COMPLETED)
+        if self.closing:
+            receiving.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await receiving
+            return None
+        return receiving.result()
 
     def send_frame(self, frame: Frame) -> None:
         """Queue a serialised frame without waiting; overflow closes the connection with 4008."""
@@ -75,14 +100,14 @@ class Connection:
 
     async def abort(self) -> None:
         """Stop writing at once: the peer is gone, or we gave up on it."""
-        self.closing = True
+        self._end()
         self._writer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._writer
 
     def _drop_slow_consumer(self) -> None:
         logger.warning("%r is not reading: closing it as a slow consumer", self)
-        self.closing = True
+        self._end()
         self.close_code = WS_4008_SLOW_CONSUMER
         self.close_reason = "Slow consumer: outbound queue full"
         # The writer may be stuck in a send that will never finish; the close
@@ -99,11 +124,15 @@ class Connection:
     def _begin_close(self, code: int, reason: str) -> None:
         if self.closing:
             return
-        self.closing = True
+        self._end()
         self.close_code, self.close_reason = code, reason
         if self._queue.full():
             self._drop_queue()
         self._queue.put_nowait(_Close(code, reason))
+
+    def _end(self) -> None:
+        if not self._ended.done():
+            self._ended.set_result(None)
 
     def _drop_queue(self) -> None:
         while not self._queue.empty():
@@ -124,4 +153,4 @@ class Connection:
             raise
         except Exception as exc:  # the peer went away mid-send: nothing left to tell it
             logger.debug("%r: send failed: %s", self, exc)
-            self.closing = True
+            self._end()

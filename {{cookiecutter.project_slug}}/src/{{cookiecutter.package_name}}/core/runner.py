@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from starlette.types import Message
-from starlette.websockets import WebSocket, WebSocketState
+from starlette.websockets import WebSocket
 
 from ..auth import BEARER_SUBPROTOCOL, AuthenticationError, authenticate
 from ..close_codes import (
@@ -150,15 +150,10 @@ class Session:
 
     async def _receive_loop(self, channel: Channel[Any]) -> tuple[int, str]:
         """Dispatch frames until the client goes away or the server closes; return the code."""
-        while (
-            not channel.connection.closing
-            and self.websocket.client_state is WebSocketState.CONNECTED
-        ):
-            message = await self.websocket.receive()
+        while (message := await channel.connection.receive()) is not None:
             if message["type"] == "websocket.disconnect":
-                return int(message.get("code") or WS_1000_NORMAL_CLOSURE), message.get(
-                    "reason"
-                ) or ""
+                code = int(message.get("code") or WS_1000_NORMAL_CLOSURE)
+                return code, message.get("reason") or ""
             await self._dispatch(channel, message)
         return WS_1000_NORMAL_CLOSURE, ""
 

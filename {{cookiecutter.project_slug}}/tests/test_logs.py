@@ -1,0 +1,24 @@
+"""Tokens never reach the logs, however the query string spells the parameter."""
+
+import pytest
+
+from {{ cookiecutter.package_name }}.logs import redact
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("/ws/chat?token=abc.def", "/ws/chat?token=[redacted]"),
+        ("/ws/chat?x=1&token=abc&y=2", "/ws/chat?x=1&token=[redacted]&y=2"),
+        ("/ws/chat?tok%65n=abc", "/ws/chat?tok%65n=[redacted]"),
+        ("/ws/chat?TOKEN=abc", "/ws/chat?TOKEN=[redacted]"),
+        (
+            '"WebSocket /ws/chat?token=abc" [accepted]',
+            '"WebSocket /ws/chat?token=[redacted]" [accepted]',
+        ),
+        ("/ws/chat?tokens=keep", "/ws/chat?tokens=keep"),
+        ("no query at all", "no query at all"),
+    ],
+)
+def test_a_token_parameter_is_redacted(line: str, expected: str) -> None:
+    assert redact(line) == expected
