@@ -55,6 +55,7 @@ async def broadcast_past_a_stalled_client(queue_size: int, messages: int) -> dic
     }
     for connection in list(hub.connections):
         await hub.disconnect(connection)
+        await connection.finish()
     await hub.stop()
     return result
 
@@ -89,6 +90,7 @@ async def read_while_being_dropped() -> object:
     # The reader must not wait for a client that may never send again.
     result = await asyncio.wait_for(reading, timeout=5)
     await hub.disconnect(connection)
+    await connection.finish()
     return result
 
 

@@ -1,11 +1,13 @@
-"""Limits from the seed: a rate limit per connection, and a cap on connections per process."""
+"""Limits: a rate limit per connection, invalid-frame floods, caps on connections."""
 
 import pytest
 
 from {{ cookiecutter.package_name }}.close_codes import (
     WS_1008_POLICY_VIOLATION,
     WS_1013_TRY_AGAIN_LATER,
+    WS_4429_TOO_MANY_CONNECTIONS,
 )
+from {{ cookiecutter.package_name }}.core.runner import MAX_INVALID_IN_A_ROW
 
 from .conftest import Connect, closed_with, receive_type
 from .probe import PROBE
@@ -51,3 +53,39 @@ def test_beyond_the_connection_cap_a_connection_is_refused_with_1013(connect: Co
         assert "try again later" in reason
     with connect(PATH, user="carol") as later:
         receive_type(later, "connected")
+
+
+@pytest.mark.settings(ws_max_connections_per_user=2)
+def test_beyond_the_per_user_cap_a_connection_is_refused_with_4429(connect: Connect) -> None:
+    with connect(PATH, user="alice") as phone, connect(PATH, user="alice") as laptop:
+        receive_type(phone, "connected")
+        receive_type(laptop, "connected")
+        with connect(PATH, user="alice") as tablet:
+            assert closed_with(tablet) == (
+                WS_4429_TOO_MANY_CONNECTIONS,
+                "Too many connections for this user",
+            )
+        with connect(PATH, user="bob") as bob:
+            receive_type(bob, "connected")
+
+
+def test_a_stream_of_invalid_frames_is_closed_with_1008(connect: Connect) -> None:
+    with connect(PATH, user="alice") as alice:
+        receive_type(alice, "connected")
+        for _ in range(MAX_INVALID_IN_A_ROW + 1):
+            alice.send_text("{nope")
+        errors = [receive_type(alice, "error")["code"] for _ in range(MAX_INVALID_IN_A_ROW)]
+        assert errors == ["invalid_json"] * MAX_INVALID_IN_A_ROW
+        assert closed_with(alice) == (WS_1008_POLICY_VIOLATION, "Too many invalid messages")
+
+
+@pytest.mark.settings(ws_rate_burst=100)
+def test_a_valid_frame_between_invalid_ones_resets_the_count(connect: Connect) -> None:
+    with connect(PATH, user="alice") as alice:
+        receive_type(alice, "connected")
+        for _ in range(2):
+            for _ in range(MAX_INVALID_IN_A_ROW):
+                alice.send_text("{nope")
+                receive_type(alice, "error")
+            alice.send_json({"type": "ping"})
+            receive_type(alice, "pong")

@@ -3,7 +3,11 @@
 import pytest
 from starlette.testclient import TestClient
 
-from {{ cookiecutter.package_name }}.close_codes import WS_4400_BAD_REQUEST, WS_4403_FORBIDDEN
+from {{ cookiecutter.package_name }}.close_codes import (
+    WS_4400_BAD_REQUEST,
+    WS_4403_FORBIDDEN,
+    WS_4408_HEARTBEAT_TIMEOUT,
+)
 
 from .conftest import Connect, TokenFor, closed_with, receive_type
 from .e2e import WAIT, Server, receive
@@ -139,3 +143,17 @@ def test_over_the_wire_a_room_with_two_members(server: Server) -> None:
             bob.send(b"binary move")
             assert alice.recv(timeout=WAIT) == b"binary move"
         assert receive(alice, "user_left")["user"] == "bob"
+
+
+@pytest.mark.settings(ws_ping_interval=0.3, ws_ping_timeout=0.3)
+def test_a_member_whose_heartbeat_stops_leaves_the_room(connect: Connect) -> None:
+    with connect(ROOM, user="alice") as alice, connect(ROOM, user="bob") as bob:
+        receive_type(alice, "joined")
+        receive_type(bob, "joined")
+        receive_type(alice, "user_joined")
+        # alice answers every heartbeat; bob never does.
+        while (frame := alice.receive_json())["type"] in ("heartbeat", "pong"):
+            if frame["type"] == "heartbeat":
+                alice.send_json({"type": "ping"})
+        assert (frame["type"], frame["user"]) == ("user_left", "bob")
+        assert closed_with(bob)[0] == WS_4408_HEARTBEAT_TIMEOUT

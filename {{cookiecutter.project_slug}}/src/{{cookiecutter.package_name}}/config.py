@@ -1,9 +1,9 @@
 """Settings, read from the environment and `.env`: a missing or bad one stops start-up."""
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # The value `.env.example` ships with. It is public, so it may only sign
 # tokens on a developer's machine.
@@ -38,9 +38,12 @@ class Settings(BaseSettings):
     ws_max_message_size: int = Field(default=1024 * 1024, ge=64)
     ws_send_queue_size: int = Field(default=256, ge=1)
     ws_max_connections: int = Field(default=10_000, ge=1)
+    ws_max_connections_per_user: int = Field(default=20, ge=1)
     ws_max_subscriptions: int = Field(default=100, ge=1)
     ws_rate_limit: float = Field(default=100, gt=0)
     ws_rate_burst: int = Field(default=20, ge=1)
+    # Comma-separated in the environment: `https://app.example.com,https://example.com`.
+    allowed_origins: Annotated[list[str], NoDecode] = []
     broker_url: str = "memory://"
     database_url: str = "sqlite:///data/app.db"
     notification_max_pending: int = Field(default=100, ge=1)
@@ -56,6 +59,13 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, value: object) -> object:
         # `JWT_AUDIENCE=` in a .env file means "not set", not "the empty audience".
         return None if value == "" else value
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip().rstrip("/") for origin in value.split(",") if origin.strip()]
+        return value
 
     @field_validator("jwt_secret")
     @classmethod

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, StringC
 
 MAX_CONTENT_LENGTH = 4000
 MAX_REF_LENGTH = 64
+MAX_TOKEN_LENGTH = 4096
 
 # A client's correlation id: echoed on the reply so the client can match them.
 # Strict, so that the echo is what was sent (`true` is not the ref 1).
@@ -72,6 +73,16 @@ class Unsubscribe(ClientMessage):
     id: ResourceId
 
 
+class Auth(ClientMessage):
+    """A fresh token for this socket, sent before the current one expires.
+
+    Every channel accepts it; the runner handles it, channels never see it.
+    """
+
+    type: Literal["auth"]
+    token: Annotated[str, StringConstraints(min_length=1, max_length=MAX_TOKEN_LENGTH)]
+
+
 class Ack(ClientMessage):
     """The client has shown notification `id`: it is deleted and not sent again."""
 
@@ -93,6 +104,19 @@ class Connected(ServerMessage):
     message: str
     user: str
     timestamp: datetime = Field(default_factory=utc_now)
+
+
+class Heartbeat(ServerMessage):
+    """Sent after WS_PING_INTERVAL seconds of silence: answer with any frame (a `ping`)."""
+
+    type: Literal["heartbeat"] = "heartbeat"
+
+
+class Authenticated(ServerMessage):
+    """The socket now runs on the fresh token of an `auth` message, until `expires_at`."""
+
+    type: Literal["authenticated"] = "authenticated"
+    expires_at: datetime | None
 
 
 class Pong(ServerMessage):
@@ -197,6 +221,7 @@ ErrorCode = Literal[
     "unknown_resource",
     "too_many_subscriptions",
     "unknown_notification",
+    "invalid_token",
     "internal_error",
 ]
 

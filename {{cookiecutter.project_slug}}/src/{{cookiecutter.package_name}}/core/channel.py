@@ -1,11 +1,22 @@
 """The `Channel` base class: one subclass per websocket path, hooks with no-op defaults."""
 
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, get_args, get_origin
+from types import UnionType
+from typing import (
+    TYPE_CHECKING,
+    Annotated,
+    Any,
+    ClassVar,
+    Generic,
+    TypeVar,
+    Union,
+    get_args,
+    get_origin,
+)
 
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, Field, TypeAdapter
 
 from ..auth import User
-from ..messages import ClientMessage, ErrorMessage, ServerMessage
+from ..messages import Auth, ClientMessage, ErrorMessage, ServerMessage
 from .connection import Connection
 from .hub import ALL_TOPIC, user_topic
 
@@ -112,7 +123,7 @@ class Channel(Generic[InboundT]):
         for base in getattr(cls, "__orig_bases__", ()):
             if get_origin(base) is Channel:
                 (message_type,) = get_args(base)
-                cls.inbound = TypeAdapter(message_type)
+                cls.inbound = TypeAdapter(_with_auth(message_type))
 
     def __init__(
         self, connection: Connection, services: "Services", params: dict[str, str]
@@ -197,3 +208,12 @@ class Channel(Generic[InboundT]):
     async def close(self, code: int, reason: str = "") -> None:
         """Close this socket with `code` once what was queued before has been sent."""
         await self.connection.close(code, reason)
+
+
+def _with_auth(message_type: Any) -> Any:
+    """The channel's union plus `auth`, which every channel accepts for the runner."""
+    if get_origin(message_type) is Annotated:
+        message_type = get_args(message_type)[0]
+    members = get_args(message_type) if get_origin(message_type) in (Union, UnionType) else ()
+    members = members or (message_type,)
+    return Annotated[Union[(*members, Auth)], Field(discriminator="type")]

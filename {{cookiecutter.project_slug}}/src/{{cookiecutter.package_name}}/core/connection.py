@@ -2,14 +2,20 @@
 
 Nothing ever awaits a client's socket except that client's writer task, so a
 slow or stalled client can only delay itself. When its queue is full the
-client is too slow to keep up: it is closed with 4008 rather than let memory
+client is too slow to keep up: it is dropped with 4008 rather than let memory
 grow or make anyone else wait.
+
+Two ways to end a connection from the server: `request_close` lets the writer
+send what is queued and then the close frame (the peer is alive); `drop`
+abandons the queue and a possibly stuck send (the peer is stalled or dead).
+Either way the session reading from the client stops at once.
 """
 
 import asyncio
 import contextlib
 import itertools
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -47,15 +53,21 @@ class Connection:
         self.user = user
         self.topics: set[str] = set()
         self.presence: set[str] = set()
+        # Liveness, for the watchdog: when the client last sent anything, and
+        # whether it has been asked to since; when its token runs out.
+        self.last_seen = time.monotonic()
+        self.heartbeat_sent = False
+        expiry = user.claims.get("exp")
+        self.expires_at: float | None = float(expiry) if isinstance(expiry, int | float) else None
         # Set when the server decided to close: what `on_close` will be told.
         self.close_code: int | None = None
         self.close_reason = ""
         self._websocket = websocket
-        # Done once the server is finished with this socket (it closed it, or
-        # a send failed): whoever waits on the client stops waiting then.
-        self._ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue: asyncio.Queue[Frame | _Close] = asyncio.Queue(maxsize=queue_size)
         self._writer = asyncio.create_task(self._write(), name=f"ws-writer-{self.id}")
+        # Done once the server is finished with this socket (it is closing it,
+        # or a send failed): whoever waits on the client stops waiting then.
+        self._ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def __repr__(self) -> str:
         return f"<Connection {self.id} user={self.user.id!r}>"
@@ -68,8 +80,8 @@ class Connection:
     async def receive(self) -> Message | None:
         """The client's next message, or None as soon as the server is closing the socket.
 
-        A client dropped as a slow consumer may never send again; without the
-        race its session would linger, counted and subscribed, until it did.
+        A dropped client may never send again; without the race its session
+        would linger, counted and subscribed, until it did.
         """
         if self.closing:
             return None
@@ -80,59 +92,64 @@ class Connection:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await receiving
             return None
+        self.last_seen = time.monotonic()
+        self.heartbeat_sent = False
         return receiving.result()
 
     def send_frame(self, frame: Frame) -> None:
-        """Queue a serialised frame without waiting; overflow closes the connection with 4008."""
+        """Queue a serialised frame without waiting; overflow drops the connection with 4008."""
         if self.closing:
             return
         try:
             self._queue.put_nowait(frame)
         except asyncio.QueueFull:
-            self._drop_slow_consumer()
+            logger.warning("%r is not reading: dropping it as a slow consumer", self)
+            self.drop(WS_4008_SLOW_CONSUMER, "Slow consumer: outbound queue full")
+
+    def request_close(self, code: int, reason: str = "") -> None:
+        """Close with `code` once what is already queued has been sent."""
+        if self._mark_closing(code, reason):
+            if self._queue.full():
+                self._drop_queue()
+            self._queue.put_nowait(_Close(code, reason))
+
+    def drop(self, code: int, reason: str = "") -> None:
+        """Close with `code` now, abandoning the queue: the peer is stuck or gone."""
+        if self._mark_closing(code, reason):
+            # The writer may be stuck in a send that will never finish; the
+            # close frame must not wait behind it.
+            self._writer.cancel()
+            self._writer = asyncio.create_task(self._close_now(code, reason))
 
     async def close(self, code: int, reason: str = "") -> None:
-        """Send what is queued, then close with `code`; returns once the socket is closed."""
-        self._begin_close(code, reason)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(self._writer), CLOSE_FLUSH_SECONDS)
-        await self.abort()
+        """Send what is queued, then close with `code`; returns once that is done."""
+        self.request_close(code, reason)
+        await self.finish()
 
-    async def abort(self) -> None:
-        """Stop writing at once: the peer is gone, or we gave up on it."""
-        self._end()
+    async def finish(self) -> None:
+        """Let a close the server started complete (bounded in time), then stop writing."""
+        if self.close_code is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._writer), CLOSE_FLUSH_SECONDS)
+        if not self._ended.done():
+            self._ended.set_result(None)
         self._writer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._writer
 
-    def _drop_slow_consumer(self) -> None:
-        logger.warning("%r is not reading: closing it as a slow consumer", self)
-        self._end()
-        self.close_code = WS_4008_SLOW_CONSUMER
-        self.close_reason = "Slow consumer: outbound queue full"
-        # The writer may be stuck in a send that will never finish; the close
-        # frame must not queue behind it.
-        self._writer.cancel()
-        self._writer = asyncio.create_task(self._close_now(self.close_code, self.close_reason))
+    def _mark_closing(self, code: int, reason: str) -> bool:
+        """Record the server's close; False if the connection was already closing."""
+        if self.closing:
+            return False
+        self.close_code, self.close_reason = code, reason
+        self._ended.set_result(None)
+        return True
 
     async def _close_now(self, code: int, reason: str) -> None:
         try:
             await asyncio.wait_for(self._websocket.close(code, reason), CLOSE_FLUSH_SECONDS)
         except Exception as exc:  # the peer is gone or stuck: nothing more to do for it
             logger.debug("%r: close failed: %s", self, exc)
-
-    def _begin_close(self, code: int, reason: str) -> None:
-        if self.closing:
-            return
-        self._end()
-        self.close_code, self.close_reason = code, reason
-        if self._queue.full():
-            self._drop_queue()
-        self._queue.put_nowait(_Close(code, reason))
-
-    def _end(self) -> None:
-        if not self._ended.done():
-            self._ended.set_result(None)
 
     def _drop_queue(self) -> None:
         while not self._queue.empty():
@@ -153,4 +170,5 @@ class Connection:
             raise
         except Exception as exc:  # the peer went away mid-send: nothing left to tell it
             logger.debug("%r: send failed: %s", self, exc)
-            self._end()
+            if not self._ended.done():
+                self._ended.set_result(None)

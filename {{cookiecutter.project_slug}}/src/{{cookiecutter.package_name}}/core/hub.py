@@ -55,13 +55,17 @@ class Hub:
         return connection
 
     async def disconnect(self, connection: Connection) -> None:
-        """Forget a socket: its presence, every topic it joined, and its writer."""
+        """Forget a socket: its presence and every topic it joined.
+
+        Its writer is the caller's to finish (`Connection.finish`), after this:
+        the socket is out of every count and topic before the writer gets its
+        last seconds to deliver a close frame.
+        """
         self.connections.discard(connection)
         for topic in list(connection.presence):
             await self.untrack(connection, topic)
         for topic in list(connection.topics):
             await self.leave(connection, topic)
-        await connection.abort()
 
     async def track(self, connection: Connection, topic: str) -> bool:
         """Mark the socket's user present on `topic`; True if the user just arrived."""

@@ -1,22 +1,25 @@
 """The runner: turns a `Channel` class into a websocket endpoint and owns its lifecycle.
 
-Guarantees, whatever the channel does: an unauthenticated handshake never
-reaches channel code (closed with 4401), nor one with bad path parameters
-(4400) or one over the connection cap (1013); a crash in `on_connect` closes
-with 1011; a crash in a message hook answers `internal_error` and keeps the
-socket open; `on_close` runs exactly once; the connection leaves every topic
-and its presence; a client that vanishes never raises out of the endpoint.
+Guarantees, whatever the channel does: no channel code runs for a handshake
+from a foreign origin (4403), without a valid token (4401), with bad path
+parameters (4400), or over a connection cap (4429 per user, 1013 per
+process); a crash in `on_connect`, or in the runner itself, closes that one
+connection with 1011; a crash in a message hook answers `internal_error` and
+keeps the socket open; `on_close` runs exactly once; the connection leaves
+every topic and its presence; a client that vanishes never raises out of the
+endpoint.
 """
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from starlette.types import Message
 from starlette.websockets import WebSocket
 
-from ..auth import BEARER_SUBPROTOCOL, AuthenticationError, authenticate
+from ..auth import BEARER_SUBPROTOCOL, AuthenticationError, authenticate, verify_token
 from ..close_codes import (
     WS_1000_NORMAL_CLOSURE,
     WS_1008_POLICY_VIOLATION,
@@ -26,10 +29,13 @@ from ..close_codes import (
     WS_4400_BAD_REQUEST,
     WS_4401_UNAUTHORIZED,
     WS_4403_FORBIDDEN,
+    WS_4429_TOO_MANY_CONNECTIONS,
 )
-from ..messages import ErrorMessage
+from ..messages import Auth, Authenticated, ErrorMessage
 from .channel import Channel
 from .errors import error_for_invalid_frame
+from .hub import user_topic
+from .origins import origin_allowed
 from .ratelimit import TokenBucket
 
 if TYPE_CHECKING:
@@ -38,6 +44,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 Endpoint = Callable[[WebSocket], Awaitable[None]]
+
+# Invalid frames in a row before a client is taken for broken or hostile (1008).
+MAX_INVALID_IN_A_ROW = 10
 
 
 class Refused(Exception):
@@ -79,8 +88,11 @@ def admit(
     channel_class: type[Channel[Any]], websocket: WebSocket, services: "Services"
 ) -> dict[str, str]:
     """Check the handshake before any channel code runs; return the path parameters."""
+    settings, hub = services.settings, services.hub
+    if not origin_allowed(websocket.headers, settings.allowed_origins):
+        raise Refused(WS_4403_FORBIDDEN, "origin not allowed")
     try:
-        user = authenticate(websocket, services.settings)
+        user = authenticate(websocket, settings)
     except AuthenticationError as exc:
         raise Refused(WS_4401_UNAUTHORIZED, exc.reason) from None
     websocket.scope["user"] = user
@@ -91,8 +103,10 @@ def admit(
         except ValidationError as exc:
             names = ", ".join(str(error["loc"][0]) for error in exc.errors())
             raise Refused(WS_4400_BAD_REQUEST, f"invalid {names}") from None
-    if len(services.hub.connections) >= services.settings.ws_max_connections:
+    if len(hub.connections) >= settings.ws_max_connections:
         raise Refused(WS_1013_TRY_AGAIN_LATER, "Too many connections; try again later")
+    if len(hub.members(user_topic(user.id))) >= settings.ws_max_connections_per_user:
+        raise Refused(WS_4429_TOO_MANY_CONNECTIONS, "Too many connections for this user")
     return params
 
 
@@ -113,7 +127,8 @@ class Session:
         settings = services.settings
         self.max_size = settings.ws_max_message_size
         self.bucket = TokenBucket(settings.ws_rate_limit / 60, settings.ws_rate_burst)
-        self.strikes = 0
+        self.strikes = 0  # frames refused in a row for the rate limit
+        self.invalid = 0  # invalid frames in a row
 
     async def run(self) -> None:
         hub = self.services.hub
@@ -125,9 +140,14 @@ class Session:
         try:
             if await self._start(channel):
                 code, reason = await self._receive_loop(channel)
+        except Exception:
+            # A bug in the machinery: this connection ends with 1011, not the
+            # bare 1006 uvicorn would leave, and nobody else notices.
+            logger.exception("%s: the runner failed for %s", path, user)
+            connection.drop(WS_1011_INTERNAL_ERROR, "Internal error")
+        finally:
             if connection.close_code is not None:
                 code, reason = connection.close_code, connection.close_reason
-        finally:
             try:
                 await channel.on_close(code, reason)
             except Exception:
@@ -135,6 +155,7 @@ class Session:
             await hub.disconnect(connection)
             count = len(hub.connections)
             logger.info("%s: %s disconnected with %d (connections: %d)", path, user, code, count)
+            await connection.finish()
 
     async def _start(self, channel: Channel[Any]) -> bool:
         """Authorize and run `on_connect`; False if the connection ended there."""
@@ -193,9 +214,34 @@ class Session:
         try:
             message = channel.inbound.validate_json(text)
         except ValidationError as exc:
-            await channel.push(error_for_invalid_frame(exc, text))
+            self.invalid += 1
+            if self.invalid > MAX_INVALID_IN_A_ROW:
+                await channel.close(WS_1008_POLICY_VIOLATION, "Too many invalid messages")
+            else:
+                await channel.push(error_for_invalid_frame(exc, text))
+            return
+        self.invalid = 0
+        if isinstance(message, Auth):
+            await self._reauthenticate(channel, message)
             return
         await self._guard(channel, channel.on_message(message), ref=getattr(message, "ref", None))
+
+    async def _reauthenticate(self, channel: Channel[Any], message: Auth) -> None:
+        """Take a fresh token for the same user: the socket outlives the old one's expiry."""
+        try:
+            user = verify_token(message.token, self.services.settings)
+        except AuthenticationError as exc:
+            await channel.reply(message, ErrorMessage(code="invalid_token", message=exc.reason))
+            return
+        connection = channel.connection
+        if user.id != connection.user.id:
+            mismatch = ErrorMessage(code="invalid_token", message="the token is for another user")
+            await channel.reply(message, mismatch)
+            return
+        connection.user = channel.user = user
+        connection.expires_at = float(user.claims["exp"])
+        expires_at = datetime.fromtimestamp(connection.expires_at, UTC)
+        await channel.reply(message, Authenticated(expires_at=expires_at))
 
     @staticmethod
     async def _guard(channel: Channel[Any], hook: Awaitable[None], ref: Any = None) -> None:

@@ -1,0 +1,23 @@
+"""The origin check against cross-site WebSocket hijacking.
+
+A browser always sends `Origin` on a websocket handshake, and sends the
+user's cookies with it whatever the origin: without this check any site could
+open a socket as its visitor. Starlette's CORS middleware does not cover
+websockets. Clients that send no `Origin` (servers, CLIs, mobile apps) are
+not browsers and pass.
+"""
+
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+
+def origin_allowed(headers: Mapping[str, str], allowed: list[str]) -> bool:
+    """Allowed: no Origin, the page's own host, or an origin in ALLOWED_ORIGINS (`*`: any)."""
+    origin = headers.get("origin")
+    if origin is None or "*" in allowed:
+        return True
+    origin = origin.rstrip("/")
+    if origin in allowed:
+        return True
+    # Same origin: the page was served by the host the socket connects to.
+    return bool(origin != "null" and urlsplit(origin).netloc == headers.get("host"))
