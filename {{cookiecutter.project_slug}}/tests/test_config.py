@@ -52,7 +52,7 @@ def test_placeholder_secret_is_refused_outside_development(
     ("name", "value"),
     [
         ("JWT_ALGORITHM", "none"),
-        ("JWT_ALGORITHM", "RS256"),
+        ("JWT_ALGORITHM", "PS256"),
         ("WS_PING_INTERVAL", "soon"),
         ("WS_MAX_MESSAGE_SIZE", "-1"),
         ("BROKER_URL", "kafka://somewhere"),

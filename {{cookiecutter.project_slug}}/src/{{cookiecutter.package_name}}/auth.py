@@ -20,6 +20,10 @@ from .config import Settings, SettingsError, load_settings
 # subprotocols: this marker, then the token. The server echoes the marker.
 BEARER_SUBPROTOCOL = "bearer"
 MAX_USER_ID_LENGTH = 128
+# Longer tokens are refused before any parsing: ours are a few hundred bytes.
+MAX_TOKEN_BYTES = 4096
+# Clock skew tolerated on `iat` between the token's issuer and this server.
+IAT_LEEWAY_SECONDS = 30
 
 
 class AuthenticationError(Exception):
@@ -53,16 +57,45 @@ def create_token(
         claims["aud"] = settings.jwt_audience
     if settings.jwt_issuer:
         claims["iss"] = settings.jwt_issuer
-    secret = settings.jwt_secret.get_secret_value()
-    return jwt.encode(claims, secret, algorithm=settings.jwt_algorithm)
+    return jwt.encode(claims, _signing_key(settings), algorithm=settings.jwt_algorithm)
+
+
+def _signing_key(settings: Settings) -> str:
+    if settings.jwt_algorithm.startswith("HS"):
+        assert settings.jwt_secret is not None  # the settings refuse HS* without one
+        return settings.jwt_secret.get_secret_value()
+    if settings.jwt_private_key is None:
+        raise AuthenticationError(f"JWT_PRIVATE_KEY is needed to sign {settings.jwt_algorithm}")
+    return settings.jwt_private_key.get_secret_value().replace("\\n", "\n")
+
+
+def _verification_key(settings: Settings) -> str:
+    if settings.jwt_algorithm.startswith("HS"):
+        assert settings.jwt_secret is not None
+        return settings.jwt_secret.get_secret_value()
+    assert settings.jwt_public_key is not None  # the settings refuse RS/ES without one
+    return settings.jwt_public_key
 
 
 def verify_token(token: str, settings: Settings) -> User:
-    """Return the token's user, or raise AuthenticationError if it is not one we signed."""
+    """Return the token's user, or raise AuthenticationError if it is not one we signed.
+
+    python-jose is called here only, with exactly one algorithm and its one
+    key. It does not refuse an unknown `crit` header or an `iat` in the
+    future, so those are checked here too, as is the size.
+    """
+    if len(token) > MAX_TOKEN_BYTES:
+        raise AuthenticationError("token too large")
+    try:
+        header = jwt.get_unverified_header(token)
+    except JWTError:
+        raise AuthenticationError("invalid token") from None
+    if header.get("alg") != settings.jwt_algorithm or "crit" in header:
+        raise AuthenticationError("invalid token")
     try:
         claims = jwt.decode(
             token,
-            settings.jwt_secret.get_secret_value(),
+            _verification_key(settings),
             algorithms=[settings.jwt_algorithm],
             audience=settings.jwt_audience,
             issuer=settings.jwt_issuer,
@@ -77,6 +110,9 @@ def verify_token(token: str, settings: Settings) -> User:
         )
     except JWTError as exc:
         raise AuthenticationError(_describe(exc)) from None
+    issued_at = claims.get("iat")
+    if isinstance(issued_at, int | float) and issued_at > time.time() + IAT_LEEWAY_SECONDS:
+        raise AuthenticationError("invalid token")
     subject = claims.get("sub")
     if not isinstance(subject, str) or not 0 < len(subject) <= MAX_USER_ID_LENGTH:
         raise AuthenticationError("invalid token subject")
@@ -128,10 +164,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
-    except SettingsError as exc:
+        claims = {"scope": " ".join(args.scope)} if args.scope else None
+        print(create_token(args.user, settings, ttl_seconds=args.ttl, extra_claims=claims))
+    except (SettingsError, AuthenticationError) as exc:
         parser.exit(2, f"{exc}\n")
-    claims = {"scope": " ".join(args.scope)} if args.scope else None
-    print(create_token(args.user, settings, ttl_seconds=args.ttl, extra_claims=claims))
 
 
 if __name__ == "__main__":

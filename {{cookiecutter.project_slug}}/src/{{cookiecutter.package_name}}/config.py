@@ -2,6 +2,8 @@
 
 from typing import Annotated, Literal
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -14,9 +16,11 @@ SUPPORTED_BROKERS = ("memory://",)
 SQLITE_PREFIX = "sqlite:///"
 
 Environment = Literal["development", "staging", "production"]
-# Only HMAC algorithms: the secret is shared. Pinning one of them is what
-# refuses tokens signed with any other algorithm, `none` included.
-JwtAlgorithm = Literal["HS256", "HS384", "HS512"]
+# One algorithm per deployment, and one kind of key for it: an HMAC secret
+# (HS*), or a public key (RS256, ES256) when an identity provider signs the
+# tokens. Pinning it is what refuses tokens signed any other way, `none`
+# included, and an HS256 token "signed" with the public key.
+JwtAlgorithm = Literal["HS256", "HS384", "HS512", "RS256", "ES256"]
 
 
 class SettingsError(ValueError):
@@ -29,8 +33,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     environment: Environment = "production"
-    jwt_secret: SecretStr
+    jwt_secret: SecretStr | None = None
     jwt_algorithm: JwtAlgorithm = "HS256"
+    # PEM; `\n` may stand for line breaks, so that a key fits on one line of .env.
+    jwt_public_key: str | None = None
+    jwt_private_key: SecretStr | None = None
     jwt_audience: str | None = None
     jwt_issuer: str | None = None
     ws_ping_interval: float = Field(default=30.0, gt=0)
@@ -54,11 +61,23 @@ class Settings(BaseSettings):
         """The SQLite file of DATABASE_URL (`sqlite:///relative` or `sqlite:////absolute`)."""
         return self.database_url.removeprefix(SQLITE_PREFIX)
 
-    @field_validator("jwt_audience", "jwt_issuer", mode="before")
+    @field_validator(
+        "jwt_secret",
+        "jwt_audience",
+        "jwt_issuer",
+        "jwt_public_key",
+        "jwt_private_key",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         # `JWT_AUDIENCE=` in a .env file means "not set", not "the empty audience".
         return None if value == "" else value
+
+    @field_validator("jwt_public_key", mode="after")
+    @classmethod
+    def _unescape_key(cls, value: str | None) -> str | None:
+        return value.replace("\\n", "\n") if value else value
 
     @field_validator("allowed_origins", mode="before")
     @classmethod
@@ -69,8 +88,8 @@ class Settings(BaseSettings):
 
     @field_validator("jwt_secret")
     @classmethod
-    def _secret_is_long_enough(cls, value: SecretStr) -> SecretStr:
-        if len(value.get_secret_value().encode()) < MIN_SECRET_BYTES:
+    def _secret_is_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < MIN_SECRET_BYTES:
             raise ValueError(f"must be at least {MIN_SECRET_BYTES} bytes")
         return value
 
@@ -89,11 +108,19 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _one_key_for_the_algorithm(self) -> "Settings":
+        if self.jwt_algorithm.startswith("HS"):
+            if self.jwt_secret is None:
+                raise ValueError(f"JWT_SECRET: Field required for {self.jwt_algorithm}")
+        elif self.jwt_public_key is None:
+            raise ValueError(f"JWT_PUBLIC_KEY: Field required for {self.jwt_algorithm}")
+        else:
+            check_public_key(self.jwt_algorithm, self.jwt_public_key)
+        return self
+
+    @model_validator(mode="after")
     def _no_placeholder_outside_development(self) -> "Settings":
-        if (
-            self.environment != "development"
-            and self.jwt_secret.get_secret_value() == PLACEHOLDER_SECRET
-        ):
+        if self.environment != "development" and self.uses_placeholder_secret:
             raise ValueError(
                 "JWT_SECRET is the public placeholder from .env.example; set a random one: "
                 "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
@@ -102,7 +129,19 @@ class Settings(BaseSettings):
 
     @property
     def uses_placeholder_secret(self) -> bool:
-        return self.jwt_secret.get_secret_value() == PLACEHOLDER_SECRET
+        secret = self.jwt_secret
+        return secret is not None and secret.get_secret_value() == PLACEHOLDER_SECRET
+
+
+def check_public_key(algorithm: str, pem: str) -> None:
+    """Refuse a public key that cannot verify `algorithm` (RS256: RSA; ES256: EC P-256)."""
+    try:
+        key = serialization.load_pem_public_key(pem.encode())
+    except ValueError:
+        raise ValueError("JWT_PUBLIC_KEY: not a PEM public key") from None
+    wanted = rsa.RSAPublicKey if algorithm == "RS256" else ec.EllipticCurvePublicKey
+    if not isinstance(key, wanted):
+        raise ValueError(f"JWT_PUBLIC_KEY: not a key for {algorithm}")
 
 
 def load_settings() -> Settings:
