@@ -155,3 +155,27 @@ def test_with_chat_alone_there_is_no_http_api_to_test(bake: Bake) -> None:
         in (project / "src" / "realtime_app" / "api" / "__init__.py").read_text()
     )
     assert "## HTTP publishing API" not in (project / "README.md").read_text()
+
+
+# Strings that belong to one channel alone: none may be left in the docs of a bake without it.
+MARKERS = {
+    "with_chat": ["/ws/chat", "class ChatChannel", "`connected`"],
+    "with_rooms": ["/ws/rooms", "user_joined", "rooms:publish", "frame_too_large"],
+    "with_notifications": ["/ws/notifications", "NOTIFICATION_", "notifications:send", "`ack`"],
+    "with_live_updates": [
+        "/ws/live_updates",
+        "WS_MAX_SUBSCRIPTIONS",
+        "updates:publish",
+        "`update`",
+    ],
+}
+
+
+@pytest.mark.parametrize("option", list(MARKERS))
+def test_the_docs_of_a_bake_mention_only_the_channels_it_has(bake: Bake, option: str) -> None:
+    others = {other: "false" for other in MARKERS if other != option}
+    alone = bake(**others)
+    docs = (alone / "README.md").read_text() + (alone / ".env.example").read_text()
+    for channel, markers in MARKERS.items():
+        for marker in markers:
+            assert (marker in docs) is (channel == option), (channel, marker)

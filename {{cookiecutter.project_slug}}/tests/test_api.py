@@ -58,3 +58,17 @@ def test_every_route_is_in_the_openapi_document(app: FastAPI, client: TestClient
     for route in routes:
         if route.path.startswith("/api/"):
             assert "post" in documented[route.path]
+
+
+def test_an_oversized_or_padded_body_answers_422(
+    app: FastAPI, client: TestClient, token_for: TokenFor
+) -> None:
+    headers = {"authorization": f"Bearer {token_for('svc', scope=ALL_SCOPES)}"}
+    huge = {"blob": "x" * (64 * 1024)}
+    for path in api_routes(app):
+        for body in (
+            {"payload": huge, "data": huge, "content": "x" * 5000},
+            {"payload": {}, "data": {}, "content": "hi", "user": "forged"},
+        ):
+            response = client.post(path, json=body, headers=headers)
+            assert response.status_code == 422, (path, response.text)

@@ -65,8 +65,8 @@ def test_a_string_and_an_integer_id_name_the_same_resource(
     with connect(PATH, user="alice") as alice:
         receive_type(alice, "subscribed")
         alice.send_json({"type": "subscribe", "resource": "post", "id": "42"})
-        receive_type(alice, "subscribed")
-        publish(client, services, "post", 42, seen=True)
+        assert receive_type(alice, "subscribed")["id"] == 42  # as updates will carry it
+        publish(client, services, "post", "42", seen=True)
         assert receive_type(alice, "update")["id"] == 42
 
 
@@ -95,6 +95,10 @@ def test_unsubscribe_stops_the_updates(
         ({"resource": "user", "id": "bob"}, "forbidden"),
         ({"resource": "Post", "id": 1}, "invalid_message"),
         ({"resource": "post", "id": ""}, "invalid_message"),
+        ({"resource": "post", "id": True}, "invalid_message"),
+        ({"resource": "post", "id": 1.5}, "invalid_message"),
+        ({"resource": "post", "id": 2**63}, "invalid_message"),
+        ({"resource": "post", "id": "x" * 65}, "invalid_message"),
     ],
 )
 def test_a_refused_subscription_is_an_error(
@@ -153,3 +157,11 @@ def test_over_the_wire_a_live_update_reaches_its_subscriber_only(server: Server)
         assert receive(subscriber, "update")["data"] == {"v": 1}
         other.send(json.dumps({"type": "ping"}))
         receive(other, "pong")
+
+
+def test_unsubscribing_from_something_not_subscribed_is_an_error(connect: Connect) -> None:
+    with connect(PATH, user="alice") as alice:
+        receive_type(alice, "subscribed")
+        alice.send_json({"type": "unsubscribe", "resource": "post", "id": 9, "ref": "u"})
+        error = receive_type(alice, "error")
+        assert (error["code"], error["ref"]) == ("not_subscribed", "u")

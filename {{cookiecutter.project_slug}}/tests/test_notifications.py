@@ -1,6 +1,7 @@
 """Notifications: stored before delivery, on every socket of the user, until acknowledged."""
 
 import json
+import sqlite3
 import time
 from typing import Any
 
@@ -9,6 +10,7 @@ from fastapi import FastAPI
 from starlette.testclient import TestClient
 
 from {{ cookiecutter.package_name }}.config import Settings
+from {{ cookiecutter.package_name }}.notifications import Notification
 from {{ cookiecutter.package_name }}.services import Services
 
 from .conftest import Connect, TokenFor, call, receive_type
@@ -105,15 +107,65 @@ def test_beyond_the_per_user_cap_the_oldest_is_dropped(
         receive_type(bob, "pong")
 
 
-@pytest.mark.settings(notification_ttl=0.2)
+@pytest.mark.settings(notification_ttl=60)
 def test_an_expired_notification_is_not_delivered(
     client: TestClient, services: Services, connect: Connect
 ) -> None:
+    store, now = services.notifier.store, time.time()
+    store.clock = lambda: now - 61  # stored a minute and a second ago
     notify(client, services, "bob", old=True)
-    time.sleep(0.3)
+    store.clock = lambda: now
     fresh = notify(client, services, "bob", old=False)
     with connect(PATH, user="bob") as bob:
         assert receive_type(bob, "notification")["id"] == fresh
+        bob.send_json({"type": "ping"})
+        receive_type(bob, "pong")
+
+
+@pytest.mark.settings(notification_ttl=60)
+def test_expired_rows_are_deleted_even_for_users_who_never_connect(
+    client: TestClient, services: Services, settings: Settings
+) -> None:
+    store, now = services.notifier.store, time.time()
+    store.clock = lambda: now - 61
+    notify(client, services, "ghost")
+    store.clock = lambda: now
+    notify(client, services, "bob")
+    with sqlite3.connect(settings.database_path) as db:
+        users = [row[0] for row in db.execute("SELECT user_id FROM notifications")]
+    assert users == ["bob"]
+
+
+@pytest.mark.settings(ws_send_queue_size=8)
+def test_a_backlog_larger_than_the_send_queue_arrives_whole_and_in_order(
+    client: TestClient, services: Services, connect: Connect
+) -> None:
+    sent = [notify(client, services, "bob", n=n) for n in range(30)]
+    with connect(PATH, user="bob") as bob:
+        assert [receive_type(bob, "notification")["id"] for _ in sent] == sent
+        bob.send_json({"type": "ping"})
+        receive_type(bob, "pong")
+
+
+def test_one_sent_while_the_backlog_goes_out_comes_once_and_in_order(
+    client: TestClient, services: Services, connect: Connect, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = services.notifier.store
+    backlog = [notify(client, services, "bob", n=n) for n in range(3)]
+    fetch = store.pending
+    racing: list[int] = []
+
+    async def pending_while_another_is_sent(user_id: str, **page: Any) -> list[Notification]:
+        if not racing:  # the first page: a live one lands right now
+            racing.append((await services.notifier.notify_user("bob", {"n": "live"})).id)
+        return await fetch(user_id, **page)
+
+    monkeypatch.setattr(store, "pending", pending_while_another_is_sent)
+    with connect(PATH, user="bob") as bob:
+        received = [receive_type(bob, "notification")["id"] for _ in range(4)]
+        bob.send_json({"type": "ping"})
+        receive_type(bob, "pong")  # and no duplicate before it
+    assert received == [*backlog, *racing]
 
 
 def test_a_system_notification_reaches_every_connected_user_and_is_not_stored(
@@ -163,3 +215,14 @@ def test_over_the_wire_a_notification_waits_for_an_offline_user(server: Server) 
         assert (frame["id"], frame["payload"]) == (stored["id"], {"hi": 1})
         olive.send(json.dumps({"type": "ack", "id": stored["id"]}))
         receive(olive, "acked")
+
+
+def test_over_http_a_user_id_that_no_token_could_carry_answers_422(
+    client: TestClient, token_for: TokenFor
+) -> None:
+    headers = {"authorization": f"Bearer {token_for('svc', scope='notifications:send')}"}
+    for user_id in ("bo%0Ab", "x" * 129):
+        response = client.post(
+            f"/api/notifications/{user_id}", json={"payload": {}}, headers=headers
+        )
+        assert response.status_code == 422, user_id

@@ -18,7 +18,10 @@ MAX_TOKEN_LENGTH = 4096
 Ref = Annotated[StrictStr, StringConstraints(max_length=MAX_REF_LENGTH)] | StrictInt
 # A live-update resource: its kind (`post`), and which one (42 or "a1b2").
 ResourceName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
-ResourceId = Annotated[str, StringConstraints(min_length=1, max_length=64)] | int
+ResourceId = (
+    Annotated[StrictStr, StringConstraints(min_length=1, max_length=64)]
+    | Annotated[StrictInt, Field(ge=-(2**63), lt=2**63)]
+)
 
 
 def utc_now() -> datetime:
@@ -87,7 +90,7 @@ class Ack(ClientMessage):
     """The client has shown notification `id`: it is deleted and not sent again."""
 
     type: Literal["ack"]
-    id: int
+    id: Annotated[StrictInt, Field(ge=1, lt=2**63)]
 
 
 # Every message a client may send. A channel accepts the subset it names.
@@ -219,6 +222,7 @@ ErrorCode = Literal[
     "rate_limited",
     "forbidden",
     "unknown_resource",
+    "not_subscribed",
     "too_many_subscriptions",
     "unknown_notification",
     "invalid_token",

@@ -60,6 +60,7 @@ CREATE TABLE IF NOT EXISTS notifications (
     created_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS notifications_by_user ON notifications (user_id, id);
+CREATE INDEX IF NOT EXISTS notifications_by_age ON notifications (created_at);
 """
 
 
@@ -72,8 +73,16 @@ class SqliteNotificationStore:
     opened on first use.
     """
 
-    def __init__(self, path: Path, *, max_pending: int, ttl_seconds: float) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_pending: int,
+        ttl_seconds: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.path = path
+        self.clock = clock
         self.max_pending = max_pending
         self.ttl_seconds = ttl_seconds
         self._db: sqlite3.Connection | None = None
@@ -84,9 +93,11 @@ class SqliteNotificationStore:
         """Store a notification for `user_id`, dropping its oldest beyond the cap."""
         return await self._run(lambda db: self._add(db, user_id, payload))
 
-    async def pending(self, user_id: str, *, after: int = 0) -> list[Notification]:
-        """`user_id`'s unexpired, unacknowledged notifications with ids above `after`, in order."""
-        return await self._run(lambda db: self._pending(db, user_id, after))
+    async def pending(
+        self, user_id: str, *, after: int = 0, limit: int | None = None
+    ) -> list[Notification]:
+        """`user_id`'s unexpired, unacknowledged notifications after id `after`, oldest first."""
+        return await self._run(lambda db: self._pending(db, user_id, after, limit))
 
     async def ack(self, user_id: str, notification_id: int) -> bool:
         """Delete one of `user_id`'s notifications; False if it has no such one."""
@@ -121,9 +132,12 @@ class SqliteNotificationStore:
                 self._db = None
 
     def _add(self, db: sqlite3.Connection, user_id: str, payload: dict[str, Any]) -> Notification:
-        now = time.time()
+        now = self.clock()
         with db:
             db.execute("BEGIN IMMEDIATE")
+            # Expired rows go here, for every user: one who never connects
+            # again must not keep them forever.
+            db.execute("DELETE FROM notifications WHERE created_at < ?", (now - self.ttl_seconds,))
             cursor = db.execute(
                 "INSERT INTO notifications (user_id, payload, created_at) VALUES (?, ?, ?)",
                 (user_id, json.dumps(payload), now),
@@ -136,15 +150,14 @@ class SqliteNotificationStore:
         assert cursor.lastrowid is not None
         return Notification(cursor.lastrowid, user_id, payload, now)
 
-    def _pending(self, db: sqlite3.Connection, user_id: str, after: int) -> list[Notification]:
-        oldest = time.time() - self.ttl_seconds
-        db.execute(
-            "DELETE FROM notifications WHERE user_id = ? AND created_at < ?", (user_id, oldest)
-        )
+    def _pending(
+        self, db: sqlite3.Connection, user_id: str, after: int, limit: int | None
+    ) -> list[Notification]:
+        oldest = self.clock() - self.ttl_seconds
         rows = db.execute(
             "SELECT id, payload, created_at FROM notifications "
-            "WHERE user_id = ? AND id > ? ORDER BY id",
-            (user_id, after),
+            "WHERE user_id = ? AND id > ? AND created_at >= ? ORDER BY id LIMIT ?",
+            (user_id, after, oldest, -1 if limit is None else limit),
         ).fetchall()
         return [Notification(row[0], user_id, json.loads(row[1]), row[2]) for row in rows]
 

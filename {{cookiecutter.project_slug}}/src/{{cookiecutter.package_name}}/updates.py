@@ -6,11 +6,14 @@ from typing import Any
 from .core.hub import Hub
 from .messages import ResourceId, Update
 
-_INTEGER = re.compile(r"^(0|[1-9][0-9]{0,17})$")
+_INTEGER = re.compile(r"^(0|-?[1-9][0-9]{0,17})$")
 
 
 def canonical_id(resource_id: ResourceId) -> ResourceId:
-    """42 and "42" name the same resource (a URL has only strings); "042" stays a string."""
+    """42 and "42" name the same resource (a URL has only strings); "042" stays a string.
+
+    Integers of up to 18 digits, which fit the messages' 64-bit bound.
+    """
     if isinstance(resource_id, str) and _INTEGER.match(resource_id):
         return int(resource_id)
     return resource_id

@@ -1,15 +1,44 @@
 """Dependencies of the HTTP routes: the shared services, and callers checked by scope."""
 
+import json
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AfterValidator, BaseModel, ConfigDict
 
 from ..auth import AuthenticationError, User, verify_token
 from ..services import Services
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT signed with JWT_SECRET")
+
+# What one notification or update may carry, serialised: it is stored and
+# sent to sockets, so it must fit comfortably in a frame.
+MAX_PAYLOAD_BYTES = 64 * 1024
+
+
+class Body(BaseModel):
+    """Base of the request bodies: unknown fields are an error, as on the sockets."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def _small(value: dict[str, Any]) -> dict[str, Any]:
+    if len(json.dumps(value, separators=(",", ":"))) > MAX_PAYLOAD_BYTES:
+        raise ValueError(f"must serialise to at most {MAX_PAYLOAD_BYTES} bytes")
+    return value
+
+
+def _printable(value: str) -> str:
+    if not value.isprintable():
+        raise ValueError("must be printable")
+    return value
+
+
+# A JSON object of bounded size, and a user id as a token's `sub` may be.
+Payload = Annotated[dict[str, Any], AfterValidator(_small)]
+PrintableId = Annotated[str, AfterValidator(_printable)]
 
 
 def get_services(request: Request) -> Services:

@@ -1,19 +1,19 @@
 """Sending notifications over HTTP: to one user (stored until acknowledged), or to everyone."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, status
 from pydantic import BaseModel
 
 from ..auth import MAX_USER_ID_LENGTH, User
-from .deps import ServicesDep, caller_with_scope
+from .deps import Body, Payload, PrintableId, ServicesDep, caller_with_scope
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"])
 Sender = Annotated[User, Depends(caller_with_scope("notifications:send"))]
 
 
-class NotificationIn(BaseModel):
-    payload: dict[str, Any]
+class NotificationIn(Body):
+    payload: Payload
 
 
 class NotificationStored(BaseModel):
@@ -27,7 +27,7 @@ class SystemNotificationSent(BaseModel):
 
 @router.post("/{user_id}", status_code=status.HTTP_202_ACCEPTED)
 async def notify_user(
-    user_id: Annotated[str, Path(min_length=1, max_length=MAX_USER_ID_LENGTH)],
+    user_id: Annotated[PrintableId, Path(min_length=1, max_length=MAX_USER_ID_LENGTH)],
     body: NotificationIn,
     services: ServicesDep,
     sender: Sender,

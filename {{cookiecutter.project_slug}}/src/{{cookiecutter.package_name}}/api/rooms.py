@@ -8,13 +8,13 @@ from pydantic import BaseModel, StringConstraints
 from ..auth import User
 from ..channels.rooms import room_topic
 from ..messages import MAX_CONTENT_LENGTH, NewMessage
-from .deps import ServicesDep, caller_with_scope
+from .deps import Body, ServicesDep, caller_with_scope
 
 router = APIRouter(prefix="/api/rooms", tags=["rooms"])
 Poster = Annotated[User, Depends(caller_with_scope("rooms:publish"))]
 
 
-class RoomMessageIn(BaseModel):
+class RoomMessageIn(Body):
     content: Annotated[str, StringConstraints(min_length=1, max_length=MAX_CONTENT_LENGTH)]
 
 

@@ -1,6 +1,6 @@
 """Publishing live updates over HTTP: subscribers of that one resource receive them."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, status
 from pydantic import BaseModel
@@ -8,14 +8,14 @@ from pydantic import BaseModel
 from ..auth import User
 from ..channels.live_updates import RESOURCES
 from ..updates import canonical_id
-from .deps import ServicesDep, caller_with_scope
+from .deps import Body, Payload, ServicesDep, caller_with_scope
 
 router = APIRouter(prefix="/api/updates", tags=["live updates"])
 Publisher = Annotated[User, Depends(caller_with_scope("updates:publish"))]
 
 
-class UpdateIn(BaseModel):
-    data: dict[str, Any]
+class UpdateIn(Body):
+    data: Payload
 
 
 class UpdatePublished(BaseModel):

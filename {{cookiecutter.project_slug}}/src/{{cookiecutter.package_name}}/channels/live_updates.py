@@ -21,7 +21,7 @@ from ..messages import (
     Unsubscribe,
     Unsubscribed,
 )
-from ..updates import update_topic
+from ..updates import canonical_id, update_topic
 
 LiveUpdatesInbound = Annotated[Ping | Subscribe | Unsubscribe, Field(discriminator="type")]
 
@@ -46,6 +46,7 @@ class LiveUpdatesChannel(Channel[LiveUpdatesInbound]):
             case Ping():
                 await self.reply(message, Pong())
             case Subscribe(resource=resource, id=resource_id):
+                resource_id = canonical_id(resource_id)  # as the updates will carry it
                 refusal = self._refusal(resource, resource_id)
                 if refusal:
                     await self.reply(message, refusal)
@@ -53,7 +54,14 @@ class LiveUpdatesChannel(Channel[LiveUpdatesInbound]):
                 await self.join(update_topic(resource, resource_id))
                 await self.reply(message, Subscribed(resource=resource, id=resource_id))
             case Unsubscribe(resource=resource, id=resource_id):
-                await self.leave(update_topic(resource, resource_id))
+                resource_id = canonical_id(resource_id)
+                topic = update_topic(resource, resource_id)
+                if topic not in self.connection.topics:
+                    not_subscribed = f"Not subscribed to {resource} {resource_id}"
+                    error = ErrorMessage(code="not_subscribed", message=not_subscribed)
+                    await self.reply(message, error)
+                    return
+                await self.leave(topic)
                 await self.reply(message, Unsubscribed(resource=resource, id=resource_id))
 
     def _refusal(self, resource: str, resource_id: ResourceId) -> ErrorMessage | None:

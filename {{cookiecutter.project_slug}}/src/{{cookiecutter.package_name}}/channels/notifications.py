@@ -5,11 +5,13 @@ pending until acknowledged with `{"type": "ack", "id": N}` (at least once:
 see `notifications.py` at the package root for the exact semantics).
 """
 
+import json
 from typing import Annotated
 
 from pydantic import Field
 
 from ..core.channel import Channel
+from ..core.connection import Frame
 from ..messages import Ack, Acked, ErrorMessage, Ping, Pong
 from ..notifications import SYSTEM_NOTIFICATIONS, notifications_topic
 
@@ -20,12 +22,14 @@ class NotificationsChannel(Channel[NotificationsInbound]):
     path = "/ws/notifications"
 
     async def on_connect(self) -> None:
+        # Live notifications wait while the pending ones go out, oldest first;
+        # then those already sent among them are dropped: no gap, no
+        # duplicate, no reordering.
+        self.connection.hold()
         await self.join(SYSTEM_NOTIFICATIONS)
-        # Pending ones, then live ones. One stored between the two steps is
-        # fetched again after joining; a duplicate is possible, a gap is not.
-        last_seen = await self._push_pending(after=0)
         await self.join(notifications_topic(self.user.id))
-        await self._push_pending(after=last_seen)
+        last_sent = await self._push_pending()
+        self.connection.release(lambda frame: not _already_sent(frame, last_sent))
 
     async def on_message(self, message: NotificationsInbound) -> None:
         match message:
@@ -39,9 +43,19 @@ class NotificationsChannel(Channel[NotificationsInbound]):
                     error = ErrorMessage(code="unknown_notification", message=unknown)
                     await self.reply(message, error)
 
-    async def _push_pending(self, after: int) -> int:
-        """Send pending notifications newer than `after`; return the newest id sent."""
-        for notification in await self.services.notifier.store.pending(self.user.id, after=after):
-            await self.push(notification.message())
-            after = notification.id
+    async def _push_pending(self) -> int:
+        """Send every pending notification, a page at a time; return the newest id sent."""
+        store, after = self.services.notifier.store, 0
+        while page := await store.pending(self.user.id, after=after, limit=PAGE):
+            for notification in page:
+                await self.connection.send_in_turn(notification.message().model_dump_json())
+                after = notification.id
         return after
+
+
+PAGE = 100
+
+
+def _already_sent(frame: Frame, last_sent: int) -> bool:
+    notification_id = json.loads(frame).get("id") if isinstance(frame, str) else None
+    return isinstance(notification_id, int) and notification_id <= last_sent

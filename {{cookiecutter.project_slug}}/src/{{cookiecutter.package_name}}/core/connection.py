@@ -17,6 +17,7 @@ import itertools
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from starlette.types import Message
@@ -68,6 +69,8 @@ class Connection:
         # Done once the server is finished with this socket (it is closing it,
         # or a send failed): whoever waits on the client stops waiting then.
         self._ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # While not None, broadcast frames wait here instead of the queue (`hold`).
+        self._held: list[Frame] | None = None
 
     def __repr__(self) -> str:
         return f"<Connection {self.id} user={self.user.id!r}>"
@@ -100,11 +103,40 @@ class Connection:
         """Queue a serialised frame without waiting; overflow drops the connection with 4008."""
         if self.closing:
             return
+        if self._held is not None:
+            self._held.append(frame)
+            if len(self._held) > self._queue.maxsize:
+                self.drop(WS_4008_SLOW_CONSUMER, "Slow consumer: outbound queue full")
+            return
         try:
             self._queue.put_nowait(frame)
         except asyncio.QueueFull:
             logger.warning("%r is not reading: dropping it as a slow consumer", self)
             self.drop(WS_4008_SLOW_CONSUMER, "Slow consumer: outbound queue full")
+
+    async def send_in_turn(self, frame: Frame) -> None:
+        """Queue a frame of this client's own, waiting for room instead of dropping it.
+
+        For a backlog the server sends at its own pace (pending notifications):
+        the client is not slow, there is just more than the queue holds.
+        """
+        if self.closing:
+            return
+        putting = asyncio.ensure_future(self._queue.put(frame))
+        await asyncio.wait((putting, self._ended), return_when=asyncio.FIRST_COMPLETED)
+        if not putting.done():
+            putting.cancel()
+
+    def hold(self) -> None:
+        """Keep broadcast frames aside until `release`, while a backlog is sent in turn."""
+        self._held = []
+
+    def release(self, keep: Callable[[Frame], bool]) -> None:
+        """Queue the frames held since `hold` that `keep` accepts, in their order."""
+        held, self._held = self._held or [], None
+        for frame in held:
+            if keep(frame):
+                self.send_frame(frame)
 
     def request_close(self, code: int, reason: str = "") -> None:
         """Close with `code` once what is already queued has been sent."""

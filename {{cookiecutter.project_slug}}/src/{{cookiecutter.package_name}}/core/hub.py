@@ -50,8 +50,10 @@ class Hub:
         """Register an accepted socket: it can now be sent to, and hears `all` and its user."""
         connection = Connection(websocket, user, queue_size=self._send_queue_size)
         self.connections.add(connection)
-        await self.join(connection, ALL_TOPIC)
+        # Counted for the per-user cap before the first await (`join` adds
+        # the member before it subscribes).
         await self.join(connection, user_topic(user.id))
+        await self.join(connection, ALL_TOPIC)
         return connection
 
     async def disconnect(self, connection: Connection) -> None:
@@ -81,11 +83,13 @@ class Hub:
 
     async def join(self, connection: Connection, topic: str) -> None:
         members = self._topics.get(topic)
+        first = members is None
         if members is None:
             members = self._topics[topic] = set()
-            await self.broker.subscribe(topic)
         members.add(connection)
         connection.topics.add(topic)
+        if first:
+            await self.broker.subscribe(topic)
 
     async def leave(self, connection: Connection, topic: str) -> None:
         connection.topics.discard(topic)

@@ -88,7 +88,7 @@ def admit(
     channel_class: type[Channel[Any]], websocket: WebSocket, services: "Services"
 ) -> dict[str, str]:
     """Check the handshake before any channel code runs; return the path parameters."""
-    settings, hub = services.settings, services.hub
+    settings = services.settings
     if not origin_allowed(websocket.headers, settings.allowed_origins):
         raise Refused(WS_4403_FORBIDDEN, "origin not allowed")
     try:
@@ -103,11 +103,21 @@ def admit(
         except ValidationError as exc:
             names = ", ".join(str(error["loc"][0]) for error in exc.errors())
             raise Refused(WS_4400_BAD_REQUEST, f"invalid {names}") from None
-    if len(hub.connections) >= settings.ws_max_connections:
-        raise Refused(WS_1013_TRY_AGAIN_LATER, "Too many connections; try again later")
-    if len(hub.members(user_topic(user.id))) >= settings.ws_max_connections_per_user:
-        raise Refused(WS_4429_TOO_MANY_CONNECTIONS, "Too many connections for this user")
     return params
+
+
+def over_capacity(services: "Services", user_id: str) -> Refused | None:
+    """A refusal if the process or the user has all the connections allowed.
+
+    Checked right before the connection is counted, with no await between,
+    so that concurrent handshakes cannot overshoot the caps.
+    """
+    settings, hub = services.settings, services.hub
+    if len(hub.connections) >= settings.ws_max_connections:
+        return Refused(WS_1013_TRY_AGAIN_LATER, "Too many connections; try again later")
+    if len(hub.members(user_topic(user_id))) >= settings.ws_max_connections_per_user:
+        return Refused(WS_4429_TOO_MANY_CONNECTIONS, "Too many connections for this user")
+    return None
 
 
 class Session:
@@ -131,7 +141,12 @@ class Session:
         self.invalid = 0  # invalid frames in a row
 
     async def run(self) -> None:
-        hub = self.services.hub
+        hub, user_id = self.services.hub, self.websocket.scope["user"].id
+        refusal = over_capacity(self.services, user_id)
+        if refusal is not None:
+            await self.websocket.close(refusal.code, refusal.reason)
+            logger.info("%s refused with %d: %s", self.channel_class.path, refusal.code, refusal)
+            return
         connection = await hub.connect(self.websocket, self.websocket.scope["user"])
         channel = self.channel_class(connection, self.services, self.params)
         path, user = channel.path, connection.user.id
