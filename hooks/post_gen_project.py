@@ -6,7 +6,6 @@ every template file stays valid Python as it stands.
 
 import json
 import pathlib
-import re
 import secrets
 
 ANSWERS = json.loads(
@@ -68,9 +67,6 @@ FEATURES: dict[str, dict[str, list[str]]] = {
         API_REGISTRY: ["from .updates import router as updates_router", "    updates_router,"],
     },
 }
-# The generic tests of the HTTP routes, kept while any route is.
-API_TESTS = "tests/test_api.py"
-API_FEATURES = ("with_rooms", "with_notifications", "with_live_updates")
 
 
 def write_env(project: pathlib.Path) -> None:
@@ -98,10 +94,7 @@ def drop_feature(project: pathlib.Path, feature: dict[str, list[str]], package: 
             if line + "\n" not in kept:
                 raise SystemExit(f"azu-ws: {registry.name} no longer has the line {line!r}")
             kept.remove(line + "\n")
-        # An emptied import block leaves a blank line too many; an emptied list, `[\n]`.
-        text = re.sub(r"^((?:from|import) .*\n)\n\n(?=\S)", r"\1\n", "".join(kept), flags=re.M)
-        text = text.replace("[\n]", "[]")
-        registry.write_text(text, encoding="utf-8")
+        registry.write_text("".join(kept), encoding="utf-8")
 
 
 def main() -> None:
@@ -111,8 +104,6 @@ def main() -> None:
     for option, feature in FEATURES.items():
         if not ANSWERS[option]:
             drop_feature(project, feature, package)
-    if not any(ANSWERS[option] for option in API_FEATURES):
-        (project / API_TESTS).unlink()
     print(
         f"""
 Created {slug}/ with a random JWT_SECRET in {slug}/.env.

@@ -147,16 +147,6 @@ def test_a_channel_left_out_leaves_no_file_registration_test_or_readme_section(
         assert (readme in (project / "README.md").read_text()) is present
 
 
-def test_with_chat_alone_there_is_no_http_api_to_test(bake: Bake) -> None:
-    project = bake(with_rooms="false", with_notifications="false", with_live_updates="false")
-    assert not (project / "tests" / "test_api.py").exists()
-    assert (
-        "ROUTERS: list[APIRouter] = []"
-        in (project / "src" / "realtime_app" / "api" / "__init__.py").read_text()
-    )
-    assert "## HTTP publishing API" not in (project / "README.md").read_text()
-
-
 # Strings that belong to one channel alone: none may be left in the docs of a bake without it.
 MARKERS = {
     "with_chat": ["/ws/chat", "class ChatChannel", "`connected`"],

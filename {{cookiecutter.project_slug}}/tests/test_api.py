@@ -7,7 +7,7 @@ from starlette.testclient import TestClient
 
 from .conftest import TokenFor
 
-ALL_SCOPES = "notifications:send updates:publish rooms:publish"
+ALL_SCOPES = "notifications:send updates:publish rooms:publish users:revoke"
 
 
 def api_routes(app: FastAPI) -> list[str]:

@@ -16,6 +16,7 @@ from {{ cookiecutter.package_name }}.close_codes import (
 )
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.core.channel import Channel
+from {{ cookiecutter.package_name }}.core.runner import Session
 from {{ cookiecutter.package_name }}.messages import Connected, NewMessage, Ping, Pong, PostMessage
 
 from .conftest import Connect, receive_type
@@ -200,3 +201,26 @@ def test_binary_frames_on_a_channel_without_on_binary_get_an_error(connect: Conn
         assert receive_type(ws, "error")["code"] == "unsupported_frame"
         ws.send_bytes(b"\x02")
         assert receive_type(ws, "error")["code"] == "unsupported_frame"
+
+
+def test_a_crash_in_the_runner_closes_that_connection_with_1011_only(
+    connect: Connect, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dispatch = Session._dispatch
+
+    async def dispatch_or_crash(self: Session, channel: Any, message: Any) -> None:
+        if message.get("text") == "crash the runner":
+            raise RuntimeError("a bug in the machinery")
+        await dispatch(self, channel, message)
+
+    monkeypatch.setattr(Session, "_dispatch", dispatch_or_crash)
+    with connect("/ws/recorder", user="alice") as alice, connect("/ws/recorder", user="bob") as bob:
+        receive_type(alice, "connected")
+        receive_type(bob, "connected")
+        alice.send_text("crash the runner")
+        with pytest.raises(WebSocketDisconnect) as closed:
+            alice.receive_json()
+        assert closed.value.code == WS_1011_INTERNAL_ERROR
+        bob.send_json({"type": "ping"})
+        receive_type(bob, "pong")
+    assert ("alice", WS_1011_INTERNAL_ERROR) in closes

@@ -5,9 +5,11 @@ from fastapi import APIRouter
 from .notifications import router as notifications_router
 from .rooms import router as rooms_router
 from .updates import router as updates_router
+from .users import router as users_router
 
 ROUTERS: list[APIRouter] = [
     notifications_router,
     rooms_router,
     updates_router,
+    users_router,
 ]

@@ -111,6 +111,13 @@ class Hub:
         frame = message if isinstance(message, bytes) else message.model_dump_json()
         await self.broker.publish(topic, frame, exclude.id if exclude else None)
 
+    def disconnect_user(self, user_id: str, code: int, reason: str) -> int:
+        """Close every socket of `user_id` on this process (logout, ban); how many there were."""
+        sockets = self.members(user_topic(user_id))
+        for connection in sockets:
+            connection.request_close(code, reason)
+        return len(sockets)
+
     def members(self, topic: str) -> frozenset[Connection]:
         """The local connections on `topic`."""
         return frozenset(self._topics.get(topic, ()))

@@ -1,0 +1,35 @@
+"""Revoking a user over HTTP: every socket of theirs is closed at once (logout, ban)."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, status
+from pydantic import BaseModel, StringConstraints
+
+from ..auth import MAX_USER_ID_LENGTH, User
+from ..close_codes import WS_4403_FORBIDDEN
+from .deps import Body, PrintableId, ServicesDep, caller_with_scope
+
+router = APIRouter(prefix="/api/users", tags=["users"])
+Revoker = Annotated[User, Depends(caller_with_scope("users:revoke"))]
+
+
+class DisconnectIn(Body):
+    # A close reason travels in the close frame, which allows 123 bytes.
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+
+class Disconnected(BaseModel):
+    user_id: str
+    sockets: int
+
+
+@router.post("/{user_id}/disconnect", status_code=status.HTTP_202_ACCEPTED)
+async def disconnect_user(
+    user_id: Annotated[PrintableId, Path(min_length=1, max_length=MAX_USER_ID_LENGTH)],
+    body: DisconnectIn,
+    services: ServicesDep,
+    revoker: Revoker,
+) -> Disconnected:
+    """Close every socket of `user_id` with 4403; their tokens still need revoking at the source."""
+    sockets = services.hub.disconnect_user(user_id, WS_4403_FORBIDDEN, body.reason)
+    return Disconnected(user_id=user_id, sockets=sockets)

@@ -1,0 +1,42 @@
+"""Revocation: the application closes every socket of a user at once (logout, ban)."""
+
+from starlette.testclient import TestClient
+
+from {{ cookiecutter.package_name }}.close_codes import WS_4403_FORBIDDEN
+from {{ cookiecutter.package_name }}.services import Services
+
+from .conftest import Connect, TokenFor, call, closed_with, receive_type
+
+
+def test_over_http_every_socket_of_the_user_is_closed_and_no_one_elses(
+    client: TestClient, token_for: TokenFor, connect: Connect
+) -> None:
+    headers = {"authorization": f"Bearer {token_for('admin', scope='users:revoke')}"}
+    with (
+        connect(user="bob") as phone,
+        connect(user="bob") as laptop,
+        connect(user="alice") as alice,
+    ):
+        for ws in (phone, laptop, alice):
+            receive_type(ws, "connected")
+        body = {"reason": "banned"}
+        response = client.post("/api/users/bob/disconnect", json=body, headers=headers)
+        assert (response.status_code, response.json()) == (202, {"user_id": "bob", "sockets": 2})
+        for ws in (phone, laptop):
+            assert closed_with(ws) == (WS_4403_FORBIDDEN, "banned")
+        alice.send_json({"type": "ping"})
+        receive_type(alice, "pong")
+
+
+def test_from_python_the_same_in_one_call(
+    client: TestClient, services: Services, connect: Connect
+) -> None:
+    with connect(user="bob") as bob:
+        receive_type(bob, "connected")
+        closed = call(client, _disconnect, services, "bob")
+        assert closed == 1
+        assert closed_with(bob) == (WS_4403_FORBIDDEN, "logged out")
+
+
+async def _disconnect(services: Services, user_id: str) -> int:
+    return services.hub.disconnect_user(user_id, WS_4403_FORBIDDEN, "logged out")
