@@ -91,10 +91,10 @@ Chat from a terminal:
 """,
         flush=True,
     )
-    command = [str(PYTHON), "-m", "uvicorn", f"{DEFAULT_PACKAGE}.main:app", "--reload"]
-    command += ["--host", host, "--port", str(port), "--app-dir", "src"]
+    command = [str(PYTHON), "-m", DEFAULT_PACKAGE, "serve", "--reload"]
+    command += ["--host", host, "--port", str(port)]
     os.chdir(project)
-    os.execve(command[0], command, env)  # noqa: S606 - uvicorn takes over this process
+    os.execve(command[0], command, env)  # noqa: S606 - the server takes over this process
 
 
 def test(pytest_args: list[str]) -> int:

@@ -31,6 +31,13 @@ class Server:
     url: str
     log: Path
     secret: str
+    pid: int
+
+    def peak_memory(self) -> int:
+        """The server process's peak resident memory so far, in bytes (Linux)."""
+        status = Path(f"/proc/{self.pid}/status").read_text()
+        (line,) = [line for line in status.splitlines() if line.startswith("VmHWM:")]
+        return int(line.split()[1]) * 1024
 
     def ws(self, path: str) -> str:
         return self.url.replace("http", "ws", 1) + path
@@ -68,9 +75,15 @@ def free_port() -> int:
         return port
 
 
+PROBE_APP = ("-m", "uvicorn", "--factory", "tests.probe:create_probe_app", "--port")
+SERVE_COMMAND = ("-m", PACKAGE, "serve", "--port")
+
+
 @contextmanager
-def uvicorn(workdir: Path, secret: str, **settings: str) -> Iterator[Server]:
-    """The app and the probe channel, served on a free port until the block ends."""
+def uvicorn(
+    workdir: Path, secret: str, *, command: tuple[str, ...] = PROBE_APP, **settings: str
+) -> Iterator[Server]:
+    """The app (by default with the probe channel) served on a free port until the block ends."""
     log, port = workdir / "uvicorn.log", free_port()
     env = {
         **os.environ,
@@ -80,15 +93,18 @@ def uvicorn(workdir: Path, secret: str, **settings: str) -> Iterator[Server]:
         "DATABASE_URL": f"sqlite:///{workdir}/app.db",
         **settings,
     }
-    command = [sys.executable, "-m", "uvicorn", "--factory", "tests.probe:create_probe_app"]
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [*command, "--port", str(port)], cwd=workdir, env=env, stdout=output, stderr=output
+            [sys.executable, *command, str(port)],
+            cwd=workdir,
+            env=env,
+            stdout=output,
+            stderr=output,
         )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_serving(url, process, log)
-        yield Server(url, log, secret)
+        yield Server(url, log, secret, process.pid)
     finally:
         process.terminate()
         try:

@@ -39,9 +39,9 @@ def test_a_client_that_never_answers_is_dropped_with_4408(connect: Connect) -> N
 def test_over_the_wire_a_half_open_peer_is_dropped_while_a_live_one_stays(
     tmp_path: Path,
 ) -> None:
-    quick = {"WS_PING_INTERVAL": "0.5", "WS_PING_TIMEOUT": "0.5"}
+    secret = "a-secret-only-for-this-heartbeat-test-0123"
     with (
-        uvicorn(tmp_path, "a-secret-only-for-this-heartbeat-test-0123", **quick) as server,
+        uvicorn(tmp_path, secret, WS_PING_INTERVAL="0.5", WS_PING_TIMEOUT="0.5") as server,
         server.connect(PROBE, "watcher") as watcher,
         stalled_client(server, PROBE, "ghost"),
     ):

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -14,7 +15,20 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from .e2e import PACKAGE, SOURCE, WAIT, Server, free_port, receive, uvicorn, wait_for_log
+from {{ cookiecutter.package_name }}.channels import CHANNELS
+
+from .e2e import (
+    PACKAGE,
+    PROBE_APP,
+    SERVE_COMMAND,
+    SOURCE,
+    WAIT,
+    Server,
+    free_port,
+    receive,
+    uvicorn,
+    wait_for_log,
+)
 from .probe import PROBE
 
 
@@ -77,9 +91,10 @@ def test_a_missing_secret_stops_uvicorn_with_one_line_naming_it(tmp_path: Path) 
 
 
 def test_a_client_that_stops_reading_is_dropped_with_4008_at_once(tmp_path: Path) -> None:
+    secret = "a-secret-only-for-this-slow-consumer-test"
     limits = {"WS_SEND_QUEUE_SIZE": "8", "WS_RATE_LIMIT": "1000000", "WS_RATE_BURST": "1000"}
     with (
-        uvicorn(tmp_path, "a-secret-only-for-this-slow-consumer-test", **limits) as server,
+        uvicorn(tmp_path, secret, command=PROBE_APP, **limits) as server,
         stalled_client(server, PROBE, "zombie"),
         server.connect(PROBE, "sender") as sender,
     ):
@@ -112,3 +127,35 @@ def stalled_client(server: Server, path: str, user: str) -> Iterator[socket.sock
         stalled.sendall(handshake.encode())
         assert stalled.recv(12) == b"HTTP/1.1 101"
         yield stalled
+
+
+def a_channel_path() -> str:
+    """A path of one of the project's own channels, its parameters filled in."""
+    return re.sub(r"\{[^}]+\}", "x", CHANNELS[0].path)
+
+
+def test_the_serve_command_refuses_a_huge_frame_without_reading_it(tmp_path: Path) -> None:
+    secret = "a-secret-only-for-this-serve-command-test"
+    with uvicorn(tmp_path, secret, command=SERVE_COMMAND) as server:
+        with server.connect(a_channel_path(), "alice") as ws:
+            assert ws.protocol.extensions == []  # no compression: WS_PER_MESSAGE_DEFLATE
+        with stalled_client(server, a_channel_path(), "mallory") as raw:
+            before = server.peak_memory()
+            # A text frame announcing 8 MiB (under uvicorn's own 16 MiB), and 64 KiB of it.
+            header = bytes([0x81, 0x80 | 127]) + (8 * 1024 * 1024).to_bytes(8, "big")
+            raw.sendall(header + b"\0\0\0\0" + b"x" * 65536)
+            answer = read_until_close_frame(raw)
+        assert int.from_bytes(answer[:2], "big") == 1009
+        # uvicorn's default would have read 16 MiB of it before refusing.
+        assert server.peak_memory() - before < 8 * 1024 * 1024
+
+
+def read_until_close_frame(raw: socket.socket) -> bytes:
+    """The payload of the first close frame the server sends on a raw socket."""
+    received = b""
+    while (start := received.find(b"\x88")) < 0 or len(received) < start + 4:
+        chunk = raw.recv(65536)
+        assert chunk, "the server hung up without a close frame"
+        received += chunk
+    length = received[start + 1] & 0x7F
+    return received[start + 2 : start + 2 + length]

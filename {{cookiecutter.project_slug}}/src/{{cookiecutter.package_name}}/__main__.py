@@ -1,0 +1,49 @@
+"""`python -m {{ cookiecutter.package_name }} serve`: uvicorn, configured from the settings.
+
+Plain `uvicorn {{ cookiecutter.package_name }}.main:app` works too, but uvicorn's own defaults
+then apply where the app cannot reach: frames of up to 16 MiB are read before
+the app can refuse them, and compression is on, so one small compressed frame
+can cost far more memory than it weighs. This command passes
+WS_MAX_MESSAGE_SIZE, WS_PER_MESSAGE_DEFLATE and the heartbeat settings to
+uvicorn, and picks its websockets implementation, which bounds the size after
+decompression.
+"""
+
+import argparse
+from collections.abc import Sequence
+
+import uvicorn
+
+from .config import SettingsError, load_settings
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog=f"python -m {__package__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve the app with uvicorn")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--reload", action="store_true", help="restart on code changes")
+    serve.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        parser.exit(2, f"{exc}\n")
+    uvicorn.run(
+        f"{__package__}.main:app",
+        host=args.host,
+        port=args.port,
+        reload=args.reload,
+        workers=args.workers,
+        ws="websockets-sansio",
+        ws_max_size=settings.ws_max_message_size,
+        ws_per_message_deflate=settings.ws_per_message_deflate,
+        # Protocol pings too: browsers answer them by themselves.
+        ws_ping_interval=settings.ws_ping_interval,
+        ws_ping_timeout=settings.ws_ping_timeout,
+    )
+
+
+if __name__ == "__main__":
+    main()
