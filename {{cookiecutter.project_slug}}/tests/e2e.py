@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -32,6 +33,16 @@ class Server:
     log: Path
     secret: str
     pid: int
+    process: "subprocess.Popen[bytes]"
+
+    def stop(self) -> bool:
+        """SIGTERM, as a deployment would send; True if uvicorn then shut down by itself.
+
+        uvicorn re-raises the signal once it has shut down gracefully, so its
+        exit status is -SIGTERM, or 0 on older versions.
+        """
+        self.process.terminate()
+        return self.process.wait(timeout=20) in (0, -signal.SIGTERM)
 
     def peak_memory(self) -> int:
         """The server process's peak resident memory so far, in bytes (Linux)."""
@@ -104,7 +115,7 @@ def uvicorn(
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_serving(url, process, log)
-        yield Server(url, log, secret, process.pid)
+        yield Server(url, log, secret, process.pid, process)
     finally:
         process.terminate()
         try:

@@ -3,6 +3,7 @@
 import json
 import sqlite3
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from {{ cookiecutter.package_name }}.notifications import Notification
 from {{ cookiecutter.package_name }}.services import Services
 
 from .conftest import Connect, TokenFor, call, receive_type
-from .e2e import Server, receive
+from .e2e import Server, receive, uvicorn
 
 PATH = "/ws/notifications"
 
@@ -226,3 +227,22 @@ def test_over_http_a_user_id_that_no_token_could_carry_answers_422(
             f"/api/notifications/{user_id}", json={"payload": {}}, headers=headers
         )
         assert response.status_code == 422, user_id
+
+
+def test_over_the_wire_a_restart_loses_no_pending_notification_and_revives_no_acked_one(
+    tmp_path: Path,
+) -> None:
+    secret = "a-secret-only-for-this-restart-test-012345"
+    with uvicorn(tmp_path, secret) as server:
+        acked = server.post("/api/notifications/rita", {"payload": {"n": 1}}, "notifications:send")
+        kept = server.post("/api/notifications/rita", {"payload": {"n": 2}}, "notifications:send")
+        with server.connect(PATH, "rita") as rita:
+            assert receive(rita, "notification")["id"] == acked["id"]
+            rita.send(json.dumps({"type": "ack", "id": acked["id"]}))
+            assert receive(rita, "notification")["id"] == kept["id"]
+            receive(rita, "acked")
+        assert server.stop()
+    with uvicorn(tmp_path, secret) as restarted, restarted.connect(PATH, "rita") as rita:
+        assert receive(rita, "notification")["id"] == kept["id"]
+        rita.send(json.dumps({"type": "ping"}))
+        receive(rita, "pong")

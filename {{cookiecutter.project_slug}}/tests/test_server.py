@@ -159,3 +159,19 @@ def read_until_close_frame(raw: socket.socket) -> bytes:
         received += chunk
     length = received[start + 1] & 0x7F
     return received[start + 2 : start + 2 + length]
+
+
+def test_on_sigterm_clients_are_told_1012_and_the_server_shuts_down_cleanly(
+    tmp_path: Path,
+) -> None:
+    with uvicorn(tmp_path, "a-secret-only-for-this-shutdown-test-0123") as server:
+        with server.connect(PROBE, "alice") as alice:
+            receive(alice, "connected")
+            assert server.stop()
+            with pytest.raises(ConnectionClosed) as closed:
+                alice.recv(timeout=WAIT)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1012  # service restart: reconnect, with backoff
+        log = server.log.read_text()
+        assert "Application shutdown complete" in log
+        assert "Traceback" not in log
