@@ -154,7 +154,7 @@ MARKERS = {
     "with_notifications": ["/ws/notifications", "NOTIFICATION_", "notifications:send", "`ack`"],
     "with_live_updates": [
         "/ws/live_updates",
-        "WS_MAX_SUBSCRIPTIONS",
+        "not_subscribed",
         "updates:publish",
         "`update`",
     ],

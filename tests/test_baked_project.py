@@ -32,7 +32,8 @@ def test_the_bake_passes_its_own_gates(variant: str, tmp_path: Path) -> None:
         "ruff check": ("ruff", "check", "--no-cache", "."),
         "ruff format": ("ruff", "format", "--check", "--no-cache", "."),
         "mypy": ("mypy", "--strict", "--no-incremental"),
-        "pytest": ("pytest", "-q", "-p", "no:cacheprovider"),
+        # Its own basetemp: concurrent pytest runs prune each other's shared one.
+        "pytest": ("pytest", "-q", "-p", "no:cacheprovider", f"--basetemp={tmp_path / 'pytest'}"),
     }
     for gate, command in gates.items():
         outcome = run_in(project, *command)
@@ -90,7 +91,8 @@ def test_a_copy_of_the_chat_channel_registered_as_lobby_passes_its_tests(
     (tests / "test_lobby.py").write_text(
         chat_tests.replace('PATH = "/ws/chat"', 'PATH = "/ws/lobby"')
     )
-    result = run_in(copy, "pytest", "-q", "-p", "no:cacheprovider", "tests/test_lobby.py")
+    basetemp = f"--basetemp={tmp_path / 'pytest'}"
+    result = run_in(copy, "pytest", "-q", "-p", "no:cacheprovider", basetemp, "tests/test_lobby.py")
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
     assert f"{chat_tests.count(chr(10) + 'def test_')} passed" in result.stdout, result.stdout
 

@@ -46,8 +46,15 @@ class Server:
 
     def peak_memory(self) -> int:
         """The server process's peak resident memory so far, in bytes (Linux)."""
+        return self._memory("VmHWM:")
+
+    def memory(self) -> int:
+        """The server process's resident memory now, in bytes (Linux)."""
+        return self._memory("VmRSS:")
+
+    def _memory(self, field: str) -> int:
         status = Path(f"/proc/{self.pid}/status").read_text()
-        (line,) = [line for line in status.splitlines() if line.startswith("VmHWM:")]
+        (line,) = [line for line in status.splitlines() if line.startswith(field)]
         return int(line.split()[1]) * 1024
 
     def ws(self, path: str) -> str:
@@ -152,3 +159,61 @@ def receive(ws: ClientConnection, expected: str) -> dict[str, Any]:
     frame: dict[str, Any] = json.loads(ws.recv(timeout=WAIT))
     assert frame["type"] == expected, frame
     return frame
+
+
+@contextmanager
+def stalled_client(
+    server: Server, path: str, user: str, receive_buffer: int = 4096
+) -> Iterator[socket.socket]:
+    """A raw websocket after its handshake: it reads and writes only what the test does.
+
+    The small receive buffer (set before connecting, so the window stays
+    small) makes a client that does not read stall the server's sends soon.
+    """
+    host, port = "127.0.0.1", int(server.url.rsplit(":", 1)[1])
+    with socket.socket() as raw:
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        raw.settimeout(WAIT)
+        raw.connect((host, port))
+        handshake = (
+            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            f"Sec-WebSocket-Version: 13\r\nAuthorization: Bearer {server.token(user)}\r\n\r\n"
+        )
+        raw.sendall(handshake.encode())
+        response = b""
+        while b"\r\n\r\n" not in response:
+            response += raw.recv(1)  # byte by byte: frames may follow the headers
+        assert response.startswith(b"HTTP/1.1 101"), response
+        yield raw
+
+
+def client_frame(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
+    """A masked client frame (key 0: masking is required, a zero key keeps bytes as they are)."""
+    first = (0x80 if fin else 0) | opcode
+    length = len(payload)
+    if length < 126:
+        header = bytes([first, 0x80 | length])
+    elif length < 65536:
+        header = bytes([first, 0x80 | 126]) + length.to_bytes(2, "big")
+    else:
+        header = bytes([first, 0x80 | 127]) + length.to_bytes(8, "big")
+    return header + b"\0\0\0\0" + payload
+
+
+def close_code_on(raw: socket.socket) -> int:
+    """The code of the first close frame the server sends on a raw socket."""
+    received = b""
+    while True:
+        start = received.find(b"\x88")
+        if start >= 0 and len(received) >= start + 4:
+            return int.from_bytes(received[start + 2 : start + 4], "big")
+        chunk = raw.recv(65536)
+        assert chunk, "the server hung up without a close frame"
+        received += chunk
+
+
+def health(server: Server) -> dict[str, Any]:
+    with urllib.request.urlopen(server.url + "/healthz", timeout=WAIT) as response:  # noqa: S310
+        answer: dict[str, Any] = json.loads(response.read())
+        return answer

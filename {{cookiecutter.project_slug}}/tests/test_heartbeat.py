@@ -9,9 +9,8 @@ import pytest
 from {{ cookiecutter.package_name }}.close_codes import WS_4408_HEARTBEAT_TIMEOUT
 
 from .conftest import Connect, closed_with, receive_type
-from .e2e import WAIT, uvicorn
+from .e2e import WAIT, stalled_client, uvicorn
 from .probe import PROBE
-from .test_server import stalled_client
 
 QUICK = {"ws_ping_interval": 0.3, "ws_ping_timeout": 0.3}
 

@@ -59,6 +59,17 @@ class Listener(Channel[Inbound]):
         await self.push(Connected(message="listening", user=self.user.id))
 
 
+class Joiner(Channel[Inbound]):
+    """Joins the topic each message names."""
+
+    path = "/ws/joiner"
+
+    async def on_message(self, message: Inbound) -> None:
+        if isinstance(message, PostMessage):
+            await self.join(message.content)
+            await self.reply(message, Pong())
+
+
 class CrashesOnConnect(Channel[Inbound]):
     path = "/ws/crash"
 
@@ -82,7 +93,7 @@ class Refuses(Channel[Inbound]):
 @pytest.fixture
 def app(settings: Settings) -> FastAPI:
     closes.clear()
-    return create_app(settings, channels=[Recorder, Listener, CrashesOnConnect, Refuses])
+    return create_app(settings, channels=[Recorder, Listener, Joiner, CrashesOnConnect, Refuses])
 
 
 def test_on_close_runs_once_when_the_client_closes(connect: Connect) -> None:
@@ -181,9 +192,16 @@ def test_a_multibyte_frame_over_the_limit_in_bytes_closes_with_1009(connect: Con
     assert closed.value.code == WS_1009_MESSAGE_TOO_BIG
 
 
-def test_healthz_answers_200(client: TestClient) -> None:
-    response = client.get("/healthz")
-    assert (response.status_code, response.json()) == (200, {"status": "ok"})
+def test_healthz_answers_200_with_the_counts(client: TestClient, connect: Connect) -> None:
+    idle = client.get("/healthz")
+    assert idle.status_code == 200
+    assert idle.json()["status"] == "ok"
+    assert (idle.json()["connections"], idle.json()["topics"]) == (0, 0)
+    with connect("/ws/recorder", user="alice") as ws:
+        receive_type(ws, "connected")
+        busy = client.get("/healthz").json()
+        assert (busy["connections"], busy["topics"]) == (1, 3)
+        assert busy["tasks"] > idle.json()["tasks"]  # its writer, its session
 
 
 def test_the_app_is_built_without_an_event_loop(settings: Settings) -> None:
@@ -224,3 +242,15 @@ def test_a_crash_in_the_runner_closes_that_connection_with_1011_only(
         bob.send_json({"type": "ping"})
         receive_type(bob, "pong")
     assert ("alice", WS_1011_INTERNAL_ERROR) in closes
+
+
+@pytest.mark.settings(ws_max_subscriptions=3)
+def test_joining_more_topics_than_the_cap_is_a_typed_error(connect: Connect) -> None:
+    with connect("/ws/joiner") as ws:
+        for topic in ("a", "b", "c", "a"):  # joining one again takes no new slot
+            ws.send_json({"type": "message", "content": topic, "ref": topic})
+            assert receive_type(ws, "pong")["ref"] == topic
+        ws.send_json({"type": "message", "content": "d", "ref": "d"})
+        error = receive_type(ws, "error")
+        assert (error["code"], error["ref"]) == ("too_many_subscriptions", "d")
+        assert "At most 3 topics" in error["message"]

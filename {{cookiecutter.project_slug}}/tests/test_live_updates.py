@@ -165,3 +165,20 @@ def test_unsubscribing_from_something_not_subscribed_is_an_error(connect: Connec
         alice.send_json({"type": "unsubscribe", "resource": "post", "id": 9, "ref": "u"})
         error = receive_type(alice, "error")
         assert (error["code"], error["ref"]) == ("not_subscribed", "u")
+
+
+@pytest.mark.settings(ws_rate_limit=1e9, ws_rate_burst=1_000_000)
+def test_thousands_of_subscribe_and_unsubscribe_leave_nothing_behind(
+    client: TestClient, services: Services, connect: Connect
+) -> None:
+    with connect(PATH, user="alice") as alice:
+        receive_type(alice, "subscribed")
+        topics_before = services.hub.topic_count
+        for number in range(2000):
+            alice.send_json({"type": "subscribe", "resource": "post", "id": number})
+            alice.send_json({"type": "unsubscribe", "resource": "post", "id": number})
+        for _ in range(2000):
+            receive_type(alice, "subscribed")
+            receive_type(alice, "unsubscribed")
+        assert services.hub.topic_count == topics_before
+    assert services.hub.topic_count == 0

@@ -2,6 +2,7 @@
 
 import pytest
 from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 
 from {{ cookiecutter.package_name }}.close_codes import (
     WS_4400_BAD_REQUEST,
@@ -9,7 +10,7 @@ from {{ cookiecutter.package_name }}.close_codes import (
     WS_4408_HEARTBEAT_TIMEOUT,
 )
 
-from .conftest import Connect, TokenFor, closed_with, receive_type
+from .conftest import Connect, TokenFor, call, closed_with, receive_type
 from .e2e import WAIT, Server, receive
 
 ROOM = "/ws/rooms/lobby"
@@ -104,10 +105,26 @@ def test_a_binary_frame_over_the_room_cap_is_an_error(connect: Connect) -> None:
         assert receive_type(alice, "error")["code"] == "frame_too_large"
 
 
-@pytest.mark.parametrize("room", ["x" * 65, "has%20space", "caf%C3%A9", "semi;colon"])
+@pytest.mark.parametrize(
+    "room",
+    [
+        "x" * 65,
+        "x" * 10_000,
+        "has%20space",
+        "caf%C3%A9",
+        "semi;colon",
+        "a%E2%80%8Bb",
+    ],
+)
 def test_a_bad_room_id_is_refused_with_4400(connect: Connect, room: str) -> None:
     with connect(f"/ws/rooms/{room}") as ws:
         assert closed_with(ws) == (WS_4400_BAD_REQUEST, "invalid room_id")
+
+
+def test_a_traversal_in_the_room_id_never_reaches_the_channel(connect: Connect) -> None:
+    # The decoded path no longer matches the route: refused before any handshake.
+    with pytest.raises(WebSocketDisconnect), connect("/ws/rooms/..%2F..%2Fetc") as ws:
+        ws.receive_json()
 
 
 def test_a_private_room_admits_only_users_whose_token_lists_it(connect: Connect) -> None:
@@ -157,3 +174,22 @@ def test_a_member_whose_heartbeat_stops_leaves_the_room(connect: Connect) -> Non
                 alice.send_json({"type": "ping"})
         assert (frame["type"], frame["user"]) == ("user_left", "bob")
         assert closed_with(bob)[0] == WS_4408_HEARTBEAT_TIMEOUT
+
+
+def test_many_sockets_of_one_user_joining_and_leaving_in_turn_leave_no_ghost(
+    client: TestClient, connect: Connect
+) -> None:
+    with connect(ROOM, user="alice") as alice:
+        receive_type(alice, "joined")
+        opened = [connect(ROOM, user="bob") for _ in range(6)]
+        for number, socket in enumerate(opened):
+            socket.__enter__()
+            if number % 2:  # close every other one while the rest are still opening
+                opened[number - 1].__exit__(None, None, None)
+        for number in range(1, 6, 2):
+            opened[number].__exit__(None, None, None)
+        # bob arrived once and left once, however his sockets interleaved.
+        assert receive_type(alice, "user_joined")["user"] == "bob"
+        assert receive_type(alice, "user_left")["user"] == "bob"
+        services = client.app.state.services  # type: ignore[attr-defined]
+        assert call(client, services.hub.presence.members, "room:lobby") == ["alice"]

@@ -3,12 +3,9 @@
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -24,8 +21,11 @@ from .e2e import (
     SOURCE,
     WAIT,
     Server,
+    client_frame,
+    close_code_on,
     free_port,
     receive,
+    stalled_client,
     uvicorn,
     wait_for_log,
 )
@@ -111,24 +111,6 @@ def test_a_client_that_stops_reading_is_dropped_with_4008_at_once(tmp_path: Path
         receive(sender, "pong")
 
 
-@contextmanager
-def stalled_client(server: Server, path: str, user: str) -> Iterator[socket.socket]:
-    """A websocket that completes its handshake and then never reads again."""
-    host, port = "127.0.0.1", int(server.url.rsplit(":", 1)[1])
-    with socket.socket() as stalled:
-        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting
-        stalled.settimeout(WAIT)
-        stalled.connect((host, port))
-        handshake = (
-            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-            f"Sec-WebSocket-Version: 13\r\nAuthorization: Bearer {server.token(user)}\r\n\r\n"
-        )
-        stalled.sendall(handshake.encode())
-        assert stalled.recv(12) == b"HTTP/1.1 101"
-        yield stalled
-
-
 def a_channel_path() -> str:
     """A path of one of the project's own channels, its parameters filled in."""
     return re.sub(r"\{[^}]+\}", "x", CHANNELS[0].path)
@@ -142,23 +124,11 @@ def test_the_serve_command_refuses_a_huge_frame_without_reading_it(tmp_path: Pat
         with stalled_client(server, a_channel_path(), "mallory") as raw:
             before = server.peak_memory()
             # A text frame announcing 8 MiB (under uvicorn's own 16 MiB), and 64 KiB of it.
-            header = bytes([0x81, 0x80 | 127]) + (8 * 1024 * 1024).to_bytes(8, "big")
-            raw.sendall(header + b"\0\0\0\0" + b"x" * 65536)
-            answer = read_until_close_frame(raw)
-        assert int.from_bytes(answer[:2], "big") == 1009
-        # uvicorn's default would have read 16 MiB of it before refusing.
-        assert server.peak_memory() - before < 8 * 1024 * 1024
-
-
-def read_until_close_frame(raw: socket.socket) -> bytes:
-    """The payload of the first close frame the server sends on a raw socket."""
-    received = b""
-    while (start := received.find(b"\x88")) < 0 or len(received) < start + 4:
-        chunk = raw.recv(65536)
-        assert chunk, "the server hung up without a close frame"
-        received += chunk
-    length = received[start + 1] & 0x7F
-    return received[start + 2 : start + 2 + length]
+            frame = client_frame(0x1, b"x" * (8 * 1024 * 1024))
+            raw.sendall(frame[: 14 + 65536])
+            assert close_code_on(raw) == 1009
+        # uvicorn's default would have read 8 MiB of it before refusing.
+        assert server.peak_memory() - before < 4 * 1024 * 1024
 
 
 def test_on_sigterm_clients_are_told_1012_and_the_server_shuts_down_cleanly(

@@ -1,5 +1,6 @@
 """`create_app()`: the application, its channels as routes, its resources in a lifespan."""
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -42,8 +43,15 @@ def create_app(
     app.state.settings = settings
 
     @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    async def healthz() -> dict[str, str | int]:
+        """Up, with the counts that show a leak: open connections, topics, asyncio tasks."""
+        hub = app.state.services.hub
+        return {
+            "status": "ok",
+            "connections": len(hub.connections),
+            "topics": hub.topic_count,
+            "tasks": len(asyncio.all_tasks()),
+        }
 
     for router in ROUTERS:
         app.include_router(router)

@@ -36,12 +36,28 @@ class RedactTokens(logging.Filter):
         return True
 
 
+# What uvicorn logs as an error with a traceback, though the client caused it
+# and uvicorn handled it (closed with 1007): noise that buries real errors.
+_CLIENT_FAULTS = ("Invalid UTF-8 sequence received from client",)
+
+
+class ClientFaultsAreNotErrors(logging.Filter):
+    """Log a client's protocol fault that the server handled as INFO, without a traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and record.msg.startswith(_CLIENT_FAULTS):
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
 def redact_tokens_in_server_logs() -> None:
-    """Install the filter on uvicorn's loggers, once."""
+    """Install the filters on uvicorn's loggers, once."""
     for name in _SERVER_LOGGERS:
         logger = logging.getLogger(name)
-        if not any(isinstance(existing, RedactTokens) for existing in logger.filters):
-            logger.addFilter(RedactTokens())
+        for kind in (RedactTokens, ClientFaultsAreNotErrors):
+            if not any(isinstance(existing, kind) for existing in logger.filters):
+                logger.addFilter(kind())
 
 
 def log_app_events(package: str) -> None:

@@ -29,6 +29,7 @@ class Services:
             broker_from_url(settings.broker_url),
             MemoryPresence(),
             send_queue_size=settings.ws_send_queue_size,
+            max_topics=settings.ws_max_subscriptions,
         )
         store = SqliteNotificationStore(
             Path(settings.database_path),

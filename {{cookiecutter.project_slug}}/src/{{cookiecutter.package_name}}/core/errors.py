@@ -6,7 +6,20 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from ..messages import MAX_REF_LENGTH, ErrorMessage, FieldError
+from ..messages import MAX_REF_LENGTH, ErrorCode, ErrorMessage, FieldError
+
+
+class ClientError(Exception):
+    """Raised anywhere in a message hook to answer the client with a typed `error`.
+
+    The runner replies with `code` and `message` (and the request's `ref`) and
+    keeps the connection open; nothing is logged as a server error.
+    """
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code: ErrorCode = code
+        self.message = message
 
 
 def error_for_invalid_frame(exc: ValidationError, text: str) -> ErrorMessage:

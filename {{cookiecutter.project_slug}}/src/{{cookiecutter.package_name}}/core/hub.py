@@ -18,6 +18,7 @@ from starlette.websockets import WebSocket
 from ..auth import User
 from .broker import Broker
 from .connection import Connection, Frame
+from .errors import ClientError
 from .presence import Presence
 
 logger = logging.getLogger(__name__)
@@ -33,9 +34,17 @@ def user_topic(user_id: str) -> str:
 class Hub:
     """Connections of this process by topic, publishing through a broker."""
 
-    def __init__(self, broker: Broker, presence: Presence, *, send_queue_size: int) -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        presence: Presence,
+        *,
+        send_queue_size: int,
+        max_topics: int = 100,
+    ) -> None:
         self.broker = broker
         self.presence = presence
+        self.max_topics = max_topics
         self.connections: set[Connection] = set()
         self._send_queue_size = send_queue_size
         self._topics: dict[str, set[Connection]] = {}
@@ -82,6 +91,11 @@ class Hub:
         return await self.presence.untrack(topic, connection.user.id, connection.id)
 
     async def join(self, connection: Connection, topic: str) -> None:
+        """Deliver `topic` to the socket; beyond `max_topics` (its own two aside), refuse."""
+        if topic not in connection.topics and len(connection.topics) >= self.max_topics + 2:
+            raise ClientError(
+                "too_many_subscriptions", f"At most {self.max_topics} topics per connection"
+            )
         members = self._topics.get(topic)
         first = members is None
         if members is None:
@@ -117,6 +131,11 @@ class Hub:
         for connection in sockets:
             connection.request_close(code, reason)
         return len(sockets)
+
+    @property
+    def topic_count(self) -> int:
+        """How many topics have local members."""
+        return len(self._topics)
 
     def members(self, topic: str) -> frozenset[Connection]:
         """The local connections on `topic`."""

@@ -33,7 +33,7 @@ from ..close_codes import (
 )
 from ..messages import Auth, Authenticated, ErrorMessage
 from .channel import Channel
-from .errors import error_for_invalid_frame
+from .errors import ClientError, error_for_invalid_frame
 from .hub import user_topic
 from .origins import origin_allowed
 from .ratelimit import TokenBucket
@@ -263,6 +263,8 @@ class Session:
         """Run a message hook; a crash is logged and reported, and the socket stays open."""
         try:
             await hook
+        except ClientError as refusal:
+            await channel.push(ErrorMessage(code=refusal.code, message=refusal.message, ref=ref))
         except Exception:
             logger.exception("%s: handler failed for %s", channel.path, channel.user.id)
             await channel.push(
