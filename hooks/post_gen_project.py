@@ -112,7 +112,7 @@ Next steps:
     cd {slug}
     python3 -m venv .venv && . .venv/bin/activate
     pip install -e ".[dev]"          # or: uv sync --extra dev
-    uvicorn {package}.main:app --reload
+    python -m {package} serve --reload
     python -m {package}.auth alice   # a token for alice
     pytest                           # the project's tests
 """

@@ -93,7 +93,8 @@ def free_port() -> int:
         return port
 
 
-PROBE_APP = ("-m", "uvicorn", "--factory", "tests.probe:create_probe_app", "--port")
+# Both through `python -m <package> serve`, as the README runs it in production.
+PROBE_APP = ("-m", PACKAGE, "serve", "--factory", "--app", "tests.probe:create_probe_app", "--port")
 SERVE_COMMAND = ("-m", PACKAGE, "serve", "--port")
 
 

@@ -12,7 +12,8 @@ from .conftest import Connect, closed_with, receive_type
 from .e2e import WAIT, stalled_client, uvicorn
 from .probe import PROBE
 
-QUICK = {"ws_ping_interval": 0.3, "ws_ping_timeout": 0.3}
+# Short enough for a quick test, long enough for a loaded CI machine to answer in time.
+QUICK = {"ws_ping_interval": 0.5, "ws_ping_timeout": 1.0}
 
 
 @pytest.mark.settings(**QUICK)

@@ -86,6 +86,8 @@ def test_a_good_token_passes(settings: Settings) -> None:
         ("unknown critical header", hs256(GOOD, headers={"crit": ["exp"], "exp": 1})),
         ("missing sub", hs256({"exp": NOW + 3600})),
         ("over 4 kB", hs256({**GOOD, "pad": "x" * 4096})),
+        ("exp as a string", hs256({**GOOD, "exp": str(NOW + 3600)})),
+        ("iat as a string", hs256({**GOOD, "iat": str(NOW)})),
         ("garbage", "garbage"),
         ("empty", ""),
         ("two parts", "abc.def"),

@@ -47,3 +47,11 @@ def test_the_origin_is_checked_before_the_token(client: TestClient) -> None:
     headers = {"origin": "https://evil.example"}
     with client.websocket_connect(PROBE, headers=headers) as ws:
         assert closed_with(ws) == (WS_4403_FORBIDDEN, "origin not allowed")
+
+
+@pytest.mark.settings(allowed_origins=["https://App.Example"])
+def test_scheme_and_host_compare_without_regard_to_case(
+    client: TestClient, token_for: TokenFor
+) -> None:
+    assert open_from(client, token_for, "https://app.example") == "connected"
+    assert open_from(client, token_for, "HTTP://TESTSERVER") == "connected"

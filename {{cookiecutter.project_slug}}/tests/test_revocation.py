@@ -1,11 +1,14 @@
 """Revocation: the application closes every socket of a user at once (logout, ban)."""
 
+import time
+
 from starlette.testclient import TestClient
 
-from {{ cookiecutter.package_name }}.close_codes import WS_4403_FORBIDDEN
+from {{ cookiecutter.package_name }}.close_codes import WS_4401_UNAUTHORIZED, WS_4403_FORBIDDEN
 from {{ cookiecutter.package_name }}.services import Services
 
 from .conftest import Connect, TokenFor, call, closed_with, receive_type
+from .probe import PROBE
 
 
 def test_over_http_every_socket_of_the_user_is_closed_and_no_one_elses(
@@ -40,3 +43,19 @@ def test_from_python_the_same_in_one_call(
 
 async def _disconnect(services: Services, user_id: str) -> int:
     return services.hub.disconnect_user(user_id, WS_4403_FORBIDDEN, "logged out")
+
+
+def test_a_revoked_token_cannot_reconnect_but_a_newer_one_can(
+    client: TestClient, services: Services, connect: Connect, token_for: TokenFor
+) -> None:
+    old = {"authorization": f"Bearer {token_for('bob')}"}
+    with client.websocket_connect(PROBE, headers=old) as bob:
+        receive_type(bob, "connected")
+        time.sleep(1.1)  # token times are whole seconds: the revocation comes later
+        call(client, _disconnect, services, "bob")
+        closed_with(bob)
+    with client.websocket_connect(PROBE, headers=old) as again:
+        assert closed_with(again) == (WS_4401_UNAUTHORIZED, "token revoked")
+    time.sleep(1.1)
+    with connect(user="bob") as fresh:
+        receive_type(fresh, "connected")

@@ -162,7 +162,7 @@ def test_over_the_wire_a_room_with_two_members(server: Server) -> None:
         assert receive(alice, "user_left")["user"] == "bob"
 
 
-@pytest.mark.settings(ws_ping_interval=0.3, ws_ping_timeout=0.3)
+@pytest.mark.settings(ws_ping_interval=0.5, ws_ping_timeout=1.0)
 def test_a_member_whose_heartbeat_stops_leaves_the_room(connect: Connect) -> None:
     with connect(ROOM, user="alice") as alice, connect(ROOM, user="bob") as bob:
         receive_type(alice, "joined")
@@ -193,3 +193,13 @@ def test_many_sockets_of_one_user_joining_and_leaving_in_turn_leave_no_ghost(
         assert receive_type(alice, "user_left")["user"] == "bob"
         services = client.app.state.services  # type: ignore[attr-defined]
         assert call(client, services.hub.presence.members, "room:lobby") == ["alice"]
+
+
+def test_a_refreshed_token_that_no_longer_grants_the_room_closes_with_4403(
+    connect: Connect, token_for: TokenFor
+) -> None:
+    room, grant = "/ws/rooms/private-ops", {"rooms": ["private-ops"]}
+    with connect(room, user="ops", claims=grant) as ops:
+        receive_type(ops, "joined")
+        ops.send_json({"type": "auth", "token": token_for("ops")})  # no `rooms` claim now
+        assert closed_with(ops) == (WS_4403_FORBIDDEN, "Forbidden")

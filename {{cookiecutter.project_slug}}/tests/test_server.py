@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -145,3 +146,21 @@ def test_on_sigterm_clients_are_told_1012_and_the_server_shuts_down_cleanly(
         log = server.log.read_text()
         assert "Application shutdown complete" in log
         assert "Traceback" not in log
+
+
+def test_a_client_that_stopped_reading_cannot_hold_a_shutdown_open(tmp_path: Path) -> None:
+    secret = "a-secret-only-for-this-shutdown-test-4567"
+    limits = {"WS_SEND_QUEUE_SIZE": "8", "WS_RATE_LIMIT": "1000000", "SHUTDOWN_TIMEOUT": "2"}
+    with (
+        uvicorn(tmp_path, secret, command=PROBE_APP, **limits) as server,
+        stalled_client(server, PROBE, "zombie"),
+        server.connect(PROBE, "sender") as sender,
+    ):
+        receive(sender, "connected")
+        for _ in range(400):  # fill the zombie's buffers until the server drops it
+            sender.send(b"x" * 60_000)
+            if "as a slow consumer" in server.log.read_text():
+                break
+        started = time.monotonic()
+        assert server.stop()  # the zombie is still connected at the TCP level
+        assert time.monotonic() - started < 2 + WAIT

@@ -13,7 +13,7 @@ from .conftest import TokenFor, closed_with, receive_type
 from .probe import PROBE
 
 
-def short_lived(settings: Settings, user: str, seconds: int = 1) -> str:
+def short_lived(settings: Settings, user: str, seconds: int = 2) -> str:
     return create_token(user, settings, ttl_seconds=seconds)
 
 
@@ -36,7 +36,7 @@ def test_a_fresh_token_in_band_keeps_the_socket_open_past_the_old_expiry(
         authenticated = receive_type(ws, "authenticated")
         assert authenticated["ref"] == "r1"
         assert authenticated["expires_at"] > time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
-        time.sleep(1.5)  # past the first token's expiry
+        time.sleep(2.5)  # past the first token's expiry
         ws.send_json({"type": "ping"})
         receive_type(ws, "pong")
 

@@ -25,13 +25,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--reload", action="store_true", help="restart on code changes")
     serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument(
+        "--app",
+        default=f"{__package__}.main:app",
+        help="what to serve, as an import string (default: %(default)s)",
+    )
+    serve.add_argument("--factory", action="store_true", help="--app names a function to call")
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
     except SettingsError as exc:
         parser.exit(2, f"{exc}\n")
     uvicorn.run(
-        f"{__package__}.main:app",
+        args.app,
+        factory=args.factory,
         host=args.host,
         port=args.port,
         reload=args.reload,
@@ -39,9 +46,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         ws="websockets-sansio",
         ws_max_size=settings.ws_max_message_size,
         ws_per_message_deflate=settings.ws_per_message_deflate,
-        # Protocol pings too: browsers answer them by themselves.
+        # Protocol pings too, which browsers answer by themselves; with a longer
+        # timeout than the app's, so that a silent peer always gets the app's
+        # 4408 (and leaves its rooms) rather than uvicorn's 1011.
         ws_ping_interval=settings.ws_ping_interval,
-        ws_ping_timeout=settings.ws_ping_timeout,
+        ws_ping_timeout=settings.ws_ping_interval + 2 * settings.ws_ping_timeout,
+        # A client that stopped reading can hold its socket (and a shutdown)
+        # open forever: shutting down waits this long for them at most.
+        timeout_graceful_shutdown=settings.shutdown_timeout,
     )
 
 

@@ -110,8 +110,11 @@ def verify_token(token: str, settings: Settings) -> User:
         )
     except JWTError as exc:
         raise AuthenticationError(_describe(exc)) from None
-    issued_at = claims.get("iat")
-    if isinstance(issued_at, int | float) and issued_at > time.time() + IAT_LEEWAY_SECONDS:
+    # python-jose takes any string int() can parse as a time; a socket's expiry
+    # must be a number, or it would never come.
+    if any(not _is_number(claims.get(name, 0)) for name in ("exp", "iat", "nbf")):
+        raise AuthenticationError("invalid token")
+    if claims.get("iat", 0) > time.time() + IAT_LEEWAY_SECONDS:
         raise AuthenticationError("invalid token")
     subject = claims.get("sub")
     if not isinstance(subject, str) or not 0 < len(subject) <= MAX_USER_ID_LENGTH:
@@ -119,6 +122,10 @@ def verify_token(token: str, settings: Settings) -> User:
     if not subject.isprintable():  # a line break in a user id would forge log lines
         raise AuthenticationError("invalid token subject")
     return User(id=subject, claims=claims)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _describe(exc: JWTError) -> str:

@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     ws_ping_timeout: float = Field(default=10.0, gt=0)
     ws_max_message_size: int = Field(default=1024 * 1024, ge=64)
     ws_per_message_deflate: bool = False
+    shutdown_timeout: int = Field(default=10, ge=1)
     ws_send_queue_size: int = Field(default=256, ge=1)
     ws_max_connections: int = Field(default=10_000, ge=1)
     ws_max_connections_per_user: int = Field(default=20, ge=1)

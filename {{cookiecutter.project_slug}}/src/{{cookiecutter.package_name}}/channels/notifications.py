@@ -29,7 +29,7 @@ class NotificationsChannel(Channel[NotificationsInbound]):
         await self.join(SYSTEM_NOTIFICATIONS)
         await self.join(notifications_topic(self.user.id))
         last_sent = await self._push_pending()
-        self.connection.release(lambda frame: not _already_sent(frame, last_sent))
+        await self.connection.release(lambda frame: not _already_sent(frame, last_sent))
 
     async def on_message(self, message: NotificationsInbound) -> None:
         match message:

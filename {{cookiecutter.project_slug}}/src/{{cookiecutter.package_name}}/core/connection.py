@@ -131,12 +131,17 @@ class Connection:
         """Keep broadcast frames aside until `release`, while a backlog is sent in turn."""
         self._held = []
 
-    def release(self, keep: Callable[[Frame], bool]) -> None:
-        """Queue the frames held since `hold` that `keep` accepts, in their order."""
-        held, self._held = self._held or [], None
-        for frame in held:
+    async def release(self, keep: Callable[[Frame], bool]) -> None:
+        """Send the frames held since `hold` that `keep` accepts, in turn and in order.
+
+        Frames that arrive meanwhile are held too, until none is left: then
+        broadcasts go straight to the queue again.
+        """
+        while self._held and not self.closing:
+            frame = self._held.pop(0)
             if keep(frame):
-                self.send_frame(frame)
+                await self.send_in_turn(frame)
+        self._held = None
 
     def request_close(self, code: int, reason: str = "") -> None:
         """Close with `code` once what is already queued has been sent."""

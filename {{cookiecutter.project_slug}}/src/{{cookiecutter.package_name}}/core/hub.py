@@ -11,6 +11,7 @@ one user's sockets, and `all` reaches everyone.
 """
 
 import logging
+import time
 
 from pydantic import BaseModel
 from starlette.websockets import WebSocket
@@ -48,6 +49,8 @@ class Hub:
         self.connections: set[Connection] = set()
         self._send_queue_size = send_queue_size
         self._topics: dict[str, set[Connection]] = {}
+        # user id -> when their sockets were revoked; older tokens are refused.
+        self._revoked_before: dict[str, float] = {}
 
     async def start(self) -> None:
         await self.broker.start(self._deliver)
@@ -126,7 +129,12 @@ class Hub:
         await self.broker.publish(topic, frame, exclude.id if exclude else None)
 
     def disconnect_user(self, user_id: str, code: int, reason: str) -> int:
-        """Close every socket of `user_id` on this process (logout, ban); how many there were."""
+        """Close every socket of `user_id` on this process (logout, ban); how many there were.
+
+        Tokens issued before now are refused from then on, at the handshake
+        and in band, so the same token cannot simply reconnect.
+        """
+        self._revoked_before[user_id] = time.time()
         sockets = self.members(user_topic(user_id))
         for connection in sockets:
             connection.request_close(code, reason)
@@ -136,6 +144,12 @@ class Hub:
     def topic_count(self) -> int:
         """How many topics have local members."""
         return len(self._topics)
+
+    def is_revoked(self, user: User) -> bool:
+        """True if the user was disconnected after this token was issued."""
+        revoked_at = self._revoked_before.get(user.id)
+        issued_at = user.claims.get("iat", 0)
+        return revoked_at is not None and issued_at <= revoked_at
 
     def members(self, topic: str) -> frozenset[Connection]:
         """The local connections on `topic`."""

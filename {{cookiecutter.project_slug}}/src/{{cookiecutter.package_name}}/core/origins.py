@@ -12,12 +12,16 @@ from urllib.parse import urlsplit
 
 
 def origin_allowed(headers: Mapping[str, str], allowed: list[str]) -> bool:
-    """Allowed: no Origin, the page's own host, or an origin in ALLOWED_ORIGINS (`*`: any)."""
+    """Allowed: no Origin, the page's own host, or an origin in ALLOWED_ORIGINS (`*`: any).
+
+    Scheme and host compare without regard to case, as browsers treat them.
+    """
     origin = headers.get("origin")
     if origin is None or "*" in allowed:
         return True
-    origin = origin.rstrip("/")
-    if origin in allowed:
+    origin = origin.rstrip("/").lower()
+    if origin in (entry.lower() for entry in allowed):
         return True
     # Same origin: the page was served by the host the socket connects to.
-    return bool(origin != "null" and urlsplit(origin).netloc == headers.get("host"))
+    host = headers.get("host", "").lower()
+    return bool(origin != "null" and host and urlsplit(origin).netloc == host)

@@ -95,6 +95,8 @@ def admit(
         user = authenticate(websocket, settings)
     except AuthenticationError as exc:
         raise Refused(WS_4401_UNAUTHORIZED, exc.reason) from None
+    if services.hub.is_revoked(user):
+        raise Refused(WS_4401_UNAUTHORIZED, "token revoked")
     websocket.scope["user"] = user
     params = dict(websocket.path_params)
     if channel_class.params_model is not None:
@@ -253,8 +255,17 @@ class Session:
             mismatch = ErrorMessage(code="invalid_token", message="the token is for another user")
             await channel.reply(message, mismatch)
             return
+        if self.services.hub.is_revoked(user):
+            await channel.reply(
+                message, ErrorMessage(code="invalid_token", message="token revoked")
+            )
+            return
         connection.user = channel.user = user
         connection.expires_at = float(user.claims["exp"])
+        # The new token may grant less (a room dropped from `rooms`): ask again.
+        if not await channel.authorize():
+            await channel.close(WS_4403_FORBIDDEN, "Forbidden")
+            return
         expires_at = datetime.fromtimestamp(connection.expires_at, UTC)
         await channel.reply(message, Authenticated(expires_at=expires_at))
 
