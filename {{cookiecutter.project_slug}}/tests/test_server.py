@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -11,9 +12,10 @@ from pathlib import Path
 
 import pytest
 from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import connect
+from websockets.sync.client import ClientConnection, connect
 
 from {{ cookiecutter.package_name }}.channels import CHANNELS
+from {{ cookiecutter.package_name }}.core.connection import DROP_GRACE_SECONDS
 
 from .e2e import (
     PACKAGE,
@@ -100,10 +102,7 @@ def test_a_client_that_stops_reading_is_dropped_with_4008_at_once(tmp_path: Path
         server.connect(PROBE, "sender") as sender,
     ):
         receive(sender, "connected")
-        for _ in range(400):  # up to 24 MB, relayed to the zombie alone
-            sender.send(b"x" * 60_000)
-            if "as a slow consumer" in server.log.read_text():
-                break
+        flood_until_dropped(server, sender)
         # Its session ends at once, though the zombie never sends anything
         # more: well before the 5 s an unanswered close may take.
         log = wait_for_log(server, "zombie disconnected", within=2)
@@ -157,10 +156,40 @@ def test_a_client_that_stopped_reading_cannot_hold_a_shutdown_open(tmp_path: Pat
         server.connect(PROBE, "sender") as sender,
     ):
         receive(sender, "connected")
-        for _ in range(400):  # fill the zombie's buffers until the server drops it
-            sender.send(b"x" * 60_000)
-            if "as a slow consumer" in server.log.read_text():
-                break
+        flood_until_dropped(server, sender)
         started = time.monotonic()
         assert server.stop()  # the zombie is still connected at the TCP level
         assert time.monotonic() - started < 2 + WAIT
+
+
+def flood_until_dropped(server: Server, sender: ClientConnection) -> None:
+    """Relay binary frames (up to 24 MB) to a stalled peer until the server drops it."""
+    for _ in range(400):
+        sender.send(b"x" * 60_000)
+        if "as a slow consumer" in server.log.read_text():
+            return
+    pytest.fail("the stalled peer was never dropped")
+
+
+def test_a_dropped_peer_that_never_reads_has_its_tcp_connection_reset(tmp_path: Path) -> None:
+    secret = "a-secret-only-for-this-reset-test-890123"
+    limits = {"WS_SEND_QUEUE_SIZE": "8", "WS_RATE_LIMIT": "1000000"}
+    with (
+        uvicorn(tmp_path, secret, command=PROBE_APP, **limits) as server,
+        stalled_client(server, PROBE, "zombie") as zombie,
+        server.connect(PROBE, "sender") as sender,
+    ):
+        receive(sender, "connected")
+        flood_until_dropped(server, sender)
+        # The close frame cannot get through a full buffer; after its grace
+        # the server resets the connection instead of holding it open.
+        time.sleep(DROP_GRACE_SECONDS + 1)
+        with pytest.raises(ConnectionResetError):
+            read_to_the_end(zombie)
+
+
+def read_to_the_end(raw: socket.socket) -> None:
+    """Read what is buffered; return on an orderly end, raise on a reset (or time out)."""
+    for _ in range(10_000):
+        if not raw.recv(65536):
+            return

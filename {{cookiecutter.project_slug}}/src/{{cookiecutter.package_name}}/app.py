@@ -13,6 +13,7 @@ from .channels import CHANNELS
 from .config import Settings, load_settings
 from .core.channel import Channel
 from .core.runner import channel_endpoint
+from .core.transport import TransportHandle
 from .logs import log_app_events, redact_tokens_in_server_logs
 from .services import Services
 
@@ -53,6 +54,7 @@ def create_app(
             "tasks": len(asyncio.all_tasks()),
         }
 
+    app.add_middleware(TransportHandle)
     for router in ROUTERS:
         app.include_router(router)
     for channel_class in channels:

@@ -15,21 +15,28 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import socket
+import struct
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.types import Message
 from starlette.websockets import WebSocket
 
 from ..auth import User
 from ..close_codes import WS_4008_SLOW_CONSUMER
+from .transport import TRANSPORT_KEY
 
 logger = logging.getLogger(__name__)
 
 # How long a closing connection may take to flush what is queued before it.
 CLOSE_FLUSH_SECONDS = 5.0
+# How long a dropped peer gets to take its close frame before the TCP
+# connection is reset (shorter than the flush, which waits on it).
+DROP_GRACE_SECONDS = 2.0
 
 # Connection ids are unique across processes, so that a frame published
 # through a shared broker can name the one socket it must skip.
@@ -184,9 +191,29 @@ class Connection:
 
     async def _close_now(self, code: int, reason: str) -> None:
         try:
-            await asyncio.wait_for(self._websocket.close(code, reason), CLOSE_FLUSH_SECONDS)
-        except Exception as exc:  # the peer is gone or stuck: nothing more to do for it
-            logger.debug("%r: close failed: %s", self, exc)
+            await asyncio.wait_for(self._websocket.close(code, reason), DROP_GRACE_SECONDS)
+        except Exception as exc:  # the peer is stuck or gone: cut the TCP connection
+            logger.debug("%r: close failed (%s): aborting", self, exc)
+            self._abort_transport()
+
+    def _abort_transport(self) -> None:
+        """Reset the TCP connection, dropping what is buffered for a peer that never reads.
+
+        Without this the socket, its file descriptor and megabytes of send
+        buffer stay until the peer goes away, and a shutdown waits for it.
+        ASGI has no way to say so: `transport.TransportHandle` puts the server's
+        transport in the scope where it can. Elsewhere this does nothing.
+        """
+        transport: Any = self._websocket.scope.get(TRANSPORT_KEY)
+        # asyncio's transports and uvloop's alike (uvloop's are no subclass).
+        if not callable(getattr(transport, "abort", None)):
+            return
+        # Linger 0: the kernel resets at once and frees the send buffer, instead
+        # of keeping an orphan socket that retries a peer that will not read.
+        with contextlib.suppress(OSError, AttributeError):
+            raw = transport.get_extra_info("socket")
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
 
     def _drop_queue(self) -> None:
         while not self._queue.empty():
