@@ -16,6 +16,7 @@ from {{ cookiecutter.package_name }}.services import Services
 
 from .e2e import Server, uvicorn
 from .probe import PROBE, create_probe_app
+from .redis_server import RedisServer, running_redis
 
 TEST_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 
@@ -28,6 +29,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The app served by uvicorn in a subprocess, for the end-to-end tests."""
     with uvicorn(tmp_path_factory.mktemp("server"), TEST_SECRET) as served:
         yield served
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A real redis-server of the test's own (skips without one, fails so under CI=true)."""
+    with running_redis(tmp_path) as server:
+        yield server
 
 
 @pytest.fixture(autouse=True)

@@ -1,8 +1,10 @@
 """Notifications: stored before delivery, on every socket of the user, until acknowledged."""
 
+import asyncio
 import json
 import sqlite3
 import time
+import urllib.error
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +13,16 @@ from fastapi import FastAPI
 from starlette.testclient import TestClient
 
 from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.notifications import Notification
+from {{ cookiecutter.package_name }}.notifications import (
+    Notification,
+    NotificationStore,
+    SqliteNotificationStore,
+)
 from {{ cookiecutter.package_name }}.services import Services
 
 from .conftest import Connect, TokenFor, call, receive_type
-from .e2e import Server, receive, uvicorn
+from .e2e import PROBE_APP, Server, receive, uvicorn
+from .redis_server import RedisServer
 
 PATH = "/ws/notifications"
 
@@ -246,3 +253,73 @@ def test_over_the_wire_a_restart_loses_no_pending_notification_and_revives_no_ac
         assert receive(rita, "notification")["id"] == kept["id"]
         rita.send(json.dumps({"type": "ping"}))
         receive(rita, "pong")
+
+
+async def store_contract(store: NotificationStore) -> list[object]:
+    """What any store must do: order, ack, cap (3), expiry."""
+    first = await store.add("bob", {"n": 1, "nested": {"ok": [1, 2]}})
+    second = await store.add("bob", {"n": 2})
+    seen: list[object] = [[n.id for n in await store.pending("bob")] == [first.id, second.id]]
+    seen.append((await store.pending("bob"))[0].payload == {"n": 1, "nested": {"ok": [1, 2]}})
+    seen.append(await store.ack("bob", first.id))
+    seen.append(await store.ack("bob", first.id))  # twice: nothing left to delete
+    seen.append(await store.ack("mallory", second.id))  # not hers
+    for n in range(3, 6):
+        await store.add("bob", {"n": n})
+    seen.append([n.payload["n"] for n in await store.pending("bob")])  # the cap keeps 3
+    seen.append([n.payload["n"] for n in await store.pending("bob", after=second.id, limit=1)])
+    now = store.clock()
+    store.clock = lambda: now + 120  # past the 60 s TTL
+    seen.append(await store.pending("bob"))
+    await store.close()
+    return seen
+
+
+EXPECTED = [True, True, True, False, False, [3, 4, 5], [3], []]
+
+
+def test_the_redis_store_keeps_the_same_contract_as_sqlite(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    from {{ cookiecutter.package_name }}.redis_store import RedisNotificationStore
+
+    sqlite = SqliteNotificationStore(tmp_path / "n.db", max_pending=3, ttl_seconds=60)
+    redis_store = RedisNotificationStore(redis_server.url, max_pending=3, ttl_seconds=60)
+    assert asyncio.run(store_contract(sqlite)) == EXPECTED
+    assert asyncio.run(store_contract(redis_store)) == EXPECTED
+
+
+def test_over_the_wire_with_redis_a_notification_sent_through_one_process_is_read_on_another(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    secret = "a-secret-only-for-the-redis-store-test-0123"
+    shared = {"BROKER_URL": redis_server.url, "DATABASE_URL": redis_server.url}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with (
+        uvicorn(tmp_path / "a", secret, command=PROBE_APP, **shared) as a,
+        uvicorn(tmp_path / "b", secret, command=PROBE_APP, **shared) as b,
+    ):
+        stored = a.post("/api/notifications/nina", {"payload": {"via": "a"}}, "notifications:send")
+        with b.connect(PATH, "nina") as nina:
+            assert receive(nina, "notification")["id"] == stored["id"]
+            live = a.post("/api/notifications/nina", {"payload": {"live": 1}}, "notifications:send")
+            assert receive(nina, "notification")["id"] == live["id"]  # live, across processes
+            for notification_id in (stored["id"], live["id"]):
+                nina.send(json.dumps({"type": "ack", "id": notification_id}))
+                receive(nina, "acked")
+        with a.connect(PATH, "nina") as again:
+            again.send(json.dumps({"type": "ping"}))
+            receive(again, "pong")  # both acknowledged through b: none comes back through a
+
+
+def test_with_redis_away_a_notification_over_http_is_refused_with_503(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    secret = "a-secret-only-for-the-redis-outage-test-01"
+    with uvicorn(tmp_path, secret, command=PROBE_APP, DATABASE_URL=redis_server.url) as server:
+        redis_server.stop()
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            server.post("/api/notifications/bob", {"payload": {}}, "notifications:send")
+        assert refused.value.code == 503
+        assert "unreachable" in json.loads(refused.value.read())["detail"]

@@ -13,15 +13,9 @@ from {{ cookiecutter.package_name }}.services import worker_count
 
 from .e2e import PROBE_APP, WAIT, Server, receive, uvicorn
 from .probe import PROBE
-from .redis_server import RedisServer, running_redis
+from .redis_server import RedisServer
 
 SECRET = "a-secret-only-for-the-redis-tests-0123456789"
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    with running_redis(tmp_path) as server:
-        yield server
 
 
 @pytest.fixture

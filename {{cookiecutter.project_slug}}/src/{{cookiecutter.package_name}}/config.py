@@ -104,9 +104,11 @@ class Settings(BaseSettings):
 
     @field_validator("database_url")
     @classmethod
-    def _database_is_sqlite(cls, value: str) -> str:
+    def _database_is_sqlite_or_redis(cls, value: str) -> str:
+        if value.startswith(("redis://", "rediss://")):
+            return value
         if not value.startswith(SQLITE_PREFIX) or value == SQLITE_PREFIX:
-            raise ValueError("must be sqlite:///path/to/file.db")
+            raise ValueError("must be sqlite:///path/to/file.db or redis://host:port/db")
         return value
 
     @model_validator(mode="after")

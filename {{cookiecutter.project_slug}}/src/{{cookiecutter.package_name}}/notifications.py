@@ -25,8 +25,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
+from .config import Settings
 from .core.hub import Hub
 from .messages import NotificationMessage
 
@@ -168,10 +169,40 @@ class SqliteNotificationStore:
         return cursor.rowcount > 0
 
 
+class StoreUnavailable(Exception):
+    """The store could not be reached: nothing was stored (HTTP answers 503)."""
+
+
+class NotificationStore(Protocol):
+    """Where notifications wait for their user: SQLite (one host) or Redis (many)."""
+
+    clock: Callable[[], float]
+
+    async def add(self, user_id: str, payload: dict[str, Any]) -> Notification: ...
+
+    async def pending(
+        self, user_id: str, *, after: int = 0, limit: int | None = None
+    ) -> list[Notification]: ...
+
+    async def ack(self, user_id: str, notification_id: int) -> bool: ...
+
+    async def close(self) -> None: ...
+
+
+def store_from_settings(settings: Settings) -> NotificationStore:
+    """The store DATABASE_URL names: `sqlite:///path` (the default) or `redis://...`."""
+    cap, ttl = settings.notification_max_pending, settings.notification_ttl
+    if settings.database_url.startswith(("redis://", "rediss://")):
+        from .redis_store import RedisNotificationStore  # imported only when used
+
+        return RedisNotificationStore(settings.database_url, max_pending=cap, ttl_seconds=ttl)
+    return SqliteNotificationStore(Path(settings.database_path), max_pending=cap, ttl_seconds=ttl)
+
+
 class Notifier:
     """The notifications API for application code: store, then deliver."""
 
-    def __init__(self, store: SqliteNotificationStore, hub: Hub) -> None:
+    def __init__(self, store: NotificationStore, hub: Hub) -> None:
         self.store = store
         self._hub = hub
 

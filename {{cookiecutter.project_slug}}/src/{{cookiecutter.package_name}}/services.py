@@ -7,14 +7,13 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from .config import Settings
 from .core.broker import broker_from_url
 from .core.hub import Hub
 from .core.presence import MemoryPresence
 from .core.watchdog import Watchdog
-from .notifications import Notifier, SqliteNotificationStore
+from .notifications import Notifier, store_from_settings
 from .updates import UpdatePublisher
 
 logger = logging.getLogger(__name__)
@@ -52,11 +51,7 @@ class Services:
             send_queue_size=settings.ws_send_queue_size,
             max_topics=settings.ws_max_subscriptions,
         )
-        store = SqliteNotificationStore(
-            Path(settings.database_path),
-            max_pending=settings.notification_max_pending,
-            ttl_seconds=settings.notification_ttl,
-        )
+        store = store_from_settings(settings)
         watchdog = Watchdog(
             hub, ping_interval=settings.ws_ping_interval, ping_timeout=settings.ws_ping_timeout
         )

@@ -2,10 +2,11 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, status
+from fastapi import APIRouter, Depends, HTTPException, Path, status
 from pydantic import BaseModel
 
 from ..auth import MAX_USER_ID_LENGTH, User
+from ..notifications import StoreUnavailable
 from .deps import Body, Payload, PrintableId, ServicesDep, caller_with_scope
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"])
@@ -32,8 +33,14 @@ async def notify_user(
     services: ServicesDep,
     sender: Sender,
 ) -> NotificationStored:
-    """Store a notification for `user_id` and deliver it to each of their open sockets."""
-    notification = await services.notifier.notify_user(user_id, body.payload)
+    """Store a notification for `user_id` and deliver it to each of their open sockets.
+
+    503 when the store cannot be reached: nothing was stored, send it again.
+    """
+    try:
+        notification = await services.notifier.notify_user(user_id, body.payload)
+    except StoreUnavailable as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
     return NotificationStored(id=notification.id, user_id=user_id)
 
 

@@ -1,0 +1,103 @@
+"""Notifications in Redis, so that any worker on any host finds a user's pending ones.
+
+One sorted set per user (`azu:notifications:<user>`), scored by id; ids come
+from one counter, so they order a user's notifications as in SQLite. Adding,
+capping and refreshing the set's expiry happen in one script, atomically.
+"""
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any, cast
+
+from redis import asyncio as redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from .notifications import Notification, StoreUnavailable
+
+UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+COUNTER = "azu:notifications:next-id"
+
+# KEYS: the user's set, the id counter. ARGV: payload JSON, created_at, cap, ttl.
+# The member is built as text around the payload, which stays as it was sent.
+_ADD = """
+local id = redis.call('INCR', KEYS[2])
+local member = '{"id":' .. id .. ',"created_at":' .. ARGV[2] .. ',"payload":' .. ARGV[1] .. '}'
+redis.call('ZADD', KEYS[1], id, member)
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(tonumber(ARGV[3]) + 1))
+redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[4])))
+return id
+"""
+
+
+def user_key(user_id: str) -> str:
+    return f"azu:notifications:{user_id}"
+
+
+class RedisNotificationStore:
+    """The same contract as the SQLite store, in Redis; unreachable is StoreUnavailable."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        max_pending: int,
+        ttl_seconds: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.max_pending = max_pending
+        self.ttl_seconds = ttl_seconds
+        self.clock = clock
+        self._redis = redis.Redis.from_url(url, socket_timeout=5)
+        self._add = self._redis.register_script(_ADD)
+
+    async def add(self, user_id: str, payload: dict[str, Any]) -> Notification:
+        created_at = self.clock()
+        arguments: list[str | int | float] = [
+            json.dumps(payload),
+            repr(created_at),
+            self.max_pending,
+            self.ttl_seconds,
+        ]
+        try:
+            notification_id = await self._add(keys=[user_key(user_id), COUNTER], args=arguments)
+        except UNREACHABLE as exc:
+            raise StoreUnavailable(f"the notification store is unreachable: {exc}") from None
+        return Notification(int(notification_id), user_id, payload, created_at)
+
+    async def pending(
+        self, user_id: str, *, after: int = 0, limit: int | None = None
+    ) -> list[Notification]:
+        key, oldest = user_key(user_id), self.clock() - self.ttl_seconds
+        try:
+            found = await self._redis.zrangebyscore(
+                key, f"({after}", "+inf", start=0, num=-1 if limit is None else limit
+            )
+            members = cast(list[bytes], found)  # no scores asked for: members only
+        except UNREACHABLE as exc:
+            raise StoreUnavailable(f"the notification store is unreachable: {exc}") from None
+        notifications, expired = [], []
+        for member in members:
+            item = json.loads(member)
+            if item["created_at"] < oldest:
+                expired.append(member)
+            else:
+                notifications.append(
+                    Notification(item["id"], user_id, item["payload"], item["created_at"])
+                )
+        if expired:
+            await self._redis.zrem(key, *expired)
+        return notifications
+
+    async def ack(self, user_id: str, notification_id: int) -> bool:
+        try:
+            removed = await self._redis.zremrangebyscore(
+                user_key(user_id), notification_id, notification_id
+            )
+        except UNREACHABLE as exc:
+            raise StoreUnavailable(f"the notification store is unreachable: {exc}") from None
+        return bool(removed)
+
+    async def close(self) -> None:
+        await self._redis.aclose()
