@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -93,16 +95,25 @@ def test_a_missing_secret_stops_uvicorn_with_one_line_naming_it(tmp_path: Path) 
     assert "Traceback" not in result.stderr
 
 
-def test_a_client_that_stops_reading_is_dropped_with_4008_at_once(tmp_path: Path) -> None:
-    secret = "a-secret-only-for-this-slow-consumer-test"
+@contextmanager
+def a_dropped_zombie(
+    tmp_path: Path, **settings: str
+) -> Iterator[tuple[Server, socket.socket, ClientConnection]]:
+    """A server, a peer that never reads, and a sender whose flood got that peer dropped."""
     limits = {"WS_SEND_QUEUE_SIZE": "8", "WS_RATE_LIMIT": "1000000", "WS_RATE_BURST": "1000"}
+    secret = "a-secret-only-for-the-slow-consumer-tests"
     with (
-        uvicorn(tmp_path, secret, command=PROBE_APP, **limits) as server,
-        stalled_client(server, PROBE, "zombie"),
+        uvicorn(tmp_path, secret, command=PROBE_APP, **limits, **settings) as server,
+        stalled_client(server, PROBE, "zombie") as zombie,
         server.connect(PROBE, "sender") as sender,
     ):
         receive(sender, "connected")
         flood_until_dropped(server, sender)
+        yield server, zombie, sender
+
+
+def test_a_client_that_stops_reading_is_dropped_with_4008_at_once(tmp_path: Path) -> None:
+    with a_dropped_zombie(tmp_path) as (server, _, sender):
         # Its session ends at once, though the zombie never sends anything
         # more: well before the 5 s an unanswered close may take.
         log = wait_for_log(server, "zombie disconnected", within=2)
@@ -148,15 +159,7 @@ def test_on_sigterm_clients_are_told_1012_and_the_server_shuts_down_cleanly(
 
 
 def test_a_client_that_stopped_reading_cannot_hold_a_shutdown_open(tmp_path: Path) -> None:
-    secret = "a-secret-only-for-this-shutdown-test-4567"
-    limits = {"WS_SEND_QUEUE_SIZE": "8", "WS_RATE_LIMIT": "1000000", "SHUTDOWN_TIMEOUT": "2"}
-    with (
-        uvicorn(tmp_path, secret, command=PROBE_APP, **limits) as server,
-        stalled_client(server, PROBE, "zombie"),
-        server.connect(PROBE, "sender") as sender,
-    ):
-        receive(sender, "connected")
-        flood_until_dropped(server, sender)
+    with a_dropped_zombie(tmp_path, SHUTDOWN_TIMEOUT="2") as (server, _, _):
         started = time.monotonic()
         assert server.stop()  # the zombie is still connected at the TCP level
         assert time.monotonic() - started < 2 + WAIT
@@ -172,15 +175,7 @@ def flood_until_dropped(server: Server, sender: ClientConnection) -> None:
 
 
 def test_a_dropped_peer_that_never_reads_has_its_tcp_connection_reset(tmp_path: Path) -> None:
-    secret = "a-secret-only-for-this-reset-test-890123"
-    limits = {"WS_SEND_QUEUE_SIZE": "8", "WS_RATE_LIMIT": "1000000"}
-    with (
-        uvicorn(tmp_path, secret, command=PROBE_APP, **limits) as server,
-        stalled_client(server, PROBE, "zombie") as zombie,
-        server.connect(PROBE, "sender") as sender,
-    ):
-        receive(sender, "connected")
-        flood_until_dropped(server, sender)
+    with a_dropped_zombie(tmp_path) as (_, zombie, _):
         # The close frame cannot get through a full buffer; after its grace
         # the server resets the connection instead of holding it open.
         time.sleep(DROP_GRACE_SECONDS + 1)
