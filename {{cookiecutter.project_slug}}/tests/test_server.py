@@ -142,6 +142,32 @@ def test_the_serve_command_refuses_a_huge_frame_without_reading_it(tmp_path: Pat
         assert server.peak_memory() - before < 4 * 1024 * 1024
 
 
+def test_with_compression_turned_on_the_size_after_decompression_is_bounded(
+    tmp_path: Path,
+) -> None:
+    secret = "a-secret-only-for-this-compression-test-01"
+    with (
+        uvicorn(tmp_path, secret, command=SERVE_COMMAND, WS_PER_MESSAGE_DEFLATE="true") as server,
+        server.connect(a_channel_path(), "mallory") as ws,
+    ):
+        assert ws.protocol.extensions  # deflate was negotiated
+        before = server.peak_memory()
+        ws.send("x" * (8 * 1024 * 1024))  # a few kB on the wire, 8 MiB inflated
+        closed = close_of(ws)
+        assert closed.rcvd is not None
+        assert closed.rcvd.code == 1009
+        assert server.peak_memory() - before < 4 * 1024 * 1024
+
+
+def close_of(ws: ClientConnection) -> ConnectionClosed:
+    """Read until the server closes the socket; how it closed it."""
+    try:
+        while True:
+            ws.recv(timeout=WAIT)
+    except ConnectionClosed as closed:
+        return closed
+
+
 def test_on_sigterm_clients_are_told_1012_and_the_server_shuts_down_cleanly(
     tmp_path: Path,
 ) -> None:
