@@ -7,16 +7,15 @@ capping and refreshing the set's expiry happen in one script, atomically.
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, cast
 
 from redis import asyncio as redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from .core.redis_broker import UNREACHABLE
 from .notifications import Notification, StoreUnavailable
 
-UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 COUNTER = "azu:notifications:next-id"
 
 # KEYS: the user's set, the id counter. ARGV: payload JSON, created_at, cap, ttl.
@@ -29,6 +28,15 @@ redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(tonumber(ARGV[3]) + 1))
 redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[4])))
 return id
 """
+
+
+@contextmanager
+def reachable() -> Iterator[None]:
+    """Turn Redis being unreachable into StoreUnavailable: nothing was stored or read."""
+    try:
+        yield
+    except UNREACHABLE as exc:
+        raise StoreUnavailable(f"the notification store is unreachable: {exc}") from None
 
 
 def user_key(user_id: str) -> str:
@@ -60,23 +68,19 @@ class RedisNotificationStore:
             self.max_pending,
             self.ttl_seconds,
         ]
-        try:
+        with reachable():
             notification_id = await self._add(keys=[user_key(user_id), COUNTER], args=arguments)
-        except UNREACHABLE as exc:
-            raise StoreUnavailable(f"the notification store is unreachable: {exc}") from None
         return Notification(int(notification_id), user_id, payload, created_at)
 
     async def pending(
         self, user_id: str, *, after: int = 0, limit: int | None = None
     ) -> list[Notification]:
         key, oldest = user_key(user_id), self.clock() - self.ttl_seconds
-        try:
+        with reachable():
             found = await self._redis.zrangebyscore(
                 key, f"({after}", "+inf", start=0, num=-1 if limit is None else limit
             )
-            members = cast(list[bytes], found)  # no scores asked for: members only
-        except UNREACHABLE as exc:
-            raise StoreUnavailable(f"the notification store is unreachable: {exc}") from None
+        members = cast(list[bytes], found)  # no scores asked for: members only
         notifications, expired = [], []
         for member in members:
             item = json.loads(member)
@@ -91,12 +95,10 @@ class RedisNotificationStore:
         return notifications
 
     async def ack(self, user_id: str, notification_id: int) -> bool:
-        try:
+        with reachable():
             removed = await self._redis.zremrangebyscore(
                 user_key(user_id), notification_id, notification_id
             )
-        except UNREACHABLE as exc:
-            raise StoreUnavailable(f"the notification store is unreachable: {exc}") from None
         return bool(removed)
 
     async def close(self) -> None:

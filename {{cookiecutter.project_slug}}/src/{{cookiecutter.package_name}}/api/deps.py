@@ -4,11 +4,11 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
-from ..auth import AuthenticationError, User, verify_token
+from ..auth import MAX_USER_ID_LENGTH, AuthenticationError, User, verify_token
 from ..services import Services
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT signed with JWT_SECRET")
@@ -36,9 +36,11 @@ def _printable(value: str) -> str:
     return value
 
 
-# A JSON object of bounded size, and a user id as a token's `sub` may be.
+# A JSON object of bounded size, and a user id in a path as a token's `sub` may be.
 Payload = Annotated[dict[str, Any], AfterValidator(_small)]
-PrintableId = Annotated[str, AfterValidator(_printable)]
+UserIdPath = Annotated[
+    str, AfterValidator(_printable), Path(min_length=1, max_length=MAX_USER_ID_LENGTH)
+]
 
 
 def get_services(request: Request) -> Services:

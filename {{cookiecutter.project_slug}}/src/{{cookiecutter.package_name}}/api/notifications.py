@@ -2,12 +2,12 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, status
+from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel
 
-from ..auth import MAX_USER_ID_LENGTH, User
+from ..auth import User
 from ..notifications import StoreUnavailable
-from .deps import Body, Payload, PrintableId, ServicesDep, caller_with_scope
+from .deps import Body, Payload, ServicesDep, UserIdPath, caller_with_scope
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"])
 Sender = Annotated[User, Depends(caller_with_scope("notifications:send"))]
@@ -28,7 +28,7 @@ class SystemNotificationSent(BaseModel):
 
 @router.post("/{user_id}", status_code=status.HTTP_202_ACCEPTED)
 async def notify_user(
-    user_id: Annotated[PrintableId, Path(min_length=1, max_length=MAX_USER_ID_LENGTH)],
+    user_id: UserIdPath,
     body: NotificationIn,
     services: ServicesDep,
     sender: Sender,

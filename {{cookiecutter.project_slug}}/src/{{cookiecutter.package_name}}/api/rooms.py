@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Path, status
 from pydantic import BaseModel, StringConstraints
 
 from ..auth import User
-from ..channels.rooms import room_topic
+from ..channels.rooms import ROOM_ID_PATTERN, room_topic
 from ..messages import MAX_CONTENT_LENGTH, NewMessage
 from .deps import Body, ServicesDep, caller_with_scope
 
@@ -24,7 +24,7 @@ class RoomMessagePosted(BaseModel):
 
 @router.post("/{room_id}/messages", status_code=status.HTTP_202_ACCEPTED)
 async def post_room_message(
-    room_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{1,64}$")],
+    room_id: Annotated[str, Path(pattern=ROOM_ID_PATTERN)],
     body: RoomMessageIn,
     services: ServicesDep,
     poster: Poster,

@@ -2,12 +2,12 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, status
+from fastapi import APIRouter, Depends, status
 from pydantic import BaseModel, StringConstraints
 
-from ..auth import MAX_USER_ID_LENGTH, User
+from ..auth import User
 from ..close_codes import WS_4403_FORBIDDEN
-from .deps import Body, PrintableId, ServicesDep, caller_with_scope
+from .deps import Body, ServicesDep, UserIdPath, caller_with_scope
 
 router = APIRouter(prefix="/api/users", tags=["users"])
 Revoker = Annotated[User, Depends(caller_with_scope("users:revoke"))]
@@ -25,7 +25,7 @@ class Disconnected(BaseModel):
 
 @router.post("/{user_id}/disconnect", status_code=status.HTTP_202_ACCEPTED)
 async def disconnect_user(
-    user_id: Annotated[PrintableId, Path(min_length=1, max_length=MAX_USER_ID_LENGTH)],
+    user_id: UserIdPath,
     body: DisconnectIn,
     services: ServicesDep,
     revoker: Revoker,

@@ -73,10 +73,5 @@ class LiveUpdatesChannel(Channel[LiveUpdatesInbound]):
             )
         if not rule(self.user, resource_id):
             return ErrorMessage(code="forbidden", message=f"Not allowed: {resource} {resource_id}")
-        cap = self.services.settings.ws_max_subscriptions
-        subscribed = sum(topic.startswith("updates:") for topic in self.connection.topics)
-        if subscribed >= cap and update_topic(resource, resource_id) not in self.connection.topics:
-            return ErrorMessage(
-                code="too_many_subscriptions", message=f"At most {cap} subscriptions per connection"
-            )
+        # Past WS_MAX_SUBSCRIPTIONS, `join` itself answers too_many_subscriptions.
         return None

@@ -26,10 +26,11 @@ from ..messages import (
 RoomInbound = Annotated[Ping | PostMessage | SetTyping, Field(discriminator="type")]
 
 MAX_BINARY_FRAME = 64 * 1024
+ROOM_ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 
 
 class RoomParams(BaseModel):
-    room_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+    room_id: Annotated[str, StringConstraints(pattern=ROOM_ID_PATTERN)]
 
 
 def room_topic(room_id: str) -> str:
