@@ -133,6 +133,20 @@ def uvicorn(
             process.wait(timeout=10)
 
 
+@contextmanager
+def two_uvicorns(
+    workdir: Path, secret: str, *, command: tuple[str, ...] = PROBE_APP, **settings: str
+) -> Iterator[tuple[Server, Server]]:
+    """Two processes of the app, A and B, with the same settings (say, one BROKER_URL)."""
+    (workdir / "a").mkdir()
+    (workdir / "b").mkdir()
+    with (
+        uvicorn(workdir / "a", secret, command=command, **settings) as a,
+        uvicorn(workdir / "b", secret, command=command, **settings) as b,
+    ):
+        yield a, b
+
+
 def wait_until_serving(url: str, process: "subprocess.Popen[bytes]", log: Path) -> None:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:

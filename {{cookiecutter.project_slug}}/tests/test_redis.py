@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 import redis
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection
 
 from {{ cookiecutter.package_name }}.services import worker_count
 
-from .e2e import PROBE_APP, WAIT, Server, receive, uvicorn
+from .e2e import PROBE_APP, WAIT, Server, receive, two_uvicorns, uvicorn
 from .probe import PROBE
 from .redis_server import RedisServer
 
@@ -20,14 +21,11 @@ SECRET = "a-secret-only-for-the-redis-tests-0123456789"
 
 @pytest.fixture
 def two_processes(tmp_path: Path, redis_server: RedisServer) -> Iterator[tuple[Server, Server]]:
-    shared = {"BROKER_URL": redis_server.url, "DATABASE_URL": f"sqlite:///{tmp_path}/shared.db"}
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    with (
-        uvicorn(tmp_path / "a", SECRET, command=PROBE_APP, **shared) as a,
-        uvicorn(tmp_path / "b", SECRET, command=PROBE_APP, **shared) as b,
-    ):
-        yield a, b
+    database = f"sqlite:///{tmp_path}/shared.db"
+    with two_uvicorns(
+        tmp_path, SECRET, BROKER_URL=redis_server.url, DATABASE_URL=database
+    ) as servers:
+        yield servers
 
 
 def say(ws: ClientConnection, content: str) -> None:
@@ -112,3 +110,25 @@ def test_several_workers_on_the_memory_broker_log_a_loud_warning(tmp_path: Path)
             time.sleep(0.1)
             log = server.log.read_text()
         assert log.count("2 workers with BROKER_URL=memory://") == 2  # one per worker
+
+
+def test_disconnecting_a_user_closes_their_sockets_on_every_process(
+    two_processes: tuple[Server, Server],
+) -> None:
+    a, b = two_processes
+    with (
+        a.connect(PROBE, "bob") as phone,
+        b.connect(PROBE, "bob") as laptop,
+        b.connect(PROBE, "alice") as alice,
+    ):
+        for ws in (phone, laptop, alice):
+            receive(ws, "connected")
+        answer = a.post("/api/users/bob/disconnect", {"reason": "banned"}, scope="users:revoke")
+        assert answer == {"user_id": "bob", "sockets": 1}  # the one on this process
+        for ws in (phone, laptop):
+            with pytest.raises(ConnectionClosed) as closed:
+                ws.recv(timeout=WAIT)
+            assert closed.value.rcvd is not None
+            assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4403, "banned")
+        alice.send(json.dumps({"type": "ping"}))
+        receive(alice, "pong")

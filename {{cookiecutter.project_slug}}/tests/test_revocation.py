@@ -42,7 +42,7 @@ def test_from_python_the_same_in_one_call(
 
 
 async def _disconnect(services: Services, user_id: str) -> int:
-    return services.hub.disconnect_user(user_id, WS_4403_FORBIDDEN, "logged out")
+    return await services.hub.disconnect_user(user_id, WS_4403_FORBIDDEN, "logged out")
 
 
 def test_a_revoked_token_cannot_reconnect_but_a_newer_one_can(

@@ -1,5 +1,9 @@
 """Rooms: presence that is exact, talk that stays in the room, and binary relay."""
 
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
@@ -11,9 +15,11 @@ from {{ cookiecutter.package_name }}.close_codes import (
 )
 
 from .conftest import Connect, TokenFor, call, closed_with, receive_type
-from .e2e import WAIT, Server, receive
+from .e2e import SERVE_COMMAND, WAIT, Server, receive, two_uvicorns
+from .redis_server import RedisServer
 
 ROOM = "/ws/rooms/lobby"
+CLUSTER_SECRET = "a-secret-only-for-the-cluster-presence-tests"
 
 
 def test_joining_lists_who_is_present_and_tells_the_others(connect: Connect) -> None:
@@ -160,6 +166,54 @@ def test_over_the_wire_a_room_with_two_members(server: Server) -> None:
             bob.send(b"binary move")
             assert alice.recv(timeout=WAIT) == b"binary move"
         assert receive(alice, "user_left")["user"] == "bob"
+
+
+@pytest.fixture
+def two_processes(tmp_path: Path, redis_server: RedisServer) -> Iterator[tuple[Server, Server]]:
+    """The app in two processes sharing a Redis; a dead one is reaped within 1.5 s (and a beat)."""
+    shared = {"BROKER_URL": redis_server.url, "PRESENCE_TTL": "1.5"}
+    with two_uvicorns(tmp_path, CLUSTER_SECRET, command=SERVE_COMMAND, **shared) as servers:
+        yield servers
+
+
+def test_with_redis_a_room_across_two_processes_has_one_presence_and_no_ghosts(
+    two_processes: tuple[Server, Server],
+) -> None:
+    a, b = two_processes
+    with a.connect(ROOM, "alice") as alice:
+        assert receive(alice, "joined")["members"] == ["alice"]
+        with b.connect(ROOM, "bob") as bob:
+            assert receive(bob, "joined")["members"] == ["alice", "bob"]
+            assert receive(alice, "user_joined")["user"] == "bob"
+            with a.connect(ROOM, "carol") as carol:
+                assert receive(carol, "joined")["members"] == ["alice", "bob", "carol"]
+                for ws in (alice, bob):
+                    assert receive(ws, "user_joined")["user"] == "carol"
+            for ws in (alice, bob):  # a departure on A is heard on B
+                assert receive(ws, "user_left")["user"] == "carol"
+            b.process.kill()  # a crash: bob's process says goodbye to no one
+            assert receive(alice, "user_left")["user"] == "bob"
+        with a.connect(ROOM, "dave") as dave:
+            assert receive(dave, "joined")["members"] == ["alice", "dave"]
+
+
+def test_with_redis_restarted_empty_each_process_writes_its_members_again(
+    two_processes: tuple[Server, Server], redis_server: RedisServer
+) -> None:
+    a, b = two_processes
+    with a.connect(ROOM, "alice") as alice, b.connect(ROOM, "bob") as bob:
+        receive(alice, "joined")
+        assert receive(bob, "joined")["members"] == ["alice", "bob"]
+        redis_server.stop()
+        redis_server.start()  # without persistence: every presence entry is gone
+        deadline = time.monotonic() + 3 * WAIT
+        while True:
+            with a.connect(ROOM, "carol") as carol:
+                members = receive(carol, "joined")["members"]
+            if members == ["alice", "bob", "carol"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert members == ["alice", "bob", "carol"]
 
 
 @pytest.mark.settings(ws_ping_interval=0.5, ws_ping_timeout=1.0)

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     # Comma-separated in the environment: `https://app.example.com,https://example.com`.
     allowed_origins: Annotated[list[str], NoDecode] = []
     broker_url: str = "memory://"
+    # With Redis, a worker that dies is out of every presence list within this.
+    presence_ttl: float = Field(default=15.0, ge=1)
     database_url: str = "sqlite:///data/app.db"
     notification_max_pending: int = Field(default=100, ge=1)
     notification_ttl: float = Field(default=7 * 24 * 3600, gt=0)

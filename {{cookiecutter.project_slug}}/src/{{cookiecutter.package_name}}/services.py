@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from .config import Settings
 from .core.broker import broker_from_url
 from .core.hub import Hub
-from .core.presence import MemoryPresence
+from .core.presence import presence_from_url
 from .core.watchdog import Watchdog
 from .notifications import Notifier, store_from_settings
 from .updates import UpdatePublisher
@@ -47,7 +47,7 @@ class Services:
     def create(cls, settings: Settings) -> "Services":
         hub = Hub(
             broker_from_url(settings.broker_url),
-            MemoryPresence(),
+            presence_from_url(settings.broker_url, ttl_seconds=settings.presence_ttl),
             send_queue_size=settings.ws_send_queue_size,
             max_topics=settings.ws_max_subscriptions,
         )

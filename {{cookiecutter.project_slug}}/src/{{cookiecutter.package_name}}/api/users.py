@@ -30,6 +30,7 @@ async def disconnect_user(
     services: ServicesDep,
     revoker: Revoker,
 ) -> Disconnected:
-    """Close every socket of `user_id` with 4403; their tokens still need revoking at the source."""
-    sockets = services.hub.disconnect_user(user_id, WS_4403_FORBIDDEN, body.reason)
+    """Close every socket of `user_id` with 4403, on every worker; their tokens still need
+    revoking at the source. `sockets` counts those this worker closed."""
+    sockets = await services.hub.disconnect_user(user_id, WS_4403_FORBIDDEN, body.reason)
     return Disconnected(user_id=user_id, sockets=sockets)

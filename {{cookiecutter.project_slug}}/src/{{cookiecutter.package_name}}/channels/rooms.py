@@ -56,7 +56,10 @@ class RoomChannel(Channel[RoomInbound]):
     async def on_connect(self) -> None:
         topic = room_topic(self.room)
         await self.join(topic)
-        arrived = await self.track(topic)
+        # The farewell is published when the user's last socket here leaves:
+        # closed, dropped, or on a worker that died.
+        farewell = UserLeft(room=self.room, user=self.user.id)
+        arrived = await self.track(topic, farewell=farewell)
         await self.push(Joined(room=self.room, members=await self.present(topic)))
         if arrived:  # a second socket of a present user is no news
             await self.broadcast_from(topic, UserJoined(room=self.room, user=self.user.id))
@@ -78,8 +81,3 @@ class RoomChannel(Channel[RoomInbound]):
             await self.push(ErrorMessage(code="frame_too_large", message=too_large))
             return
         await self.broadcast_from(room_topic(self.room), data)
-
-    async def on_close(self, code: int, reason: str) -> None:
-        topic = room_topic(self.room)
-        if await self.untrack(topic):  # the user's last socket in the room
-            await self.broadcast_from(topic, UserLeft(room=self.room, user=self.user.id))

@@ -86,11 +86,13 @@ class Channel(Generic[InboundT]):
     ------------------
     A room is a topic: `await self.join(f"room:{room_id}")`, then broadcast
     to it. Every topic is left automatically when the socket closes.
-    `track(topic)` marks this user present and says whether they just arrived
-    (their first socket there); `untrack(topic)` says whether they just left
-    (their last socket); `present(topic)` lists who is there::
+    `track(topic, farewell=...)` marks this user present and says whether
+    they just arrived (their first socket there); `present(topic)` lists who
+    is there, in every process. The farewell is what the others hear when the
+    user's last socket leaves: it is published when the socket closes (or on
+    `untrack(topic)`), and, with Redis, when the process holding it dies::
 
-        if await self.track(topic):
+        if await self.track(topic, farewell=UserLeft(room=room, user=self.user.id)):
             await self.broadcast_from(topic, UserJoined(room=room, user=self.user.id))
 
     Refusing a connection
@@ -193,12 +195,17 @@ class Channel(Generic[InboundT]):
         """Stop receiving `topic`."""
         await self.hub.leave(self.connection, topic)
 
-    async def track(self, topic: str) -> bool:
-        """Mark this user present on `topic`; True if this is their first socket there."""
-        return await self.hub.track(self.connection, topic)
+    async def track(self, topic: str, farewell: ServerMessage | None = None) -> bool:
+        """Mark this user present on `topic`; True if this is their first socket there.
+
+        `farewell` goes to `topic` when the user's last socket there leaves,
+        whether it closes, untracks, or its process dies.
+        """
+        return await self.hub.track(self.connection, topic, farewell)
 
     async def untrack(self, topic: str) -> bool:
-        """Withdraw this socket's presence; True if it was the user's last one there."""
+        """Withdraw this socket's presence; True (and the farewell sent) if it was the
+        user's last one there."""
         return await self.hub.untrack(self.connection, topic)
 
     async def present(self, topic: str) -> list[str]:

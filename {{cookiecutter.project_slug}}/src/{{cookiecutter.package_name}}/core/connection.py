@@ -60,7 +60,8 @@ class Connection:
         self.id = f"{_PROCESS}-{next(_numbers)}"
         self.user = user
         self.topics: set[str] = set()
-        self.presence: set[str] = set()
+        # Topics this socket is tracked on, with the farewell to publish there.
+        self.presence: dict[str, str | None] = {}
         # Liveness, for the watchdog: when the client last sent anything, and
         # whether it has been asked to since; when its token runs out.
         self.last_seen = time.monotonic()

@@ -6,14 +6,15 @@ A broadcast never awaits any recipient, so a slow client cannot hold up the
 others; a client whose queue overflows is closed with 4008 instead.
 
 Every connection is also on two topics of its own, so that the same mechanism
-(and later the same Redis broker) serves every verb: `user:<id>` reaches all of
-one user's sockets, and `all` reaches everyone.
+(and the same Redis broker) serves every verb: `user:<id>` reaches all of
+one user's sockets, and `all` reaches everyone. Every hub also listens on
+`hub:control`, where orders for every process travel (`disconnect_user`).
 """
 
 import logging
 import time
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from starlette.websockets import WebSocket
 
 from ..auth import User
@@ -25,6 +26,16 @@ from .presence import Presence
 logger = logging.getLogger(__name__)
 
 ALL_TOPIC = "all"
+CONTROL_TOPIC = "hub:control"
+
+
+class DisconnectOrder(BaseModel):
+    """Close every socket of `user` and refuse their tokens issued up to `at`."""
+
+    user: str
+    at: float
+    code: int
+    reason: str
 
 
 def user_topic(user_id: str) -> str:
@@ -54,8 +65,11 @@ class Hub:
 
     async def start(self) -> None:
         await self.broker.start(self._deliver)
+        await self.broker.subscribe(CONTROL_TOPIC)
+        await self.presence.start(self._announce)
 
     async def stop(self) -> None:
+        await self.presence.close()
         await self.broker.close()
 
     async def connect(self, websocket: WebSocket, user: User) -> Connection:
@@ -81,17 +95,27 @@ class Hub:
         for topic in list(connection.topics):
             await self.leave(connection, topic)
 
-    async def track(self, connection: Connection, topic: str) -> bool:
-        """Mark the socket's user present on `topic`; True if the user just arrived."""
-        connection.presence.add(topic)
-        return await self.presence.track(topic, connection.user.id, connection.id)
+    async def track(
+        self, connection: Connection, topic: str, farewell: BaseModel | None = None
+    ) -> bool:
+        """Mark the socket's user present on `topic`; True if the user just arrived.
+
+        `farewell` is published to `topic` when the user's last socket there
+        is untracked, or its process dies (cluster-wide presence).
+        """
+        frame = farewell.model_dump_json() if farewell is not None else None
+        connection.presence[topic] = frame
+        return await self.presence.track(topic, connection.user.id, connection.id, frame)
 
     async def untrack(self, connection: Connection, topic: str) -> bool:
         """Withdraw the socket's presence; True if that was the user's last socket there."""
         if topic not in connection.presence:
             return False
-        connection.presence.discard(topic)
-        return await self.presence.untrack(topic, connection.user.id, connection.id)
+        farewell = connection.presence.pop(topic)
+        left = await self.presence.untrack(topic, connection.user.id, connection.id)
+        if left and farewell is not None:
+            await self.broker.publish(topic, farewell, connection.id)
+        return left
 
     async def join(self, connection: Connection, topic: str) -> None:
         """Deliver `topic` to the socket; beyond `max_topics` (its own two aside), refuse."""
@@ -128,16 +152,26 @@ class Hub:
         frame = message if isinstance(message, bytes) else message.model_dump_json()
         await self.broker.publish(topic, frame, exclude.id if exclude else None)
 
-    def disconnect_user(self, user_id: str, code: int, reason: str) -> int:
-        """Close every socket of `user_id` on this process (logout, ban); how many there were.
+    async def disconnect_user(self, user_id: str, code: int, reason: str) -> int:
+        """Close every socket of `user_id`, in every process (logout, ban).
 
         Tokens issued before now are refused from then on, at the handshake
-        and in band, so the same token cannot simply reconnect.
+        and in band, so the same token cannot simply reconnect. Returns how
+        many sockets this process closed; the others close theirs as the
+        order reaches them (at once, through the broker).
         """
-        self._revoked_before[user_id] = time.time()
-        sockets = self.members(user_topic(user_id))
+        order = DisconnectOrder(user=user_id, at=time.time(), code=code, reason=reason)
+        closed = self._obey(order)
+        await self.broker.publish(CONTROL_TOPIC, order.model_dump_json(), None)
+        return closed
+
+    def _obey(self, order: DisconnectOrder) -> int:
+        """Carry out a disconnect order here; the same order twice changes nothing."""
+        revoked_at = self._revoked_before.get(order.user, 0.0)
+        self._revoked_before[order.user] = max(revoked_at, order.at)
+        sockets = self.members(user_topic(order.user))
         for connection in sockets:
-            connection.request_close(code, reason)
+            connection.request_close(order.code, order.reason)
         return len(sockets)
 
     @property
@@ -155,7 +189,21 @@ class Hub:
         """The local connections on `topic`."""
         return frozenset(self._topics.get(topic, ()))
 
+    async def _announce(self, topic: str, frame: str) -> None:
+        await self.broker.publish(topic, frame, None)
+
     def _deliver(self, topic: str, frame: Frame, exclude: str | None) -> None:
+        if topic == CONTROL_TOPIC:
+            self._take_order(frame)
+            return
         for connection in self._topics.get(topic, ()):
             if connection.id != exclude:
                 connection.send_frame(frame)
+
+    def _take_order(self, frame: Frame) -> None:
+        try:
+            order = DisconnectOrder.model_validate_json(frame)
+        except ValidationError:
+            logger.warning("ignoring a malformed order on %s", CONTROL_TOPIC)
+            return
+        self._obey(order)
