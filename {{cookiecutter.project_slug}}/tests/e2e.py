@@ -103,7 +103,7 @@ def uvicorn(
     workdir: Path, secret: str, *, command: tuple[str, ...] = PROBE_APP, **settings: str
 ) -> Iterator[Server]:
     """The app (by default with the probe channel) served on a free port until the block ends."""
-    log, port = workdir / "uvicorn.log", free_port()
+    log = workdir / "uvicorn.log"
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(SOURCE), str(PROJECT)]),
@@ -112,17 +112,23 @@ def uvicorn(
         "DATABASE_URL": f"sqlite:///{workdir}/app.db",
         **settings,
     }
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, *command, str(port)],
-            cwd=workdir,
-            env=env,
-            stdout=output,
-            stderr=output,
-        )
-    url = f"http://127.0.0.1:{port}"
+    # A free port can be taken by another test before uvicorn binds it: try another.
+    for _ in range(3):
+        port = free_port()
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                [sys.executable, *command, str(port)],
+                cwd=workdir,
+                env=env,
+                stdout=output,
+                stderr=output,
+            )
+        url = f"http://127.0.0.1:{port}"
+        if wait_until_serving(url, process, log):
+            break
+    else:
+        pytest.fail(f"uvicorn found no free port in three tries:\n{log.read_text()}")
     try:
-        wait_until_serving(url, process, log)
         yield Server(url, log, secret, process.pid, process)
     finally:
         process.terminate()
@@ -147,17 +153,28 @@ def two_uvicorns(
         yield a, b
 
 
-def wait_until_serving(url: str, process: "subprocess.Popen[bytes]", log: Path) -> None:
+def wait_until_serving(url: str, process: "subprocess.Popen[bytes]", log: Path) -> bool:
+    """True once this uvicorn serves `url`; False if its port was taken meanwhile.
+
+    Its own log must say it runs on that port: a health check alone could be
+    answered by another test's server that took the port.
+    """
     deadline = time.monotonic() + 20
+    running = f"running on {url} "
     while time.monotonic() < deadline:
+        text = log.read_text()
         if process.poll() is not None:
-            pytest.fail(f"uvicorn exited early:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(url + "/healthz", timeout=1) as response:  # noqa: S310
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
+            if "address already in use" in text:
+                return False
+            pytest.fail(f"uvicorn exited early:\n{text}")
+        if running in text:
+            try:
+                with urllib.request.urlopen(url + "/healthz", timeout=1) as response:  # noqa: S310
+                    if response.status == 200:
+                        return True
+            except OSError:
+                pass
+        time.sleep(0.1)
     pytest.fail(f"uvicorn did not serve within 20 s:\n{log.read_text()}")
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
+from websockets.sync.client import ClientConnection
 
 from {{ cookiecutter.package_name }}.close_codes import (
     WS_4400_BAD_REQUEST,
@@ -176,15 +177,27 @@ def two_processes(tmp_path: Path, redis_server: RedisServer) -> Iterator[tuple[S
         yield servers
 
 
+def settle(ws: ClientConnection) -> None:
+    """Wait until the server is done with the socket's `on_connect`, its `user_joined` published.
+
+    A client that joins at the same instant may otherwise list the user in
+    `members` and hear their `user_joined` too.
+    """
+    ws.send('{"type": "ping"}')
+    receive(ws, "pong")
+
+
 def test_with_redis_a_room_across_two_processes_has_one_presence_and_no_ghosts(
     two_processes: tuple[Server, Server],
 ) -> None:
     a, b = two_processes
     with a.connect(ROOM, "alice") as alice:
         assert receive(alice, "joined")["members"] == ["alice"]
+        settle(alice)
         with b.connect(ROOM, "bob") as bob:
             assert receive(bob, "joined")["members"] == ["alice", "bob"]
             assert receive(alice, "user_joined")["user"] == "bob"
+            settle(bob)
             with a.connect(ROOM, "carol") as carol:
                 assert receive(carol, "joined")["members"] == ["alice", "bob", "carol"]
                 for ws in (alice, bob):
@@ -201,19 +214,21 @@ def test_with_redis_restarted_empty_each_process_writes_its_members_again(
     two_processes: tuple[Server, Server], redis_server: RedisServer
 ) -> None:
     a, b = two_processes
-    with a.connect(ROOM, "alice") as alice, b.connect(ROOM, "bob") as bob:
+    with a.connect(ROOM, "alice") as alice:
         receive(alice, "joined")
-        assert receive(bob, "joined")["members"] == ["alice", "bob"]
-        redis_server.stop()
-        redis_server.start()  # without persistence: every presence entry is gone
-        deadline = time.monotonic() + 3 * WAIT
-        while True:
-            with a.connect(ROOM, "carol") as carol:
-                members = receive(carol, "joined")["members"]
-            if members == ["alice", "bob", "carol"] or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
-        assert members == ["alice", "bob", "carol"]
+        settle(alice)
+        with b.connect(ROOM, "bob") as bob:
+            assert receive(bob, "joined")["members"] == ["alice", "bob"]
+            redis_server.stop()
+            redis_server.start()  # without persistence: every presence entry is gone
+            deadline = time.monotonic() + 3 * WAIT
+            while True:
+                with a.connect(ROOM, "carol") as carol:
+                    members = receive(carol, "joined")["members"]
+                if members == ["alice", "bob", "carol"] or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            assert members == ["alice", "bob", "carol"]
 
 
 @pytest.mark.settings(ws_ping_interval=0.5, ws_ping_timeout=1.0)

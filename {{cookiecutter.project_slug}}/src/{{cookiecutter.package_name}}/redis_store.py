@@ -11,9 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, cast
 
-from redis import asyncio as redis
-
-from .core.redis_broker import UNREACHABLE
+from .core.redis_client import UNREACHABLE, open_redis
 from .notifications import Notification, StoreUnavailable
 
 COUNTER = "azu:notifications:next-id"
@@ -57,7 +55,7 @@ class RedisNotificationStore:
         self.max_pending = max_pending
         self.ttl_seconds = ttl_seconds
         self.clock = clock
-        self._redis = redis.Redis.from_url(url, socket_timeout=5)
+        self._redis = open_redis(url)
         self._add = self._redis.register_script(_ADD)
 
     async def add(self, user_id: str, payload: dict[str, Any]) -> Notification:

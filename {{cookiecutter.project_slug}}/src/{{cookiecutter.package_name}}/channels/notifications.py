@@ -23,12 +23,14 @@ class NotificationsChannel(Channel[NotificationsInbound]):
 
     async def on_connect(self) -> None:
         # Live notifications wait while the pending ones go out, oldest first;
-        # then those already sent among them are dropped: no gap, no
-        # duplicate, no reordering.
+        # then those already sent among them are dropped, now and later (with
+        # Redis, a notification read from the store may be relayed after the
+        # backlog is out): no gap, no duplicate, no reordering.
         self.connection.hold()
         await self.join(SYSTEM_NOTIFICATIONS)
         await self.join(notifications_topic(self.user.id))
         last_sent = await self._push_pending()
+        self.connection.refuse = lambda frame: _already_sent(frame, last_sent)
         await self.connection.release(lambda frame: not _already_sent(frame, last_sent))
 
     async def on_message(self, message: NotificationsInbound) -> None:
@@ -57,5 +59,10 @@ PAGE = 100
 
 
 def _already_sent(frame: Frame, last_sent: int) -> bool:
-    notification_id = json.loads(frame).get("id") if isinstance(frame, str) else None
+    """True for a user notification in the backlog: ids grow, and each is stored with its id
+    in one step, so none stored after the backlog was read can have a smaller one."""
+    if not isinstance(frame, str) or '"notification"' not in frame:
+        return False
+    message = json.loads(frame)
+    notification_id = message.get("id") if message.get("type") == "notification" else None
     return isinstance(notification_id, int) and notification_id <= last_sent

@@ -77,6 +77,9 @@ class Connection:
         # Done once the server is finished with this socket (it is closing it,
         # or a send failed): whoever waits on the client stops waiting then.
         self._ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # Frames this socket already got another way (a backlog it was sent):
+        # dropped if they come again through a broadcast.
+        self.refuse: Callable[[Frame], bool] | None = None
         # While not None, broadcast frames wait here instead of the queue (`hold`).
         self._held: list[Frame] | None = None
 
@@ -109,7 +112,7 @@ class Connection:
 
     def send_frame(self, frame: Frame) -> None:
         """Queue a serialised frame without waiting; overflow drops the connection with 4008."""
-        if self.closing:
+        if self.closing or (self.refuse is not None and self.refuse(frame)):
             return
         if self._held is not None:
             self._held.append(frame)

@@ -16,34 +16,33 @@ import asyncio
 import contextlib
 import logging
 import random
-
-from redis import asyncio as redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+import uuid
 
 from .broker import Deliver
 from .connection import Frame
+from .redis_client import UNREACHABLE, open_redis
 
 logger = logging.getLogger(__name__)
 
 PREFIX = b"azu:"
 # Subscribed from the start, so the reader always has a subscription to read.
 CONTROL = PREFIX + b"control"
-UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 MAX_BACKOFF_SECONDS = 5.0
 
 
-def encode(frame: Frame, exclude: str | None) -> bytes:
-    """`t` or `b` (text or binary), the excluded connection id, a newline, the frame."""
+def encode(frame: Frame, exclude: str | None, skip: str = "") -> bytes:
+    """`t` or `b` (text or binary), the process that must skip it (if any), a space,
+    the excluded connection id, a newline, the frame."""
     kind, data = (b"t", frame.encode()) if isinstance(frame, str) else (b"b", frame)
-    return kind + (exclude or "").encode() + b"\n" + data
+    return kind + skip.encode() + b" " + (exclude or "").encode() + b"\n" + data
 
 
-def decode(message: bytes) -> tuple[Frame, str | None]:
+def decode(message: bytes) -> tuple[Frame, str | None, str]:
+    """The frame, its excluded connection id, and the process that must skip it."""
     newline = message.index(b"\n")
-    exclude = message[1:newline].decode() or None
+    skip, _, exclude = message[1:newline].decode().partition(" ")
     data = message[newline + 1 :]
-    return (data.decode() if message[:1] == b"t" else data), exclude
+    return (data.decode() if message[:1] == b"t" else data), exclude or None, skip
 
 
 class RedisBroker:
@@ -51,9 +50,13 @@ class RedisBroker:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self.node = uuid.uuid4().hex[:12]
         self.reconnects = 0
-        self._redis = redis.Redis.from_url(url)
-        self._pubsub = self._redis.pubsub()
+        self._redis = open_redis(url)
+        # Subscriptions get a pool of their own: a connection in subscribed
+        # mode must never be handed to a publish.
+        self._subscriber = open_redis(url)
+        self._pubsub = self._subscriber.pubsub()
         self._topics: set[str] = set()
         self._deliver: Deliver | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -81,13 +84,18 @@ class RedisBroker:
             await self._pubsub.unsubscribe(PREFIX + topic.encode())
 
     async def publish(self, topic: str, frame: Frame, exclude: str | None = None) -> None:
+        # Not live (resubscribing): delivered here directly, and marked so that
+        # this process skips it if its subscriptions are back before Redis
+        # relays it. Read before the await: the reader may go live meanwhile.
+        live = self._live
         published = False
         try:
-            await self._redis.publish(PREFIX + topic.encode(), encode(frame, exclude))
+            envelope = encode(frame, exclude, skip="" if live else self.node)
+            await self._redis.publish(PREFIX + topic.encode(), envelope)
             published = True
         except UNREACHABLE as exc:
             logger.warning("Redis unreachable (%s): %r delivered in this process only", exc, topic)
-        if not (published and self._live) and self._deliver is not None and topic in self._topics:
+        if not (published and live) and self._deliver is not None and topic in self._topics:
             self._deliver(topic, frame, exclude)
 
     async def close(self) -> None:
@@ -97,22 +105,26 @@ class RedisBroker:
                 await self._reader
         with contextlib.suppress(*UNREACHABLE):
             await self._pubsub.aclose()  # type: ignore[no-untyped-call]
-        with contextlib.suppress(*UNREACHABLE):
-            await self._redis.aclose()
+        for client in (self._redis, self._subscriber):
+            with contextlib.suppress(*UNREACHABLE):
+                await client.aclose()
 
     async def _read(self) -> None:
         backoff = 0.1
         while True:
             try:
-                if not self._pubsub.subscribed:
+                if not self._live:
                     await self._resubscribe()
                 message = await self._pubsub.get_message(
                     ignore_subscribe_messages=True, timeout=1.0
                 )
-                self._live, backoff = True, 0.1
-            except UNREACHABLE as exc:
+                backoff = 0.1
+            # Not only UNREACHABLE: redis-py under uvloop can raise RuntimeError
+            # on a transport that closed under it. The reader must outlive it.
+            except Exception as exc:
                 self._live = False
                 self.reconnects += 1
+                await self._drop_connection()
                 delay = min(backoff, MAX_BACKOFF_SECONDS) * random.uniform(0.5, 1.0)  # noqa: S311
                 logger.warning("Redis unreachable (%s); reconnecting in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
@@ -122,15 +134,38 @@ class RedisBroker:
                 self._dispatch(message["channel"], message["data"])
 
     async def _resubscribe(self) -> None:
-        channels = [CONTROL, *(PREFIX + topic.encode() for topic in self._topics)]
-        await self._pubsub.subscribe(*channels)
+        """Subscribe every topic again, and go live once Redis has them.
+
+        Live means publishes stop being delivered here directly, so it must
+        wait until the subscriptions are in force: the PING's answer comes
+        after theirs, on the same connection.
+        """
+        await self._pubsub.subscribe(CONTROL, *(PREFIX + topic.encode() for topic in self._topics))
+        await self._pubsub.ping()
+        while True:
+            message = await self._pubsub.get_message(timeout=1.0)
+            if message is not None and message["type"] == "pong":
+                break
+            if message is not None and message["type"] == "message":
+                self._dispatch(message["channel"], message["data"])
+        self._live = True
+        logger.info("Redis reachable: %d topics subscribed again", len(self._topics))
+
+    async def _drop_connection(self) -> None:
+        """Disconnect the subscriber's socket, so the next attempt opens a fresh one."""
+        connection = self._pubsub.connection
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.disconnect()
 
     def _dispatch(self, channel: bytes, data: bytes) -> None:
         if self._deliver is None or channel == CONTROL:
             return
         try:
-            frame, exclude = decode(data)
+            frame, exclude, skip = decode(data)
         except (ValueError, UnicodeDecodeError):
             logger.warning("ignoring a malformed message on %r", channel)
+            return
+        if skip == self.node:  # delivered here already, while not live
             return
         self._deliver(channel[len(PREFIX) :].decode(), frame, exclude)

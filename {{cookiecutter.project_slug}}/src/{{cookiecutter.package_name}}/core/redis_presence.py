@@ -30,10 +30,8 @@ import json
 import logging
 import uuid
 
-from redis import asyncio as redis
-
 from .presence import Announce
-from .redis_broker import UNREACHABLE
+from .redis_client import UNREACHABLE, open_redis
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +115,7 @@ class RedisPresence:
     def __init__(self, url: str, *, ttl_seconds: float) -> None:
         self.ttl_seconds = ttl_seconds
         self.node = uuid.uuid4().hex
-        self._redis = redis.Redis.from_url(url, socket_timeout=5)
+        self._redis = open_redis(url)
         self._track = self._redis.register_script(_TRACK)
         self._untrack = self._redis.register_script(_UNTRACK)
         self._heartbeat = self._redis.register_script(_HEARTBEAT)
