@@ -15,7 +15,8 @@ ANSWERS = json.loads(
     "with_chat": {{ cookiecutter.with_chat | tojson }},
     "with_rooms": {{ cookiecutter.with_rooms | tojson }},
     "with_notifications": {{ cookiecutter.with_notifications | tojson }},
-    "with_live_updates": {{ cookiecutter.with_live_updates | tojson }}
+    "with_live_updates": {{ cookiecutter.with_live_updates | tojson }},
+    "default_broker": {{ cookiecutter.default_broker | tojson }}
 }"""
 )
 PLACEHOLDER = "change-me-to-a-random-secret-of-at-least-32-bytes"
@@ -104,6 +105,11 @@ def main() -> None:
     for option, feature in FEATURES.items():
         if not ANSWERS[option]:
             drop_feature(project, feature, package)
+    start_redis = (
+        "\n    redis-server --daemonize yes     # .env points at redis://localhost:6379/0"
+        if ANSWERS["default_broker"] == "redis"
+        else ""
+    )
     print(
         f"""
 Created {slug}/ with a random JWT_SECRET in {slug}/.env.
@@ -111,7 +117,7 @@ Created {slug}/ with a random JWT_SECRET in {slug}/.env.
 Next steps:
     cd {slug}
     python3 -m venv .venv && . .venv/bin/activate
-    pip install -e ".[dev]"          # or: uv sync --extra dev
+    pip install -e ".[dev]"          # or: uv sync --extra dev{start_redis}
     python -m {package} serve --reload
     python -m {package}.auth alice   # a token for alice
     pytest                           # the project's tests

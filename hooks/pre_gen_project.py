@@ -21,7 +21,8 @@ ANSWERS = json.loads(
         {{ cookiecutter.with_rooms | tojson }},
         {{ cookiecutter.with_notifications | tojson }},
         {{ cookiecutter.with_live_updates | tojson }}
-    ]
+    ],
+    "default_broker": {{ cookiecutter.default_broker | tojson }}
 }"""
 )
 
@@ -58,6 +59,9 @@ TAKEN = {
 }
 SLUG = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
 PACKAGE = re.compile(r"^[a-z_][a-z0-9_]*$")
+# cookiecutter checks a choice given on the command line, but not one read
+# from a replay file.
+BROKERS = ("memory", "redis")
 # These land inside quoted strings of pyproject.toml and Python files.
 UNQUOTABLE = re.compile(r'["\\\n\r]')
 
@@ -83,6 +87,8 @@ def problem(answers: dict[str, Any]) -> str | None:
             return f"{field} may not contain double quotes, backslashes or line breaks"
     if not any(answers["channels"]):
         return "choose at least one channel (with_chat, with_rooms, with_notifications, ...)"
+    if answers["default_broker"] not in BROKERS:
+        return f"default_broker {answers['default_broker']!r} must be one of {', '.join(BROKERS)}"
     return None
 
 

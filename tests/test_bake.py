@@ -12,8 +12,13 @@ from .conftest import LONG_NAME, Bake, cookiecutter
 UNRENDERED = re.compile(r"\{\{ ?cookiecutter\.|\{%")
 
 
-def test_default_bake_has_no_unrendered_template_syntax(bake: Bake) -> None:
-    project = bake()
+# The default, and the other answers that change what a file says rather than drop it.
+@pytest.mark.parametrize(
+    "answers",
+    [{}, {"default_broker": "redis"}, {"default_broker": "redis", "with_notifications": "no"}],
+)
+def test_a_bake_has_no_unrendered_template_syntax(bake: Bake, answers: dict[str, str]) -> None:
+    project = bake(**answers)
     leftovers = [
         str(path.relative_to(project))
         for path in project.rglob("*")

@@ -10,10 +10,12 @@ import pytest
 from .conftest import LONG_NAME, cookiecutter, package_of, run_in
 
 CHANNEL_OPTIONS = ("with_chat", "with_rooms", "with_notifications", "with_live_updates")
-# All on (with the default and a long name), each channel off once, each alone.
+# All on (with the default and a long name), each channel off once, each alone,
+# and the Redis broker answer, whose .env names a Redis that is not running.
 VARIANTS: dict[str, dict[str, str]] = {
     "default": {},
     "long-name": LONG_NAME,
+    "redis-broker": {"default_broker": "redis"},
     **{f"without-{option[5:]}": {option: "false"} for option in CHANNEL_OPTIONS},
     **{
         f"only-{option[5:]}": {other: "false" for other in CHANNEL_OPTIONS if other != option}

@@ -1,5 +1,6 @@
 """End-to-end helpers: the app served by uvicorn in a subprocess, real websockets clients."""
 
+import http.client
 import json
 import os
 import signal
@@ -68,6 +69,13 @@ class Server:
         """A socket as `user`, its token offered as a subprotocol, as a browser does."""
         offered: Any = ["bearer", self.token(user)]
         return connect(self.ws(path), subprotocols=offered, open_timeout=WAIT)
+
+    def get(self, path: str) -> "http.client.HTTPResponse":
+        """GET `path`, to be read in a `with` block."""
+        response: http.client.HTTPResponse = urllib.request.urlopen(  # noqa: S310 - loopback
+            self.url + path, timeout=WAIT
+        )
+        return response
 
     def post(self, path: str, body: dict[str, Any], scope: str) -> dict[str, Any]:
         """POST as a service account holding `scope`; the JSON answer of a 202."""

@@ -3,6 +3,7 @@
 import asyncio
 from typing import Any, cast
 
+from prometheus_client import REGISTRY
 from starlette.websockets import WebSocket
 
 from {{ cookiecutter.package_name }}.auth import User
@@ -34,12 +35,22 @@ class FakeSocket:
         raise AssertionError("unreachable")
 
 
+CHANNEL = "/ws/fanout-test"
+
+
+def slow_consumers_counted() -> float:
+    """What /metrics says of slow consumers dropped on this test's channel."""
+    sample = {"channel": CHANNEL}
+    return REGISTRY.get_sample_value("azu_ws_slow_consumer_disconnects_total", sample) or 0.0
+
+
 async def broadcast_past_a_stalled_client(queue_size: int, messages: int) -> dict[str, Any]:
     hub = Hub(MemoryBroker(), MemoryPresence(), send_queue_size=queue_size)
     await hub.start()
+    slow_consumers_before = slow_consumers_counted()
     fast, stalled = FakeSocket(), FakeSocket(stalled=True)
     for name, socket in (("fast", fast), ("stalled", stalled)):
-        connection = await hub.connect(cast(WebSocket, socket), User(id=name))
+        connection = await hub.connect(cast(WebSocket, socket), User(id=name), CHANNEL)
         await hub.join(connection, "room")
     for number in range(messages):
         await hub.publish("room", NewMessage(content=str(number), user="sender"))
@@ -52,6 +63,7 @@ async def broadcast_past_a_stalled_client(queue_size: int, messages: int) -> dic
         "stalled_closing": slow_connection.closing,
         "stalled_code": slow_connection.close_code,
         "stalled_told": stalled.closed_with,
+        "in_the_metrics": slow_consumers_counted() - slow_consumers_before,
     }
     for connection in list(hub.connections):
         await hub.disconnect(connection)
@@ -67,6 +79,7 @@ def test_a_stalled_client_is_dropped_with_4008_and_the_others_get_every_message(
         "stalled_closing": True,
         "stalled_code": WS_4008_SLOW_CONSUMER,
         "stalled_told": WS_4008_SLOW_CONSUMER,
+        "in_the_metrics": 1,
     }
 
 
@@ -77,6 +90,7 @@ def test_a_burst_within_the_queue_size_drops_nobody() -> None:
         "stalled_closing": False,
         "stalled_code": None,
         "stalled_told": None,
+        "in_the_metrics": 0,
     }
 
 

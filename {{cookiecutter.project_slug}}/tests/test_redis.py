@@ -1,6 +1,7 @@
 """Scale-out over a real Redis: two app processes, one conversation, and Redis restarted mid-run."""
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -84,6 +85,8 @@ def test_when_redis_restarts_delivery_across_processes_resumes(
         assert (frame["type"], frame["content"]) == ("message", "after")
         for server in (a, b):
             assert "Traceback" not in server.log.read_text()
+            with server.get("/metrics") as response:
+                assert re.search(rb"^azu_ws_broker_reconnects_total [1-9]", response.read(), re.M)
 
 
 @pytest.mark.parametrize(

@@ -177,6 +177,16 @@ def two_processes(tmp_path: Path, redis_server: RedisServer) -> Iterator[tuple[S
         yield servers
 
 
+def test_metrics_name_the_channel_never_the_room(client: TestClient, connect: Connect) -> None:
+    for room in ("alpha-secret-plans", "beta-launch"):
+        with connect(f"/ws/rooms/{room}", user="alice") as alice:
+            receive_type(alice, "joined")
+    metrics = client.get("/metrics").text
+    assert 'azu_ws_connections_open{channel="/ws/rooms/{room_id}"} 0.0' in metrics
+    assert "alpha" not in metrics
+    assert "beta-launch" not in metrics
+
+
 def settle(ws: ClientConnection) -> None:
     """Wait until the server is done with the socket's `on_connect`, its `user_joined` published.
 

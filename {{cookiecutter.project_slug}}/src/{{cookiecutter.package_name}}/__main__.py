@@ -10,11 +10,14 @@ decompression.
 """
 
 import argparse
+import os
+import tempfile
 from collections.abc import Sequence
 
 import uvicorn
 
 from .config import SettingsError, load_settings
+from .metrics import MULTIPROCESS_DIR
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -36,6 +39,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         settings = load_settings()
     except SettingsError as exc:
         parser.exit(2, f"{exc}\n")
+    if args.workers > 1 and not os.environ.get(MULTIPROCESS_DIR):
+        # Each worker counts in files here, and /metrics adds them up; set
+        # before the workers start, which import prometheus-client. A fresh
+        # directory per run: prometheus-client wants it empty at start.
+        os.environ[MULTIPROCESS_DIR] = tempfile.mkdtemp(prefix="metrics-")
     uvicorn.run(
         args.app,
         factory=args.factory,

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 
 from .api import ROUTERS
 from .channels import CHANNELS
@@ -15,6 +15,7 @@ from .core.channel import Channel
 from .core.runner import channel_endpoint
 from .core.transport import TransportHandle
 from .logs import log_app_events, redact_tokens_in_server_logs
+from .metrics import exposition, forget_this_process
 from .services import Services
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ def create_app(
             yield
         finally:
             await services.stop()
+            forget_this_process()
 
     app = FastAPI(title="{{ cookiecutter.project_name }}", lifespan=lifespan)
     app.state.settings = settings
@@ -53,6 +55,12 @@ def create_app(
             "topics": hub.topic_count,
             "tasks": len(asyncio.all_tasks()),
         }
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        """Prometheus metrics: no user data, bounded labels; keep it off the public internet."""
+        body, content_type = exposition()
+        return Response(body, media_type=content_type)
 
     app.add_middleware(TransportHandle)
     for router in ROUTERS:

@@ -15,6 +15,7 @@ from typing import (
 
 from pydantic import BaseModel, Field, TypeAdapter
 
+from .. import metrics
 from ..auth import User
 from ..messages import Auth, ClientMessage, ErrorMessage, ServerMessage
 from .connection import Connection
@@ -163,6 +164,7 @@ class Channel(Generic[InboundT]):
 
     async def push(self, message: ServerMessage) -> None:
         """Send `message` to this client."""
+        self._count(message)
         self.connection.send_frame(message.model_dump_json())
 
     async def reply(self, request: ClientMessage, message: ServerMessage) -> None:
@@ -173,18 +175,22 @@ class Channel(Generic[InboundT]):
 
     async def broadcast(self, topic: str, message: ServerMessage | bytes) -> None:
         """Send `message` (or a binary frame) to every socket on `topic`, in every process."""
+        self._count(message)
         await self.hub.publish(topic, message)
 
     async def broadcast_from(self, topic: str, message: ServerMessage | bytes) -> None:
         """Send `message` (or a binary frame) to every socket on `topic` but this one."""
+        self._count(message)
         await self.hub.publish(topic, message, exclude=self.connection)
 
     async def send_to_user(self, user_id: str, message: ServerMessage) -> None:
         """Send `message` to every socket of `user_id`, in every process."""
+        self._count(message)
         await self.hub.publish(user_topic(user_id), message)
 
     async def broadcast_to_all(self, message: ServerMessage) -> None:
         """Send `message` to every connected socket, in every process."""
+        self._count(message)
         await self.hub.publish(ALL_TOPIC, message)
 
     async def join(self, topic: str) -> None:
@@ -215,6 +221,12 @@ class Channel(Generic[InboundT]):
     async def close(self, code: int, reason: str = "") -> None:
         """Close this socket with `code` once what was queued before has been sent."""
         await self.connection.close(code, reason)
+
+    def _count(self, message: ServerMessage | bytes) -> None:
+        kind = "binary" if isinstance(message, bytes) else getattr(message, "type", "other")
+        metrics.MESSAGES_SENT.labels(self.path, kind).inc()
+        if isinstance(message, ErrorMessage):
+            metrics.ERRORS.labels(self.path, message.code).inc()
 
 
 def _with_auth(message_type: Any) -> Any:

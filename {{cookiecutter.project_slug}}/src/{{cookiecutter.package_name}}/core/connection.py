@@ -26,6 +26,7 @@ from typing import Any
 from starlette.types import Message
 from starlette.websockets import WebSocket
 
+from .. import metrics
 from ..auth import User
 from ..close_codes import WS_4008_SLOW_CONSUMER
 from .transport import TRANSPORT_KEY
@@ -56,9 +57,13 @@ class _Close:
 class Connection:
     """An accepted socket of one authenticated user, with the topics it has joined."""
 
-    def __init__(self, websocket: WebSocket, user: User, *, queue_size: int) -> None:
+    def __init__(
+        self, websocket: WebSocket, user: User, *, queue_size: int, channel: str = ""
+    ) -> None:
         self.id = f"{_PROCESS}-{next(_numbers)}"
         self.user = user
+        self.channel = channel
+        self._delivered = metrics.FRAMES_DELIVERED.labels(channel)
         self.topics: set[str] = set()
         # Topics this socket is tracked on, with the farewell to publish there.
         self.presence: dict[str, str | None] = {}
@@ -117,12 +122,14 @@ class Connection:
         if self._held is not None:
             self._held.append(frame)
             if len(self._held) > self._queue.maxsize:
+                metrics.SLOW_CONSUMERS.labels(self.channel).inc()
                 self.drop(WS_4008_SLOW_CONSUMER, "Slow consumer: outbound queue full")
             return
         try:
             self._queue.put_nowait(frame)
         except asyncio.QueueFull:
             logger.warning("%r is not reading: dropping it as a slow consumer", self)
+            metrics.SLOW_CONSUMERS.labels(self.channel).inc()
             self.drop(WS_4008_SLOW_CONSUMER, "Slow consumer: outbound queue full")
 
     async def send_in_turn(self, frame: Frame) -> None:
@@ -234,6 +241,7 @@ class Connection:
                     await self._websocket.send_text(item)
                 else:
                     await self._websocket.send_bytes(item)
+                self._delivered.inc()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the peer went away mid-send: nothing left to tell it

@@ -72,9 +72,12 @@ class Hub:
         await self.presence.close()
         await self.broker.close()
 
-    async def connect(self, websocket: WebSocket, user: User) -> Connection:
-        """Register an accepted socket: it can now be sent to, and hears `all` and its user."""
-        connection = Connection(websocket, user, queue_size=self._send_queue_size)
+    async def connect(self, websocket: WebSocket, user: User, channel: str = "") -> Connection:
+        """Register an accepted socket: it can now be sent to, and hears `all` and its user.
+
+        `channel` is its route pattern, for the metrics' labels.
+        """
+        connection = Connection(websocket, user, queue_size=self._send_queue_size, channel=channel)
         self.connections.add(connection)
         # Counted for the per-user cap before the first await (`join` adds
         # the member before it subscribes).

@@ -17,7 +17,9 @@ import contextlib
 import logging
 import random
 import uuid
+from typing import Any
 
+from .. import metrics
 from .broker import Deliver
 from .connection import Frame
 from .redis_client import UNREACHABLE, open_redis
@@ -28,6 +30,8 @@ PREFIX = b"azu:"
 # Subscribed from the start, so the reader always has a subscription to read.
 CONTROL = PREFIX + b"control"
 MAX_BACKOFF_SECONDS = 5.0
+# How long `subscribe` waits for Redis to confirm before returning anyway.
+CONFIRM_SECONDS = 1.0
 
 
 def encode(frame: Frame, exclude: str | None, skip: str = "") -> bytes:
@@ -60,6 +64,8 @@ class RedisBroker:
         self._topics: set[str] = set()
         self._deliver: Deliver | None = None
         self._reader: asyncio.Task[None] | None = None
+        # Subscriptions sent and not yet confirmed, resolved by the reader.
+        self._confirming: dict[bytes, asyncio.Future[None]] = {}
         # False from a read failure until the subscriptions are back: publishes
         # meanwhile are also delivered here directly, or no one here gets them.
         self._live = False
@@ -74,9 +80,25 @@ class RedisBroker:
         self._reader = asyncio.create_task(self._read(), name="redis-broker-reader")
 
     async def subscribe(self, topic: str) -> None:
+        """Returns once Redis has the subscription, so that the first member of a topic
+        hears whatever is published after its `join` returned.
+
+        The wait is bounded: while Redis is slow or away, the reader subscribes
+        every topic again when it is back.
+        """
         self._topics.add(topic)
-        with contextlib.suppress(*UNREACHABLE):  # resubscribed on reconnect
-            await self._pubsub.subscribe(PREFIX + topic.encode())
+        channel = PREFIX + topic.encode()
+        confirmed = asyncio.get_running_loop().create_future()
+        self._confirming[channel] = confirmed
+        try:
+            await self._pubsub.subscribe(channel)
+            if self._live:
+                await asyncio.wait_for(asyncio.shield(confirmed), CONFIRM_SECONDS)
+        except (*UNREACHABLE, TimeoutError):
+            pass
+        finally:
+            if self._confirming.get(channel) is confirmed:
+                del self._confirming[channel]
 
     async def unsubscribe(self, topic: str) -> None:
         self._topics.discard(topic)
@@ -115,23 +137,22 @@ class RedisBroker:
             try:
                 if not self._live:
                     await self._resubscribe()
-                message = await self._pubsub.get_message(
-                    ignore_subscribe_messages=True, timeout=1.0
-                )
+                message = await self._pubsub.get_message(timeout=1.0)
                 backoff = 0.1
             # Not only UNREACHABLE: redis-py under uvloop can raise RuntimeError
             # on a transport that closed under it. The reader must outlive it.
             except Exception as exc:
                 self._live = False
                 self.reconnects += 1
+                metrics.BROKER_RECONNECTS.inc()
                 await self._drop_connection()
                 delay = min(backoff, MAX_BACKOFF_SECONDS) * random.uniform(0.5, 1.0)  # noqa: S311
                 logger.warning("Redis unreachable (%s); reconnecting in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
                 backoff *= 2
                 continue
-            if message is not None and message["type"] == "message":
-                self._dispatch(message["channel"], message["data"])
+            if message is not None:
+                self._handle(message)
 
     async def _resubscribe(self) -> None:
         """Subscribe every topic again, and go live once Redis has them.
@@ -146,8 +167,8 @@ class RedisBroker:
             message = await self._pubsub.get_message(timeout=1.0)
             if message is not None and message["type"] == "pong":
                 break
-            if message is not None and message["type"] == "message":
-                self._dispatch(message["channel"], message["data"])
+            if message is not None:
+                self._handle(message)
         self._live = True
         logger.info("Redis reachable: %d topics subscribed again", len(self._topics))
 
@@ -157,6 +178,14 @@ class RedisBroker:
         if connection is not None:
             with contextlib.suppress(Exception):
                 await connection.disconnect()
+
+    def _handle(self, message: dict[str, Any]) -> None:
+        if message["type"] == "message":
+            self._dispatch(message["channel"], message["data"])
+        elif message["type"] == "subscribe":
+            confirmed = self._confirming.pop(message["channel"], None)
+            if confirmed is not None and not confirmed.done():
+                confirmed.set_result(None)
 
     def _dispatch(self, channel: bytes, data: bytes) -> None:
         if self._deliver is None or channel == CONTROL:

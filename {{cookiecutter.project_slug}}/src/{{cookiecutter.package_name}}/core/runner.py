@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from starlette.types import Message
 from starlette.websockets import WebSocket
 
+from .. import metrics
 from ..auth import BEARER_SUBPROTOCOL, AuthenticationError, authenticate, verify_token
 from ..close_codes import (
     WS_1000_NORMAL_CLOSURE,
@@ -50,12 +51,13 @@ MAX_INVALID_IN_A_ROW = 10
 
 
 class Refused(Exception):
-    """The handshake is answered by closing at once with `code`."""
+    """The handshake is answered by closing at once with `code`; `kind` is for the metrics."""
 
-    def __init__(self, code: int, reason: str) -> None:
+    def __init__(self, code: int, reason: str, kind: str) -> None:
         super().__init__(reason)
         self.code = code
         self.reason = reason
+        self.kind = kind
 
 
 def channel_endpoint(channel_class: type[Channel[Any]]) -> Endpoint:
@@ -75,6 +77,7 @@ def channel_endpoint(channel_class: type[Channel[Any]]) -> Endpoint:
             await websocket.accept(subprotocol=subprotocol)
             await websocket.close(refusal.code, refusal.reason)
             logger.info("%s refused with %d: %s", channel_class.path, refusal.code, refusal)
+            metrics.HANDSHAKE_REFUSALS.labels(channel_class.path, refusal.kind).inc()
             return
         await websocket.accept(subprotocol=subprotocol)
         session = Session(channel_class, websocket, services, params)
@@ -90,13 +93,13 @@ def admit(
     """Check the handshake before any channel code runs; return the path parameters."""
     settings = services.settings
     if not origin_allowed(websocket.headers, settings.allowed_origins):
-        raise Refused(WS_4403_FORBIDDEN, "origin not allowed")
+        raise Refused(WS_4403_FORBIDDEN, "origin not allowed", "origin")
     try:
         user = authenticate(websocket, settings)
     except AuthenticationError as exc:
-        raise Refused(WS_4401_UNAUTHORIZED, exc.reason) from None
+        raise Refused(WS_4401_UNAUTHORIZED, exc.reason, "token") from None
     if services.hub.is_revoked(user):
-        raise Refused(WS_4401_UNAUTHORIZED, "token revoked")
+        raise Refused(WS_4401_UNAUTHORIZED, "token revoked", "revoked")
     websocket.scope["user"] = user
     params = dict(websocket.path_params)
     if channel_class.params_model is not None:
@@ -104,7 +107,7 @@ def admit(
             channel_class.params_model.model_validate(params)
         except ValidationError as exc:
             names = ", ".join(str(error["loc"][0]) for error in exc.errors())
-            raise Refused(WS_4400_BAD_REQUEST, f"invalid {names}") from None
+            raise Refused(WS_4400_BAD_REQUEST, f"invalid {names}", "params") from None
     return params
 
 
@@ -116,9 +119,13 @@ def over_capacity(services: "Services", user_id: str) -> Refused | None:
     """
     settings, hub = services.settings, services.hub
     if len(hub.connections) >= settings.ws_max_connections:
-        return Refused(WS_1013_TRY_AGAIN_LATER, "Too many connections; try again later")
+        return Refused(
+            WS_1013_TRY_AGAIN_LATER, "Too many connections; try again later", "server_full"
+        )
     if len(hub.members(user_topic(user_id))) >= settings.ws_max_connections_per_user:
-        return Refused(WS_4429_TOO_MANY_CONNECTIONS, "Too many connections for this user")
+        return Refused(
+            WS_4429_TOO_MANY_CONNECTIONS, "Too many connections for this user", "user_full"
+        )
     return None
 
 
@@ -148,10 +155,13 @@ class Session:
         if refusal is not None:
             await self.websocket.close(refusal.code, refusal.reason)
             logger.info("%s refused with %d: %s", self.channel_class.path, refusal.code, refusal)
+            metrics.HANDSHAKE_REFUSALS.labels(self.channel_class.path, refusal.kind).inc()
             return
-        connection = await hub.connect(self.websocket, self.websocket.scope["user"])
+        path = self.channel_class.path
+        connection = await hub.connect(self.websocket, self.websocket.scope["user"], path)
         channel = self.channel_class(connection, self.services, self.params)
-        path, user = channel.path, connection.user.id
+        user = connection.user.id
+        metrics.CONNECTIONS_OPEN.labels(path).inc()
         logger.info("%s: %s connected (connections: %d)", path, user, len(hub.connections))
         code, reason = WS_1000_NORMAL_CLOSURE, ""
         try:
@@ -170,6 +180,8 @@ class Session:
             except Exception:
                 logger.exception("%s: on_close failed for %s", path, user)
             await hub.disconnect(connection)
+            metrics.CONNECTIONS_OPEN.labels(path).dec()
+            metrics.CLOSES.labels(path, metrics.close_code_label(code)).inc()
             count = len(hub.connections)
             logger.info("%s: %s disconnected with %d (connections: %d)", path, user, code, count)
             await connection.finish()
@@ -178,6 +190,7 @@ class Session:
         """Authorize and run `on_connect`; False if the connection ended there."""
         try:
             if not await channel.authorize():
+                metrics.HANDSHAKE_REFUSALS.labels(channel.path, "forbidden").inc()
                 await channel.close(WS_4403_FORBIDDEN, "Forbidden")
             else:
                 await channel.on_connect()
@@ -205,6 +218,7 @@ class Session:
         else:
             self.strikes = 0
             if text is None:
+                metrics.MESSAGES_RECEIVED.labels(channel.path, "binary").inc()
                 await self._guard(channel, channel.on_binary(data))
             else:
                 await self._handle_text(channel, text)
@@ -220,6 +234,7 @@ class Session:
         # The frame is dropped. A client that goes on sending past a whole
         # burst of refusals is flooding, not bursting: it is closed.
         self.strikes += 1
+        metrics.RATE_LIMITED.labels(channel.path).inc()
         if self.strikes > self.bucket.burst:
             await channel.close(WS_1008_POLICY_VIOLATION, "Rate limit exceeded")
         else:
@@ -231,6 +246,7 @@ class Session:
         try:
             message = channel.inbound.validate_json(text)
         except ValidationError as exc:
+            metrics.MESSAGES_RECEIVED.labels(channel.path, "invalid").inc()
             self.invalid += 1
             if self.invalid > MAX_INVALID_IN_A_ROW:
                 await channel.close(WS_1008_POLICY_VIOLATION, "Too many invalid messages")
@@ -238,6 +254,7 @@ class Session:
                 await channel.push(error_for_invalid_frame(exc, text))
             return
         self.invalid = 0
+        metrics.MESSAGES_RECEIVED.labels(channel.path, message.type).inc()
         if isinstance(message, Auth):
             await self._reauthenticate(channel, message)
             return
