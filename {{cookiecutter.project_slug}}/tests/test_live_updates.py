@@ -1,6 +1,7 @@
 """Live updates: subscribe to a resource, get its changes and nobody else's."""
 
 import json
+from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
@@ -8,7 +9,8 @@ from starlette.testclient import TestClient
 from {{ cookiecutter.package_name }}.services import Services
 
 from .conftest import Connect, TokenFor, call, receive_type
-from .e2e import Server, receive
+from .e2e import SERVE_COMMAND, Server, receive, two_uvicorns
+from .redis_server import RedisServer
 
 PATH = "/ws/live_updates"
 
@@ -157,6 +159,24 @@ def test_over_the_wire_a_live_update_reaches_its_subscriber_only(server: Server)
         assert receive(subscriber, "update")["data"] == {"v": 1}
         other.send(json.dumps({"type": "ping"}))
         receive(other, "pong")
+
+
+def test_with_redis_an_update_published_on_one_process_reaches_a_subscriber_on_another(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    secret = "a-secret-only-for-the-cluster-updates-test"
+    with (
+        two_uvicorns(tmp_path, secret, command=SERVE_COMMAND, BROKER_URL=redis_server.url) as (
+            a,
+            b,
+        ),
+        b.connect(PATH, "sub") as subscriber,
+    ):
+        receive(subscriber, "subscribed")
+        subscriber.send(json.dumps({"type": "subscribe", "resource": "post", "id": 7}))
+        receive(subscriber, "subscribed")
+        a.post("/api/updates/post/7", {"data": {"v": 1}}, "updates:publish")
+        assert receive(subscriber, "update")["data"] == {"v": 1}
 
 
 def test_unsubscribing_from_something_not_subscribed_is_an_error(connect: Connect) -> None:

@@ -21,7 +21,7 @@ from {{ cookiecutter.package_name }}.notifications import (
 from {{ cookiecutter.package_name }}.services import Services
 
 from .conftest import Connect, TokenFor, call, receive_type
-from .e2e import PROBE_APP, Server, receive, uvicorn
+from .e2e import PROBE_APP, Server, receive, two_uvicorns, uvicorn
 from .redis_server import RedisServer
 
 PATH = "/ws/notifications"
@@ -293,13 +293,9 @@ def test_over_the_wire_with_redis_a_notification_sent_through_one_process_is_rea
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
     secret = "a-secret-only-for-the-redis-store-test-0123"
-    shared = {"BROKER_URL": redis_server.url, "DATABASE_URL": redis_server.url}
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    with (
-        uvicorn(tmp_path / "a", secret, command=PROBE_APP, **shared) as a,
-        uvicorn(tmp_path / "b", secret, command=PROBE_APP, **shared) as b,
-    ):
+    with two_uvicorns(
+        tmp_path, secret, BROKER_URL=redis_server.url, DATABASE_URL=redis_server.url
+    ) as (a, b):
         stored = a.post("/api/notifications/nina", {"payload": {"via": "a"}}, "notifications:send")
         with b.connect(PATH, "nina") as nina:
             assert receive(nina, "notification")["id"] == stored["id"]
@@ -308,6 +304,9 @@ def test_over_the_wire_with_redis_a_notification_sent_through_one_process_is_rea
             for notification_id in (stored["id"], live["id"]):
                 nina.send(json.dumps({"type": "ack", "id": notification_id}))
                 receive(nina, "acked")
+            a.post("/api/notifications", {"payload": {"system": 1}}, "notifications:send")
+            system = receive(nina, "notification")  # a system one, across processes too
+            assert (system["kind"], system["payload"]) == ("system", {"system": 1})
         with a.connect(PATH, "nina") as again:
             again.send(json.dumps({"type": "ping"}))
             receive(again, "pong")  # both acknowledged through b: none comes back through a
