@@ -2,6 +2,7 @@
 
     python3 scripts/dev.py serve     # bake the default project, serve it on 127.0.0.1:8000
     python3 scripts/dev.py test      # every test of the template (extra args go to pytest)
+    python3 scripts/dev.py bench     # the benchmark against bare Starlette (bench/run.py)
 
 Both set up `.venv/` first, once: the template's tools and the generated
 project's dependencies, read from its own pyproject.toml, so every bake in the
@@ -102,6 +103,12 @@ def test(pytest_args: list[str]) -> int:
     return subprocess.run([PYTHON, "-m", "pytest", *pytest_args], cwd=ROOT, check=False).returncode
 
 
+def bench(bench_args: list[str]) -> int:
+    """Run the benchmark by hand (never in the tests): bench/run.py says what it measures."""
+    command = [str(PYTHON), str(ROOT / "bench" / "run.py"), *bench_args]
+    return subprocess.run(command, cwd=ROOT, check=False).returncode
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -110,12 +117,15 @@ def main() -> None:
     serve_parser.add_argument("--port", type=int, default=8000)
     serve_parser.add_argument("--output", type=Path, default=ROOT / ".bake")
     commands.add_parser("test", help="run every test of the template", add_help=False)
+    commands.add_parser("bench", help="benchmark the app against bare Starlette", add_help=False)
     args, rest = parser.parse_known_args()
     ensure_venv()
     if args.command == "serve":
         if rest:
             parser.error(f"unknown arguments: {' '.join(rest)}")
         serve(args.host, args.port, args.output.resolve())
+    elif args.command == "bench":
+        sys.exit(bench(rest))
     else:
         sys.exit(test(rest))
 

@@ -1,0 +1,149 @@
+"""The load generator: N clients in one chat, some of them sending; prints one JSON line.
+
+    python bench/load.py fanout URL --clients N --senders 10 --messages M --tokens FILE
+    python bench/load.py idle URL --clients N --tokens FILE --hold SECONDS
+
+Clients are picows connections (a C-accelerated client), so that one
+process can receive what the server sends; the result reports this
+process's own CPU use to show it was not the bottleneck.
+
+fanout: every client waits for its first frame (the server's greeting), then
+each sender keeps WINDOW messages in flight (a sender sends again when its own
+message comes back), so that no server's queue overflows, and every client
+counts frames until it has received every message. deliveries/s is frames
+received by all clients over the time from the first send to the last frame.
+idle: connect, wait for each greeting, and stay connected for the server's
+memory to be read; print when ready, then hold.
+"""
+
+import argparse
+import asyncio
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
+
+WINDOW = 8
+
+
+class Client(WSListener):
+    """Counts text frames; a sender also sends its next message when one of its own returns."""
+
+    def __init__(self, expected: int, greeted: asyncio.Event) -> None:
+        self.expected = expected
+        self.received = -1  # the greeting is not a delivery
+        self.greeted = greeted
+        self.done = asyncio.get_running_loop().create_future()
+        self.transport: WSTransport | None = None
+        self.to_send = 0
+        self.marker = b""
+        self.first_send = 0.0
+
+    def on_ws_connected(self, transport: WSTransport) -> None:
+        self.transport = transport
+
+    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
+        if frame.msg_type != WSMsgType.TEXT:
+            return
+        self.received += 1
+        if self.received == 0:
+            self.greeted.set()
+            return
+        if self.to_send and self.marker and self.marker in frame.get_payload_as_bytes():
+            self.send_one()
+        if self.received >= self.expected and not self.done.done():
+            self.done.set_result(time.perf_counter())
+
+    def on_ws_disconnected(self, transport: WSTransport) -> None:
+        if not self.done.done():
+            self.done.set_exception(ConnectionError(f"disconnected after {self.received} frames"))
+
+    def send_one(self) -> None:
+        if self.to_send and self.transport is not None:
+            self.to_send -= 1
+            payload = {"type": "message", "content": f"{self.marker.decode()} {self.to_send}"}
+            self.transport.send(WSMsgType.TEXT, json.dumps(payload).encode())
+
+
+async def connect_all(url: str, tokens: list[str], expected: int) -> list[Client]:
+    clients: list[Client] = []
+    for token in tokens:
+        greeted = asyncio.Event()
+        _, client = await ws_connect(
+            lambda greeted=greeted: Client(expected, greeted),
+            url,
+            extra_headers={"Authorization": f"Bearer {token}"},
+            max_frame_size=1 << 20,
+        )
+        await asyncio.wait_for(greeted.wait(), 10)
+        assert isinstance(client, Client)
+        clients.append(client)
+    return clients
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def fanout(url: str, tokens: list[str], senders: int, messages: int) -> dict[str, float]:
+    expected = senders * messages
+    started = time.perf_counter()
+    clients = await connect_all(url, tokens, expected)
+    connect_seconds = time.perf_counter() - started
+    cpu_before, start = cpu_seconds(), time.perf_counter()
+    for number, client in enumerate(clients[:senders]):
+        client.marker = f"s{number}-".encode()
+        client.to_send = messages
+        for _ in range(WINDOW):
+            client.send_one()
+    finished = await asyncio.wait_for(asyncio.gather(*(c.done for c in clients)), 600)
+    elapsed = max(finished) - start
+    cpu = cpu_seconds() - cpu_before
+    for client in clients:
+        if client.transport is not None:
+            client.transport.disconnect()
+    return {
+        "deliveries_per_second": len(clients) * expected / elapsed,
+        "seconds": elapsed,
+        "client_cpu": cpu / elapsed,
+        "connect_seconds": connect_seconds,
+    }
+
+
+async def idle(url: str, tokens: list[str], hold: float) -> None:
+    clients = await connect_all(url, tokens, 1 << 30)
+    print(json.dumps({"ready": len(clients)}), flush=True)
+    await asyncio.sleep(hold)
+    for client in clients:
+        if client.transport is not None:
+            client.transport.disconnect()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("mode", choices=["fanout", "idle"])
+    parser.add_argument("url")
+    parser.add_argument("--clients", type=int, required=True)
+    parser.add_argument("--senders", type=int, default=10)
+    parser.add_argument("--messages", type=int, default=100)
+    parser.add_argument("--tokens", type=Path, required=True)
+    parser.add_argument("--hold", type=float, default=60)
+    args = parser.parse_args()
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    tokens = args.tokens.read_text().split()[: args.clients]
+    if len(tokens) < args.clients:
+        sys.exit(f"{args.tokens} has {len(tokens)} tokens; {args.clients} needed")
+    if args.mode == "fanout":
+        result = asyncio.run(fanout(args.url, tokens, args.senders, args.messages))
+        print(json.dumps(result), flush=True)
+    else:
+        asyncio.run(idle(args.url, tokens, args.hold))
+
+
+if __name__ == "__main__":
+    main()
