@@ -19,6 +19,7 @@ class FakeSocket:
 
     def __init__(self, *, stalled: bool = False) -> None:
         self.stalled = stalled
+        self.scope: dict[str, Any] = {"type": "websocket"}  # no server's protocol in it
         self.frames: list[str] = []
         self.closed_with: int | None = None
 

@@ -29,6 +29,8 @@ from starlette.websockets import WebSocket
 from .. import metrics
 from ..auth import User
 from ..close_codes import WS_4008_SLOW_CONSUMER
+from .batch import Frame as Frame  # what a socket is sent; imported from here elsewhere
+from .batch import batch_writer
 from .transport import TRANSPORT_KEY
 
 logger = logging.getLogger(__name__)
@@ -38,14 +40,14 @@ CLOSE_FLUSH_SECONDS = 5.0
 # How long a dropped peer gets to take its close frame before the TCP
 # connection is reset (shorter than the flush, which waits on it).
 DROP_GRACE_SECONDS = 2.0
+# Frames written in one go at most: they are already queued, so this only
+# bounds one write's size.
+MAX_BATCH = 64
 
 # Connection ids are unique across processes, so that a frame published
 # through a shared broker can name the one socket it must skip.
 _PROCESS = uuid.uuid4().hex[:8]
 _numbers = itertools.count(1)
-
-# What a socket is sent: a text frame or a binary one.
-Frame = str | bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +80,8 @@ class Connection:
         self.close_reason = ""
         self._websocket = websocket
         self._queue: asyncio.Queue[Frame | _Close] = asyncio.Queue(maxsize=queue_size)
+        # One system call for several frames, where the server allows it.
+        self._write_batch = batch_writer(websocket.scope)
         self._writer = asyncio.create_task(self._write(), name=f"ws-writer-{self.id}")
         # Done once the server is finished with this socket (it is closing it,
         # or a send failed): whoever waits on the client stops waiting then.
@@ -226,6 +230,16 @@ class Connection:
             raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         transport.abort()
 
+    async def _send(self, frames: list[Frame]) -> None:
+        if self._write_batch is not None:
+            await self._write_batch(frames)
+            return
+        for frame in frames:
+            if isinstance(frame, str):
+                await self._websocket.send_text(frame)
+            else:
+                await self._websocket.send_bytes(frame)
+
     def _drop_queue(self) -> None:
         while not self._queue.empty():
             self._queue.get_nowait()
@@ -234,14 +248,19 @@ class Connection:
         try:
             while True:
                 item = await self._queue.get()
+                # Whatever is queued already goes out together (see `batch.py`).
+                batch: list[Frame] = []
+                while not isinstance(item, _Close):
+                    batch.append(item)
+                    if self._queue.empty() or len(batch) >= MAX_BATCH:
+                        break
+                    item = self._queue.get_nowait()
+                if batch:
+                    await self._send(batch)
+                    self._delivered.inc(len(batch))
                 if isinstance(item, _Close):
                     await self._websocket.close(item.code, item.reason)
                     return
-                if isinstance(item, str):
-                    await self._websocket.send_text(item)
-                else:
-                    await self._websocket.send_bytes(item)
-                self._delivered.inc()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the peer went away mid-send: nothing left to tell it

@@ -9,6 +9,8 @@ protocol, which holds it. This middleware, outermost, puts it in the scope.
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 TRANSPORT_KEY = "azu.transport"
+# The server's protocol object of a websocket, for `batch.batch_writer`.
+PROTOCOL_KEY = "azu.protocol"
 
 
 class TransportHandle:
@@ -19,7 +21,9 @@ class TransportHandle:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
-            transport = getattr(getattr(send, "__self__", None), "transport", None)
+            protocol = getattr(send, "__self__", None)
+            transport = getattr(protocol, "transport", None)
             if transport is not None:
                 scope[TRANSPORT_KEY] = transport
+                scope[PROTOCOL_KEY] = protocol
         await self.app(scope, receive, send)

@@ -1,0 +1,32 @@
+"""Under uvicorn, frames queued for a socket are written together, and arrive whole, in order."""
+
+import json
+from pathlib import Path
+
+from .e2e import WAIT, receive, uvicorn
+from .probe import PROBE
+
+SECRET = "a-secret-only-for-the-batch-write-tests-0123"
+
+
+def test_a_burst_of_text_and_binary_frames_arrives_whole_and_in_order(tmp_path: Path) -> None:
+    # The senders' rate limit lifted: the burst is the point.
+    with (
+        uvicorn(tmp_path, SECRET, WS_RATE_LIMIT="1000000", WS_RATE_BURST="1000") as server,
+        server.connect(PROBE, "alice") as alice,
+        server.connect(PROBE, "bob") as bob,
+    ):
+        receive(alice, "connected")
+        receive(bob, "connected")
+        expected: list[str | bytes] = []
+        for number in range(300):
+            alice.send(json.dumps({"type": "message", "content": f"m{number}"}))
+            alice.send(bytes([number % 256]) * (number * 7))  # to the others only
+            expected += [f"m{number}", bytes([number % 256]) * (number * 7)]
+        received: list[str | bytes] = []
+        for _ in expected:
+            frame = bob.recv(timeout=WAIT)
+            received.append(json.loads(frame)["content"] if isinstance(frame, str) else frame)
+        assert received == expected
+        for number in range(300):  # her own messages came back to her, in order too
+            assert receive(alice, "message")["content"] == f"m{number}"
