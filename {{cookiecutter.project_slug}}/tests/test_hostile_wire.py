@@ -54,10 +54,16 @@ def settled(server: Server) -> dict[str, int]:
 
 
 def still_serving(server: Server) -> None:
+    """A fresh client is greeted and answered. Binary frames a hostile client sent just
+    before may still be relayed to it (the probe relays them): those are skipped."""
     with server.connect(PROBE, "alice") as alice:
-        receive(alice, "connected")
         alice.send(json.dumps({"type": "ping"}))
-        receive(alice, "pong")
+        seen: list[str] = []
+        while "pong" not in seen:
+            frame = alice.recv(timeout=WAIT)
+            if isinstance(frame, str):
+                seen.append(json.loads(frame)["type"])
+        assert seen == ["connected", "pong"]
 
 
 def reset(raw: socket.socket) -> None:

@@ -31,6 +31,7 @@ from ..auth import User
 from ..close_codes import WS_4008_SLOW_CONSUMER
 from .batch import Frame as Frame  # what a socket is sent; imported from here elsewhere
 from .batch import batch_writer
+from .outbox import Outbox, OutboxFull
 from .transport import TRANSPORT_KEY
 
 logger = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ class Connection:
         self.close_code: int | None = None
         self.close_reason = ""
         self._websocket = websocket
-        self._queue: asyncio.Queue[Frame | _Close] = asyncio.Queue(maxsize=queue_size)
+        self._queue: Outbox[Frame | _Close] = Outbox(queue_size)
         # One system call for several frames, where the server allows it.
         self._write_batch = batch_writer(websocket.scope)
         self._writer = asyncio.create_task(self._write(), name=f"ws-writer-{self.id}")
@@ -131,7 +132,7 @@ class Connection:
             return
         try:
             self._queue.put_nowait(frame)
-        except asyncio.QueueFull:
+        except OutboxFull:
             logger.warning("%r is not reading: dropping it as a slow consumer", self)
             metrics.SLOW_CONSUMERS.labels(self.channel).inc()
             self.drop(WS_4008_SLOW_CONSUMER, "Slow consumer: outbound queue full")
@@ -241,8 +242,7 @@ class Connection:
                 await self._websocket.send_bytes(frame)
 
     def _drop_queue(self) -> None:
-        while not self._queue.empty():
-            self._queue.get_nowait()
+        self._queue.clear()
 
     async def _write(self) -> None:
         try:

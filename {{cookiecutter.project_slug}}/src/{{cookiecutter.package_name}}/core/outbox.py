@@ -1,0 +1,71 @@
+"""A socket's outbound queue: bounded, first in first out, read by its writer alone.
+
+`asyncio.Queue` would do, for many readers and writers, with three deques and
+an Event: about 3.3 KB per socket before anything is queued. One deque and a
+waiting future or two do the same here, which matters at thousands of idle
+sockets (the benchmark measures memory per connection).
+"""
+
+import asyncio
+from collections import deque
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class OutboxFull(Exception):
+    """`put_nowait` on a full outbox."""
+
+
+class Outbox(Generic[T]):
+    __slots__ = ("_items", "_reader", "_room", "maxsize")
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._items: deque[T] = deque()
+        self._reader: asyncio.Future[None] | None = None  # the writer, waiting for an item
+        self._room: asyncio.Future[None] | None = None  # putters, waiting for room
+
+    def full(self) -> bool:
+        return len(self._items) >= self.maxsize
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def put_nowait(self, item: T) -> None:
+        if self.full():
+            raise OutboxFull
+        self._items.append(item)
+        _wake(self._reader)
+
+    async def put(self, item: T) -> None:
+        """Wait for room, then queue `item`."""
+        while self.full():
+            if self._room is None or self._room.done():
+                self._room = asyncio.get_running_loop().create_future()
+            # Shielded: a putter that gives up must not cancel the others' wait.
+            await asyncio.shield(self._room)
+        self.put_nowait(item)
+
+    def get_nowait(self) -> T:
+        item = self._items.popleft()
+        _wake(self._room)
+        return item
+
+    async def get(self) -> T:
+        while not self._items:
+            self._reader = asyncio.get_running_loop().create_future()
+            try:
+                await self._reader
+            finally:
+                self._reader = None
+        return self.get_nowait()
+
+    def clear(self) -> None:
+        self._items.clear()
+        _wake(self._room)
+
+
+def _wake(waiter: "asyncio.Future[None] | None") -> None:
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)

@@ -1,0 +1,52 @@
+"""A socket's outbound queue: bounded, in order, and its waiting putters are always woken."""
+
+import asyncio
+
+import pytest
+
+from {{ cookiecutter.package_name }}.core.outbox import Outbox, OutboxFull
+
+
+def test_it_keeps_order_and_refuses_past_its_size() -> None:
+    outbox: Outbox[str] = Outbox(2)
+    outbox.put_nowait("a")
+    outbox.put_nowait("b")
+    with pytest.raises(OutboxFull):
+        outbox.put_nowait("c")
+    assert [outbox.get_nowait(), outbox.get_nowait()] == ["a", "b"]
+    assert outbox.empty()
+
+
+async def waiting_scenario() -> list[str]:
+    outbox: Outbox[str] = Outbox(1)
+    outbox.put_nowait("first")
+    quitter = asyncio.create_task(outbox.put("given up"))
+    patient = asyncio.create_task(outbox.put("second"))
+    await asyncio.sleep(0)
+    quitter.cancel()  # one putter gives up: the other must still get in
+    await asyncio.sleep(0)
+    reader = asyncio.create_task(collect(outbox, 2))
+    await asyncio.wait_for(patient, 1)
+    return await asyncio.wait_for(reader, 1)
+
+
+async def collect(outbox: Outbox[str], count: int) -> list[str]:
+    return [await outbox.get() for _ in range(count)]
+
+
+def test_a_putter_waits_for_room_and_a_reader_for_an_item() -> None:
+    assert asyncio.run(waiting_scenario()) == ["first", "second"]
+
+
+async def clearing_scenario() -> tuple[bool, str]:
+    outbox: Outbox[str] = Outbox(1)
+    outbox.put_nowait("stale")
+    putter = asyncio.create_task(outbox.put("fresh"))
+    await asyncio.sleep(0)
+    outbox.clear()  # a socket dropping its queue makes room at once
+    await asyncio.wait_for(putter, 1)
+    return outbox.full(), await outbox.get()
+
+
+def test_clearing_makes_room_for_a_waiting_putter() -> None:
+    assert asyncio.run(clearing_scenario()) == (True, "fresh")
