@@ -2,6 +2,7 @@
 
     python bench/load.py fanout URL --clients N --senders 10 --messages M --tokens FILE
     python bench/load.py idle URL --clients N --tokens FILE --hold SECONDS
+    python bench/load.py latency URL --clients N --rate R --seconds S --tokens FILE
 
 Clients are picows connections (a C-accelerated client), so that one
 process can receive what the server sends; the result reports this
@@ -14,6 +15,8 @@ counts frames until it has received every message. deliveries/s is frames
 received by all clients over the time from the first send to the last frame.
 idle: connect, wait for each greeting, and stay connected for the server's
 memory to be read; print when ready, then hold.
+latency: one client sends R messages a second, each carrying its send time;
+every client notes how long each took to arrive (one clock: one process).
 """
 
 import argparse
@@ -41,6 +44,7 @@ class Client(WSListener):
         self.to_send = 0
         self.marker = b""
         self.first_send = 0.0
+        self.latencies: list[float] | None = None
 
     def on_ws_connected(self, transport: WSTransport) -> None:
         self.transport = transport
@@ -51,6 +55,10 @@ class Client(WSListener):
         self.received += 1
         if self.received == 0:
             self.greeted.set()
+            return
+        if self.latencies is not None:
+            sent_at = float(json.loads(frame.get_payload_as_bytes())["content"])
+            self.latencies.append(time.perf_counter() - sent_at)
             return
         if self.to_send and self.marker and self.marker in frame.get_payload_as_bytes():
             self.send_one()
@@ -114,6 +122,31 @@ async def fanout(url: str, tokens: list[str], senders: int, messages: int) -> di
     }
 
 
+async def latency(url: str, tokens: list[str], rate: float, seconds: float) -> dict[str, float]:
+    clients = await connect_all(url, tokens, 1 << 30)
+    for client in clients:
+        client.latencies = []
+    sender, interval = clients[0], 1 / rate
+    assert sender.transport is not None
+    start = time.perf_counter()
+    for number in range(int(rate * seconds)):
+        # Paced against the start, so that a late wake-up does not slow the rate.
+        await asyncio.sleep(max(0.0, start + number * interval - time.perf_counter()))
+        payload = {"type": "message", "content": repr(time.perf_counter())}
+        sender.transport.send(WSMsgType.TEXT, json.dumps(payload).encode())
+    await asyncio.sleep(1)  # the last ones arrive
+    samples = sorted(value for client in clients for value in client.latencies or [])
+    for client in clients:
+        client.done.cancel()
+        if client.transport is not None:
+            client.transport.disconnect()
+    return {
+        "p50_ms": 1000 * samples[len(samples) // 2],
+        "p99_ms": 1000 * samples[int(len(samples) * 0.99)],
+        "samples": len(samples),
+    }
+
+
 async def idle(url: str, tokens: list[str], hold: float) -> None:
     clients = await connect_all(url, tokens, 1 << 30)
     print(json.dumps({"ready": len(clients)}), flush=True)
@@ -126,13 +159,15 @@ async def idle(url: str, tokens: list[str], hold: float) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["fanout", "idle"])
+    parser.add_argument("mode", choices=["fanout", "idle", "latency"])
     parser.add_argument("url")
     parser.add_argument("--clients", type=int, required=True)
     parser.add_argument("--senders", type=int, default=10)
     parser.add_argument("--messages", type=int, default=100)
     parser.add_argument("--tokens", type=Path, required=True)
     parser.add_argument("--hold", type=float, default=60)
+    parser.add_argument("--rate", type=float, default=50)
+    parser.add_argument("--seconds", type=float, default=5)
     args = parser.parse_args()
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -141,6 +176,9 @@ def main() -> None:
         sys.exit(f"{args.tokens} has {len(tokens)} tokens; {args.clients} needed")
     if args.mode == "fanout":
         result = asyncio.run(fanout(args.url, tokens, args.senders, args.messages))
+        print(json.dumps(result), flush=True)
+    elif args.mode == "latency":
+        result = asyncio.run(latency(args.url, tokens, args.rate, args.seconds))
         print(json.dumps(result), flush=True)
     else:
         asyncio.run(idle(args.url, tokens, args.hold))

@@ -51,9 +51,12 @@ class Scenario:
 
 FANOUT = [Scenario("fan-out, N=100", 100, 200), Scenario("fan-out, N=1000", 1000, 40)]
 IDLE_CLIENTS = 2000
+# Paced: 50 messages a second to 100 clients is 5,000 deliveries a second.
+LATENCY = Scenario("latency at 5,000 deliveries/s, N=100", 100, 50)
 # --smoke: the same machinery at a tiny size, for the template's tests (no timing is judged).
 SMOKE_FANOUT = [Scenario("fan-out, N=10", 10, 20), Scenario("fan-out, N=20", 20, 10)]
 SMOKE_IDLE_CLIENTS = 20
+SMOKE_LATENCY = Scenario("latency at 200 deliveries/s, N=10", 10, 20)
 
 
 def free_port() -> int:
@@ -164,6 +167,19 @@ def run_fanout(server: Server, scenario: Scenario, tokens: Path) -> dict[str, fl
     return result
 
 
+def run_latency(server: Server, scenario: Scenario, tokens: Path) -> dict[str, float]:
+    """`scenario.messages` is the sender's rate here, per second, for 5 seconds."""
+    process = load(
+        "latency", server.url, "--clients", str(scenario.clients),
+        "--rate", str(scenario.messages), "--seconds", "5", "--tokens", str(tokens),
+    )  # fmt: skip
+    output, _ = process.communicate(timeout=120)
+    if process.returncode != 0:
+        sys.exit(f"the load generator failed against {server.kind}")
+    result: dict[str, float] = json.loads(output.splitlines()[-1])
+    return result
+
+
 def run_idle(server: Server, tokens: Path, clients: int) -> dict[str, float]:
     time.sleep(1)  # let start-up allocations settle
     before = server.rss()
@@ -187,6 +203,10 @@ def measure(
             results[f"{scenario.name}: deliveries/s"] = outcome["deliveries_per_second"]
             results[f"{scenario.name}: connect s"] = outcome["connect_seconds"]
             results[f"{scenario.name}: client CPU"] = outcome["client_cpu"]
+        paced = SMOKE_LATENCY if smoke else LATENCY
+        timing = run_latency(server, paced, tokens)
+        results[f"{paced.name}: p50 ms"] = timing["p50_ms"]
+        results[f"{paced.name}: p99 ms"] = timing["p99_ms"]
     with serving(kind, project, workdir) as server:
         clients = SMOKE_IDLE_CLIENTS if smoke else IDLE_CLIENTS
         results[f"idle memory per connection, N={clients}, bytes"] = run_idle(

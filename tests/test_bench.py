@@ -30,6 +30,8 @@ def test_a_smoke_run_writes_a_table_with_every_measure_for_both_servers(tmp_path
         "fan-out, N=20: deliveries/s",
         "fan-out, N=20: connect s",
         "fan-out, N=20: client CPU",
+        "latency at 200 deliveries/s, N=10: p50 ms",
+        "latency at 200 deliveries/s, N=10: p99 ms",
         "idle memory per connection, N=20, bytes",
     }
     for row in filter(None, rows):
