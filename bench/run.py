@@ -155,11 +155,9 @@ def load(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
 
 
-def run_fanout(server: Server, scenario: Scenario, tokens: Path) -> dict[str, float]:
-    process = load(
-        "fanout", server.url, "--clients", str(scenario.clients),
-        "--messages", str(scenario.messages), "--tokens", str(tokens),
-    )  # fmt: skip
+def run_load(server: Server, mode: str, *options: str) -> dict[str, float]:
+    """Run the load generator to the end; its one-line JSON result."""
+    process = load(mode, server.url, *options)
     output, _ = process.communicate(timeout=900)
     if process.returncode != 0:
         sys.exit(f"the load generator failed against {server.kind}")
@@ -167,17 +165,18 @@ def run_fanout(server: Server, scenario: Scenario, tokens: Path) -> dict[str, fl
     return result
 
 
+def run_fanout(server: Server, scenario: Scenario, tokens: Path) -> dict[str, float]:
+    clients, messages = str(scenario.clients), str(scenario.messages)
+    return run_load(
+        server, "fanout", "--clients", clients, "--messages", messages, "--tokens", str(tokens)
+    )
+
+
 def run_latency(server: Server, scenario: Scenario, tokens: Path) -> dict[str, float]:
     """`scenario.messages` is the sender's rate here, per second, for 5 seconds."""
-    process = load(
-        "latency", server.url, "--clients", str(scenario.clients),
-        "--rate", str(scenario.messages), "--seconds", "5", "--tokens", str(tokens),
-    )  # fmt: skip
-    output, _ = process.communicate(timeout=120)
-    if process.returncode != 0:
-        sys.exit(f"the load generator failed against {server.kind}")
-    result: dict[str, float] = json.loads(output.splitlines()[-1])
-    return result
+    clients, rate = str(scenario.clients), str(scenario.messages)
+    options = ("--clients", clients, "--rate", rate, "--seconds", "5", "--tokens", str(tokens))
+    return run_load(server, "latency", *options)
 
 
 def run_idle(server: Server, tokens: Path, clients: int) -> dict[str, float]:
