@@ -1,6 +1,5 @@
 """Baking the template, and running tools inside a bake, for the template's tests."""
 
-import json
 import os
 import subprocess
 import sys
@@ -10,7 +9,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULTS: dict[str, str] = json.loads((ROOT / "cookiecutter.json").read_text())
 
 # Custom answers that stretch the template: a long name makes every import
 # line longer, which is where formatting breaks first.
