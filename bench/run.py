@@ -49,7 +49,11 @@ class Scenario:
     messages: int  # per sender
 
 
-FANOUT = [Scenario("fan-out, N=100", 100, 200), Scenario("fan-out, N=1000", 1000, 40)]
+FANOUT = [
+    Scenario("fan-out, N=100", 100, 200),
+    Scenario("fan-out, N=1000", 1000, 40),
+    Scenario("fan-out, N=5000", 5000, 10),
+]
 IDLE_CLIENTS = 2000
 # Paced: 50 messages a second to 100 clients is 5,000 deliveries a second.
 LATENCY = Scenario("latency at 5,000 deliveries/s, N=100", 100, 50)
