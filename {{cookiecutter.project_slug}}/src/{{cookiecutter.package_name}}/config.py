@@ -90,6 +90,12 @@ class Settings(BaseSettings):
             return [origin.strip().rstrip("/") for origin in value.split(",") if origin.strip()]
         return value
 
+    @field_validator("allowed_origins", mode="after")
+    @classmethod
+    def _origins_in_lower_case(cls, value: list[str]) -> list[str]:
+        # Scheme and host compare without regard to case, as browsers treat them.
+        return [origin.lower() for origin in value]
+
     @field_validator("jwt_secret")
     @classmethod
     def _secret_is_long_enough(cls, value: SecretStr | None) -> SecretStr | None:

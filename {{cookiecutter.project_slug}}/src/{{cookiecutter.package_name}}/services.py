@@ -1,7 +1,6 @@
 """What channels and HTTP routes share: built once per app, in its lifespan."""
 
 import asyncio
-import contextlib
 import logging
 import os
 import sys
@@ -12,6 +11,7 @@ from .config import Settings
 from .core.broker import broker_from_url
 from .core.hub import Hub
 from .core.presence import presence_from_url
+from .core.tasks import cancel_and_wait
 from .core.watchdog import Watchdog
 from .notifications import Notifier, store_from_settings
 from .updates import UpdatePublisher
@@ -71,8 +71,6 @@ class Services:
 
     async def stop(self) -> None:
         for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
         await self.hub.stop()
         await self.notifier.store.close()

@@ -32,7 +32,8 @@ from ..close_codes import WS_4008_SLOW_CONSUMER
 from .batch import Frame as Frame  # what a socket is sent; imported from here elsewhere
 from .batch import batch_writer
 from .outbox import Outbox, OutboxFull
-from .transport import TRANSPORT_KEY
+from .tasks import cancel_and_wait
+from .transport import PROTOCOL_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -193,9 +194,7 @@ class Connection:
                 await asyncio.wait_for(asyncio.shield(self._writer), CLOSE_FLUSH_SECONDS)
         if not self._ended.done():
             self._ended.set_result(None)
-        self._writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._writer
+        await cancel_and_wait(self._writer)
 
     def _mark_closing(self, code: int, reason: str) -> bool:
         """Record the server's close; False if the connection was already closing."""
@@ -218,9 +217,10 @@ class Connection:
         Without this the socket, its file descriptor and megabytes of send
         buffer stay until the peer goes away, and a shutdown waits for it.
         ASGI has no way to say so: `transport.TransportHandle` puts the server's
-        transport in the scope where it can. Elsewhere this does nothing.
+        protocol, which holds the transport, in the scope where it can.
+        Elsewhere this does nothing.
         """
-        transport: Any = self._websocket.scope.get(TRANSPORT_KEY)
+        transport: Any = getattr(self._websocket.scope.get(PROTOCOL_KEY), "transport", None)
         # asyncio's transports and uvloop's alike (uvloop's are no subclass).
         if not callable(getattr(transport, "abort", None)):
             return

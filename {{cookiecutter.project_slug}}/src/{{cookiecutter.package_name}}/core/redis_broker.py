@@ -23,6 +23,7 @@ from .. import metrics
 from .broker import Deliver
 from .connection import Frame
 from .redis_client import UNREACHABLE, open_redis
+from .tasks import cancel_and_wait
 
 logger = logging.getLogger(__name__)
 
@@ -121,10 +122,7 @@ class RedisBroker:
             self._deliver(topic, frame, exclude)
 
     async def close(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+        await cancel_and_wait(self._reader)
         with contextlib.suppress(*UNREACHABLE):
             await self._pubsub.aclose()  # type: ignore[no-untyped-call]
         for client in (self._redis, self._subscriber):

@@ -32,6 +32,7 @@ import uuid
 
 from .presence import Announce
 from .redis_client import UNREACHABLE, open_redis
+from .tasks import cancel_and_wait
 
 logger = logging.getLogger(__name__)
 
@@ -170,10 +171,7 @@ class RedisPresence:
         return sorted(user.decode() if isinstance(user, bytes) else user for user in users)
 
     async def close(self) -> None:
-        if self._beating is not None:
-            self._beating.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._beating
+        await cancel_and_wait(self._beating)
         with contextlib.suppress(*UNREACHABLE):
             for entry in list(self._local):
                 await self._withdraw(entry)

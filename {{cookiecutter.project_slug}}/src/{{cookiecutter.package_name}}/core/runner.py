@@ -59,6 +59,12 @@ class Refused(Exception):
         self.reason = reason
         self.kind = kind
 
+    async def close(self, websocket: WebSocket, path: str) -> None:
+        """Close the accepted socket with the refusal's code; log and count it."""
+        await websocket.close(self.code, self.reason)
+        logger.info("%s refused with %d: %s", path, self.code, self.reason)
+        metrics.HANDSHAKE_REFUSALS.labels(path, self.kind).inc()
+
 
 def channel_endpoint(channel_class: type[Channel[Any]]) -> Endpoint:
     """The ASGI websocket endpoint that runs `channel_class` for each connection."""
@@ -75,9 +81,7 @@ def channel_endpoint(channel_class: type[Channel[Any]]) -> Endpoint:
             # Closing after accepting, so that a browser sees the code and the
             # reason instead of the bare 1006 of a refused handshake.
             await websocket.accept(subprotocol=subprotocol)
-            await websocket.close(refusal.code, refusal.reason)
-            logger.info("%s refused with %d: %s", channel_class.path, refusal.code, refusal)
-            metrics.HANDSHAKE_REFUSALS.labels(channel_class.path, refusal.kind).inc()
+            await refusal.close(websocket, channel_class.path)
             return
         await websocket.accept(subprotocol=subprotocol)
         session = Session(channel_class, websocket, services, params)
@@ -153,9 +157,7 @@ class Session:
         hub, user_id = self.services.hub, self.websocket.scope["user"].id
         refusal = over_capacity(self.services, user_id)
         if refusal is not None:
-            await self.websocket.close(refusal.code, refusal.reason)
-            logger.info("%s refused with %d: %s", self.channel_class.path, refusal.code, refusal)
-            metrics.HANDSHAKE_REFUSALS.labels(self.channel_class.path, refusal.kind).inc()
+            await refusal.close(self.websocket, self.channel_class.path)
             return
         path = self.channel_class.path
         connection = await hub.connect(self.websocket, self.websocket.scope["user"], path)
