@@ -3,6 +3,8 @@
     python bench/load.py fanout URL --clients N --senders 10 --messages M --tokens FILE
     python bench/load.py idle URL --clients N --tokens FILE --hold SECONDS
     python bench/load.py latency URL --clients N --rate R --seconds S --tokens FILE
+    ... --socketio: speak Socket.IO (Engine.IO 4) to a python-socketio server
+
 
 Clients are picows connections (a C-accelerated client), so that one
 process can receive what the server sends; the result reports this
@@ -17,6 +19,10 @@ idle: connect, wait for each greeting, and stay connected for the server's
 memory to be read; print when ready, then hold.
 latency: one client sends R messages a second, each carrying its send time;
 every client notes how long each took to arrive (one clock: one process).
+
+With --socketio the same chat message travels as a Socket.IO event
+(`42["message",{...}]`); the namespace's connect acknowledgement is the
+greeting, and the client answers Engine.IO pings.
 """
 
 import argparse
@@ -35,7 +41,8 @@ WINDOW = 8
 class Client(WSListener):
     """Counts text frames; a sender also sends its next message when one of its own returns."""
 
-    def __init__(self, expected: int, greeted: asyncio.Event) -> None:
+    def __init__(self, expected: int, greeted: asyncio.Event, socketio: bool) -> None:
+        self.socketio = socketio
         self.expected = expected
         self.received = -1  # the greeting is not a delivery
         self.greeted = greeted
@@ -52,18 +59,35 @@ class Client(WSListener):
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         if frame.msg_type != WSMsgType.TEXT:
             return
+        payload = frame.get_payload_as_bytes()
+        if self.socketio and not self.socketio_counts(transport, payload):
+            return
         self.received += 1
         if self.received == 0:
             self.greeted.set()
             return
         if self.latencies is not None:
-            sent_at = float(json.loads(frame.get_payload_as_bytes())["content"])
-            self.latencies.append(time.perf_counter() - sent_at)
+            message = json.loads(payload[2:])[1] if self.socketio else json.loads(payload)
+            self.latencies.append(time.perf_counter() - float(message["content"]))
             return
-        if self.to_send and self.marker and self.marker in frame.get_payload_as_bytes():
+        if self.to_send and self.marker and self.marker in payload:
             self.send_one()
         if self.received >= self.expected and not self.done.done():
             self.done.set_result(time.perf_counter())
+
+    def socketio_counts(self, transport: WSTransport, payload: bytes) -> bool:
+        """Answer Engine.IO's handshake and pings; True for what the plain dialect would count:
+        the namespace's connect acknowledgement (the greeting) and events."""
+        if payload.startswith(b"0"):  # Engine.IO open: connect to the default namespace
+            transport.send(WSMsgType.TEXT, b"40")
+        elif payload == b"2":  # ping
+            transport.send(WSMsgType.TEXT, b"3")
+        return payload.startswith((b"40", b"42"))
+
+    def encode(self, message: dict[str, str]) -> bytes:
+        if self.socketio:
+            return b"42" + json.dumps(["message", message]).encode()
+        return json.dumps(message).encode()
 
     def on_ws_disconnected(self, transport: WSTransport) -> None:
         if not self.done.done():
@@ -72,16 +96,16 @@ class Client(WSListener):
     def send_one(self) -> None:
         if self.to_send and self.transport is not None:
             self.to_send -= 1
-            payload = {"type": "message", "content": f"{self.marker.decode()} {self.to_send}"}
-            self.transport.send(WSMsgType.TEXT, json.dumps(payload).encode())
+            message = {"type": "message", "content": f"{self.marker.decode()} {self.to_send}"}
+            self.transport.send(WSMsgType.TEXT, self.encode(message))
 
 
-async def connect_all(url: str, tokens: list[str], expected: int) -> list[Client]:
+async def connect_all(url: str, tokens: list[str], expected: int, socketio: bool) -> list[Client]:
     clients: list[Client] = []
     for token in tokens:
         greeted = asyncio.Event()
         _, client = await ws_connect(
-            lambda greeted=greeted: Client(expected, greeted),
+            lambda greeted=greeted: Client(expected, greeted, socketio),
             url,
             extra_headers={"Authorization": f"Bearer {token}"},
             max_frame_size=1 << 20,
@@ -97,10 +121,12 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def fanout(url: str, tokens: list[str], senders: int, messages: int) -> dict[str, float]:
+async def fanout(
+    url: str, tokens: list[str], socketio: bool, senders: int, messages: int
+) -> dict[str, float]:
     expected = senders * messages
     started = time.perf_counter()
-    clients = await connect_all(url, tokens, expected)
+    clients = await connect_all(url, tokens, expected, socketio)
     connect_seconds = time.perf_counter() - started
     cpu_before, start = cpu_seconds(), time.perf_counter()
     for number, client in enumerate(clients[:senders]):
@@ -122,8 +148,10 @@ async def fanout(url: str, tokens: list[str], senders: int, messages: int) -> di
     }
 
 
-async def latency(url: str, tokens: list[str], rate: float, seconds: float) -> dict[str, float]:
-    clients = await connect_all(url, tokens, 1 << 30)
+async def latency(
+    url: str, tokens: list[str], socketio: bool, rate: float, seconds: float
+) -> dict[str, float]:
+    clients = await connect_all(url, tokens, 1 << 30, socketio)
     for client in clients:
         client.latencies = []
     sender, interval = clients[0], 1 / rate
@@ -132,8 +160,8 @@ async def latency(url: str, tokens: list[str], rate: float, seconds: float) -> d
     for number in range(int(rate * seconds)):
         # Paced against the start, so that a late wake-up does not slow the rate.
         await asyncio.sleep(max(0.0, start + number * interval - time.perf_counter()))
-        payload = {"type": "message", "content": repr(time.perf_counter())}
-        sender.transport.send(WSMsgType.TEXT, json.dumps(payload).encode())
+        message = {"type": "message", "content": repr(time.perf_counter())}
+        sender.transport.send(WSMsgType.TEXT, sender.encode(message))
     await asyncio.sleep(1)  # the last ones arrive
     samples = sorted(value for client in clients for value in client.latencies or [])
     for client in clients:
@@ -147,8 +175,8 @@ async def latency(url: str, tokens: list[str], rate: float, seconds: float) -> d
     }
 
 
-async def idle(url: str, tokens: list[str], hold: float) -> None:
-    clients = await connect_all(url, tokens, 1 << 30)
+async def idle(url: str, tokens: list[str], socketio: bool, hold: float) -> None:
+    clients = await connect_all(url, tokens, 1 << 30, socketio)
     print(json.dumps({"ready": len(clients)}), flush=True)
     await asyncio.sleep(hold)
     for client in clients:
@@ -168,6 +196,7 @@ def main() -> None:
     parser.add_argument("--hold", type=float, default=60)
     parser.add_argument("--rate", type=float, default=50)
     parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--socketio", action="store_true", help="speak Socket.IO")
     args = parser.parse_args()
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -175,13 +204,13 @@ def main() -> None:
     if len(tokens) < args.clients:
         sys.exit(f"{args.tokens} has {len(tokens)} tokens; {args.clients} needed")
     if args.mode == "fanout":
-        result = asyncio.run(fanout(args.url, tokens, args.senders, args.messages))
+        result = asyncio.run(fanout(args.url, tokens, args.socketio, args.senders, args.messages))
         print(json.dumps(result), flush=True)
     elif args.mode == "latency":
-        result = asyncio.run(latency(args.url, tokens, args.rate, args.seconds))
+        result = asyncio.run(latency(args.url, tokens, args.socketio, args.rate, args.seconds))
         print(json.dumps(result), flush=True)
     else:
-        asyncio.run(idle(args.url, tokens, args.hold))
+        asyncio.run(idle(args.url, tokens, args.socketio, args.hold))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """The runner's guarantees, shown with small channels made for the purpose."""
 
+import gc
 from typing import Annotated, Any
 
 import pytest
@@ -16,6 +17,7 @@ from {{ cookiecutter.package_name }}.close_codes import (
 )
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.core.channel import Channel
+from {{ cookiecutter.package_name }}.core.collector import YOUNG_THRESHOLD
 from {{ cookiecutter.package_name }}.core.runner import Session
 from {{ cookiecutter.package_name }}.messages import Connected, NewMessage, Ping, Pong, PostMessage
 
@@ -210,6 +212,23 @@ def test_the_app_is_built_without_an_event_loop(settings: Settings) -> None:
     assert not hasattr(app.state, "services")
     with TestClient(app):
         assert app.state.services.hub.connections == set()
+
+
+def test_once_started_the_app_collects_garbage_less_often_and_never_walks_start_up_objects(
+    settings: Settings,
+) -> None:
+    # Thousands of sockets make full collections frequent at CPython's defaults
+    # (see core/collector.py); the benchmark measures the effect, this checks the cause.
+    before = gc.get_threshold()
+    gc.set_threshold(700, *before[1:])
+    gc.unfreeze()
+    try:
+        with TestClient(create_app(settings)):
+            assert gc.get_threshold()[0] >= YOUNG_THRESHOLD
+            assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
 
 
 def test_binary_frames_on_a_channel_without_on_binary_get_an_error(connect: Connect) -> None:

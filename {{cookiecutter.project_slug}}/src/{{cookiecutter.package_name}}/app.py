@@ -13,6 +13,7 @@ from .api import ROUTERS
 from .channels import CHANNELS
 from .config import Settings, load_settings
 from .core.channel import Channel
+from .core.collector import settle_for_many_sockets
 from .core.runner import channel_endpoint
 from .core.transport import TransportHandle
 from .logs import log_app_events, redact_tokens_in_server_logs
@@ -37,6 +38,7 @@ def create_app(
         services = Services.create(settings)
         await services.start()
         app.state.services = services
+        settle_for_many_sockets()
         try:
             yield
         finally:
