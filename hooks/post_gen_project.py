@@ -118,7 +118,7 @@ Next steps:
     cd {slug}
     python3 -m venv .venv && . .venv/bin/activate
     pip install -e ".[dev]"          # or: uv sync --extra dev{start_redis}
-    python -m {package} serve --reload
+    python -m {package} serve --reload   # then open http://127.0.0.1:8000/ for the demo
     python -m {package}.auth alice   # a token for alice
     pytest                           # the project's tests
 """

@@ -26,6 +26,9 @@ PYTHON = VENV / "bin" / "python"
 STAMP = VENV / ".azu-ws-installed"
 TEMPLATE_PYPROJECT = ROOT / "{{cookiecutter.project_slug}}" / "pyproject.toml"
 REQUIREMENTS = ROOT / "requirements-dev.txt"
+# Front-end tools the template's tests check the bakes with (tests/test_frontend_contract.py).
+NODE_PREFIX = VENV / "node"
+NODE_PACKAGES = ("@asyncapi/specs@6.11.1", "typescript@5.9.3")
 DEFAULT_SLUG, DEFAULT_PACKAGE = "realtime-app", "realtime_app"
 
 if sys.version_info < (3, 11):  # noqa: UP036 - say so plainly on an older Python
@@ -38,7 +41,11 @@ def run(*command: str | Path, **kwargs: object) -> None:
 
 def ensure_venv() -> None:
     """Create .venv and install what the template and its bakes need, when those change."""
-    wanted = hashlib.sha256(REQUIREMENTS.read_bytes() + TEMPLATE_PYPROJECT.read_bytes()).hexdigest()
+    wanted = hashlib.sha256(
+        REQUIREMENTS.read_bytes()
+        + TEMPLATE_PYPROJECT.read_bytes()
+        + " ".join(NODE_PACKAGES).encode()
+    ).hexdigest()
     if STAMP.exists() and STAMP.read_text() == wanted and PYTHON.exists():
         return
     print("Setting up .venv (once) ...", flush=True)
@@ -53,7 +60,26 @@ def ensure_venv() -> None:
         project = bake(Path(scratch))
         run(*pip, f"{project}[dev]")
         run(PYTHON, "-m", "pip", "uninstall", "--quiet", "--yes", DEFAULT_SLUG)
+    ensure_node_tools()
     STAMP.write_text(wanted)
+
+
+def ensure_node_tools() -> None:
+    """npm packages for the tests, into .venv/node; without npm, say so (those tests skip)."""
+    npm = shutil.which("npm")
+    if npm is None:
+        print("npm not found: the front-end contract tests will skip (CI=true: fail)", flush=True)
+        return
+    run(
+        npm,
+        "install",
+        "--silent",
+        "--no-audit",
+        "--no-fund",
+        "--prefix",
+        NODE_PREFIX,
+        *NODE_PACKAGES,
+    )
 
 
 def bake(output: Path) -> Path:
@@ -82,6 +108,8 @@ def serve(host: str, port: int, output: Path) -> None:
         f"""
 Serving {project} on http://{host}:{port} (edit src/{DEFAULT_PACKAGE}/channels/chat.py:
 the server reloads). Rerunning this command bakes the project afresh.
+
+The demo page, with every channel: http://{host}:{port}/
 
 A token for alice, valid one hour (mint more: cd {project} && PYTHONPATH=src \\
     {PYTHON} -m {DEFAULT_PACKAGE}.auth bob):

@@ -40,9 +40,13 @@ def bake(tmp_path_factory: pytest.TempPathFactory) -> Bake:
     return bake
 
 
-def run_in(project: Path, *command: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """Run a tool of this venv inside a baked project; the result carries its output."""
+def run_in(
+    project: Path, *command: str, timeout: float = 300, **settings: str
+) -> subprocess.CompletedProcess[str]:
+    """Run a tool of this venv inside a baked project, with `settings` added to its
+    environment; the result carries its output."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
+    env.update(settings)
     return subprocess.run(
         [sys.executable, "-m", *command],
         cwd=project,
@@ -57,3 +61,19 @@ def run_in(project: Path, *command: str, timeout: float = 300) -> subprocess.Com
 def package_of(project: Path) -> str:
     (package,) = (project / "src").iterdir()
     return package.name
+
+
+def python_in(project: Path, *arguments: str, timeout: float = 60) -> str:
+    """This venv's Python on the bake's source (`-m package ...`, `-c ...`), run in the
+    project as a user of it would; its output. It must succeed."""
+    result = subprocess.run(
+        [sys.executable, *arguments],
+        cwd=project,
+        env={**os.environ, "PYTHONPATH": str(project / "src")},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout

@@ -2,12 +2,13 @@
 
 import os
 import shutil
+import subprocess
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from .conftest import LONG_NAME, cookiecutter, package_of, run_in
+from .conftest import LONG_NAME, ROOT, Bake, cookiecutter, package_of, python_in, run_in
 
 CHANNEL_OPTIONS = ("with_chat", "with_rooms", "with_notifications", "with_live_updates")
 # All on (with the default and a long name), each channel off once, each alone,
@@ -25,12 +26,8 @@ VARIANTS: dict[str, dict[str, str]] = {
 FULL = ["default", "long-name"]
 
 
-@pytest.mark.parametrize("variant", list(VARIANTS))
-def test_the_bake_passes_its_own_gates(variant: str, tmp_path: Path) -> None:
-    """ruff, ruff format, mypy --strict and the bake's own tests, as its README says."""
-    result = cookiecutter(tmp_path, **VARIANTS[variant])
-    assert result.returncode == 0, result.stderr
-    (project,) = tmp_path.iterdir()
+def pass_the_gates(project: Path, tmp_path: Path, label: str) -> "subprocess.CompletedProcess[str]":
+    """ruff, ruff format, mypy --strict and pytest in `project`; pytest's result."""
     gates = {
         "ruff check": ("ruff", "check", "--no-cache", "."),
         "ruff format": ("ruff", "format", "--check", "--no-cache", "."),
@@ -38,10 +35,22 @@ def test_the_bake_passes_its_own_gates(variant: str, tmp_path: Path) -> None:
         # Its own basetemp: concurrent pytest runs prune each other's shared one.
         "pytest": ("pytest", "-q", "-p", "no:cacheprovider", f"--basetemp={tmp_path / 'pytest'}"),
     }
+    # The browser tests' screenshots, kept where CI can pick them up: artifacts/<label>/.
+    artifacts = str(ROOT / "artifacts" / label.replace(" ", "-"))
     for gate, command in gates.items():
-        outcome = run_in(project, *command)
+        outcome = run_in(project, *command, BROWSER_ARTIFACTS=artifacts)
         output = outcome.stdout[-5000:] + outcome.stderr[-2000:]
-        assert outcome.returncode == 0, f"{variant}: {gate} failed:\n{output}"
+        assert outcome.returncode == 0, f"{label}: {gate} failed:\n{output}"
+    return outcome
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_the_bake_passes_its_own_gates(variant: str, tmp_path: Path) -> None:
+    """ruff, ruff format, mypy --strict and the bake's own tests, as its README says."""
+    result = cookiecutter(tmp_path, **VARIANTS[variant])
+    assert result.returncode == 0, result.stderr
+    (project,) = tmp_path.iterdir()
+    outcome = pass_the_gates(project, tmp_path, variant)
     assert " passed" in outcome.stdout
     # Only the Redis tests may skip, and only on a machine without redis-server.
     if shutil.which("redis-server") or os.environ.get("CI") == "true":
@@ -74,7 +83,11 @@ def test_it_builds_a_wheel_with_its_package(full_project: Path, tmp_path: Path) 
     assert result.returncode == 0, result.stdout + result.stderr
     (wheel,) = tmp_path.glob("*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert f"{package_of(project)}/channels/chat.py" in names
+    package = package_of(project)
+    assert f"{package}/channels/chat.py" in names
+    # The demo page and the JavaScript client ship with the package (GET / serves them).
+    for static in ("index.html", "demo.js", "azu-ws.js", "azu-ws.d.ts", "style.css"):
+        assert f"{package}/static/{static}" in names
 
 
 def test_a_copy_of_the_chat_channel_registered_as_lobby_passes_its_tests(
@@ -103,3 +116,16 @@ def test_a_copy_of_the_chat_channel_registered_as_lobby_passes_its_tests(
 
 
 IMPORTS = "from .chat import ChatChannel\nfrom .lobby import LobbyChannel"
+
+
+def test_channels_made_by_new_channel_pass_the_bakes_gates(bake: Bake, tmp_path: Path) -> None:
+    """`python -m <package> new-channel NAME`, then ruff, mypy and the whole suite of the bake."""
+    project = bake(**VARIANTS["long-name"])
+    package = package_of(project)
+    # One name that sorts first among the imports, one long enough to need wrapping.
+    for name in ("aardvark", "zz_live_scoreboard_of_the_league"):
+        made = python_in(project, "-m", package, "new-channel", name)
+        assert f"wrote tests/test_{name}.py" in made
+    pass_the_gates(project, tmp_path, "after new-channel")
+    tests = run_in(project, "pytest", "-q", "-p", "no:cacheprovider", "tests/test_aardvark.py")
+    assert "3 passed" in tests.stdout, tests.stdout[-2000:]

@@ -16,7 +16,7 @@ import pytest
 from websockets.exceptions import WebSocketException
 from websockets.sync.client import connect
 
-from .conftest import ROOT
+from .conftest import ROOT, Bake, python_in
 
 WAIT = 5.0
 
@@ -62,17 +62,7 @@ def wait_for_health(url: str, process: "subprocess.Popen[bytes]", log: Path) -> 
 
 def mint_token(project: Path, user: str) -> str:
     """The generated README's command, run in the project as a user would."""
-    env = {**os.environ, "PYTHONPATH": str(project / "src")}
-    result = subprocess.run(
-        [sys.executable, "-m", "realtime_app.auth", user],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return result.stdout.strip()
+    return python_in(project, "-m", "realtime_app.auth", user).strip()
 
 
 def greeting(url: str, token: str) -> str:
@@ -116,3 +106,68 @@ def test_the_readme_opens_with_the_serve_and_test_commands() -> None:
     assert commands == ["python3 scripts/dev.py serve", "python3 scripts/dev.py test"]
     ci = (ROOT / ".ci" / "run").read_text()
     assert "python3 scripts/dev.py test" in ci
+
+
+@pytest.fixture
+def plain_uvicorn(bake: Bake, tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
+    """`uvicorn <package>.main:app --reload` in a fresh bake, as uvicorn's own docs run it."""
+    project = bake()
+    port, log = free_port(), tmp_path / "uvicorn.log"
+    command = [sys.executable, "-m", "uvicorn", "realtime_app.main:app", "--reload"]
+    command += ["--port", str(port)]
+    env = {**os.environ, "PYTHONPATH": str(project / "src")}
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            command,
+            cwd=project,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_for_health(f"http://127.0.0.1:{port}/healthz", process, log)
+        yield f"ws://127.0.0.1:{port}/ws/chat", project, log
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
+
+
+def greeting_within(url: str, token: str, seconds: float, wanted: str) -> str:
+    """The chat's greeting once it is `wanted`, or the last one seen after `seconds`."""
+    deadline, seen = time.monotonic() + seconds, ""
+    while time.monotonic() < deadline and seen != wanted:
+        try:
+            seen = greeting(url, token)
+        except (OSError, WebSocketException):
+            time.sleep(0.2)  # restarting, or not serving
+    return seen
+
+
+def test_plain_uvicorn_reload_shows_an_edit_a_syntax_error_and_the_recovery(
+    plain_uvicorn: tuple[str, Path, Path],
+) -> None:
+    url, project, log = plain_uvicorn
+    token = mint_token(project, "alice")
+    assert greeting(url, token) == "Connected to chat"
+    chat = project / "src" / "realtime_app" / "channels" / "chat.py"
+    original = chat.read_text()
+
+    chat.write_text(original.replace('"Connected to chat"', '"Edited once"'))
+    assert greeting_within(url, token, 30, "Edited once") == "Edited once", log.read_text()
+
+    broken = original.replace(
+        "    async def on_connect(self) -> None:", "    async def on_connect(self) ->"
+    )
+    chat.write_text(broken)
+    deadline = time.monotonic() + 30
+    while "SyntaxError" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    text = log.read_text()
+    # Readable: the file, the line and what is wrong, as Python reports it.
+    line = broken.splitlines().index("    async def on_connect(self) ->") + 1
+    assert f'channels/chat.py", line {line}' in text, text[-3000:]
+    assert "SyntaxError: invalid syntax" in text or "SyntaxError: expected" in text, text[-3000:]
+
+    chat.write_text(original.replace('"Connected to chat"', '"Fixed again"'))
+    assert greeting_within(url, token, 30, "Fixed again") == "Fixed again", log.read_text()[-3000:]

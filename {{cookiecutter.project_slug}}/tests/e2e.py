@@ -3,6 +3,7 @@
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -94,6 +95,21 @@ class Server:
             return answer
 
 
+def system_binary(name: str, purpose: str, *, override: str | None = None) -> str:
+    """The path of a program a test needs from the system (Debian package `name`).
+
+    Without it the test skips, saying so; under CI=true it fails instead,
+    since a skipped test is not a passed one.
+    """
+    path = override or shutil.which(name)
+    if path is None:
+        reason = f"{name} is not installed (Debian: apt-get install {name})"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; CI must run {purpose}")
+        pytest.skip(reason)
+    return path
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -111,6 +127,27 @@ def uvicorn(
     workdir: Path, secret: str, *, command: tuple[str, ...] = PROBE_APP, **settings: str
 ) -> Iterator[Server]:
     """The app (by default with the probe channel) served on a free port until the block ends."""
+    with _served(workdir, secret, command, settings, port=None) as server:
+        yield server
+
+
+@contextmanager
+def uvicorn_on(
+    port: int, workdir: Path, secret: str, *, command: tuple[str, ...] = PROBE_APP, **settings: str
+) -> Iterator[Server]:
+    """The same on `port`: a restart, where clients already know to find it."""
+    with _served(workdir, secret, command, settings, port=port) as server:
+        yield server
+
+
+@contextmanager
+def _served(
+    workdir: Path,
+    secret: str,
+    command: tuple[str, ...],
+    settings: dict[str, str],
+    port: int | None,
+) -> Iterator[Server]:
     log = workdir / "uvicorn.log"
     env = {
         **os.environ,
@@ -121,21 +158,21 @@ def uvicorn(
         **settings,
     }
     # A free port can be taken by another test before uvicorn binds it: try another.
-    for _ in range(3):
-        port = free_port()
+    for _ in range(1 if port else 3):
+        chosen = port or free_port()
         with log.open("wb") as output:
             process = subprocess.Popen(
-                [sys.executable, *command, str(port)],
+                [sys.executable, *command, str(chosen)],
                 cwd=workdir,
                 env=env,
                 stdout=output,
                 stderr=output,
             )
-        url = f"http://127.0.0.1:{port}"
+        url = f"http://127.0.0.1:{chosen}"
         if wait_until_serving(url, process, log):
             break
     else:
-        pytest.fail(f"uvicorn found no free port in three tries:\n{log.read_text()}")
+        pytest.fail(f"uvicorn found no free port:\n{log.read_text()}")
     try:
         yield Server(url, log, secret, process.pid, process)
     finally:

@@ -16,10 +16,11 @@ from {{ cookiecutter.package_name }}.core.channel import Channel
 from {{ cookiecutter.package_name }}.messages import Connected, NewMessage, Ping, Pong, PostMessage
 
 ProbeInbound = Annotated[Ping | PostMessage, Field(discriminator="type")]
+ProbeOutbound = Connected | Pong | NewMessage
 PROBE = "/ws/probe"
 
 
-class ProbeChannel(Channel[ProbeInbound]):
+class ProbeChannel(Channel[ProbeInbound, ProbeOutbound]):
     path = PROBE
 
     async def on_connect(self) -> None:

@@ -4,8 +4,6 @@ Where redis-server is not installed the tests skip, saying so; under CI=true
 they fail instead, since a skipped test is not a passed one.
 """
 
-import os
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -13,20 +11,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 import redis
 
-from .e2e import WAIT, free_port
+from .e2e import WAIT, free_port, system_binary
 
 
 def redis_server_binary() -> str:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        reason = "redis-server is not installed (Debian: apt-get install redis-server)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}; CI must run the Redis tests")
-        pytest.skip(reason)
-    return binary
+    return system_binary("redis-server", "the Redis tests")
 
 
 @dataclass

@@ -24,10 +24,11 @@ from {{ cookiecutter.package_name }}.messages import Connected, NewMessage, Ping
 from .conftest import Connect, receive_type
 
 Inbound = Annotated[Ping | PostMessage, Field(discriminator="type")]
+Outbound = Connected | Pong | NewMessage
 closes: list[tuple[str, int]] = []
 
 
-class Recorder(Channel[Inbound]):
+class Recorder(Channel[Inbound, Outbound]):
     """Records every on_close; `boom` crashes the handler; binary frames are echoed."""
 
     path = "/ws/recorder"
@@ -52,7 +53,7 @@ class Recorder(Channel[Inbound]):
         closes.append((self.user.id, code))
 
 
-class Listener(Channel[Inbound]):
+class Listener(Channel[Inbound, Outbound]):
     """Another channel: hears broadcasts to all, nothing else."""
 
     path = "/ws/listener"
@@ -61,7 +62,7 @@ class Listener(Channel[Inbound]):
         await self.push(Connected(message="listening", user=self.user.id))
 
 
-class Joiner(Channel[Inbound]):
+class Joiner(Channel[Inbound, Outbound]):
     """Joins the topic each message names."""
 
     path = "/ws/joiner"
@@ -72,7 +73,7 @@ class Joiner(Channel[Inbound]):
             await self.reply(message, Pong())
 
 
-class CrashesOnConnect(Channel[Inbound]):
+class CrashesOnConnect(Channel[Inbound, Outbound]):
     path = "/ws/crash"
 
     async def on_connect(self) -> None:
@@ -82,7 +83,7 @@ class CrashesOnConnect(Channel[Inbound]):
         closes.append((self.user.id, code))
 
 
-class Refuses(Channel[Inbound]):
+class Refuses(Channel[Inbound, Outbound]):
     path = "/ws/refuses"
 
     async def authorize(self) -> bool:

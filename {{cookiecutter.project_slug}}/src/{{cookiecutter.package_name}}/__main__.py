@@ -11,8 +11,10 @@ decompression.
 
 import argparse
 import os
+import sys
 import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 import uvicorn
 
@@ -34,7 +36,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="what to serve, as an import string (default: %(default)s)",
     )
     serve.add_argument("--factory", action="store_true", help="--app names a function to call")
+    types = commands.add_parser("types", help="write the messages' TypeScript types")
+    types.add_argument("--output", type=Path, help="a .d.ts file (default: standard output)")
+    channel = commands.add_parser("new-channel", help="write a new channel, registered and tested")
+    channel.add_argument("name", help="lower case, as in /ws/NAME (letters, digits, _)")
     args = parser.parse_args(argv)
+    if args.command == "types":
+        write_types(args.output)
+        return
+    if args.command == "new-channel":
+        write_channel(parser, args.name)
+        return
     try:
         settings = load_settings()
     except SettingsError as exc:
@@ -63,6 +75,31 @@ def main(argv: Sequence[str] | None = None) -> None:
         # open forever: shutting down waits this long for them at most.
         timeout_graceful_shutdown=settings.shutdown_timeout,
     )
+
+
+def write_types(output: Path | None) -> None:
+    # Imported here, not at the top: `serve` leaves importing the app to uvicorn.
+    from .app import TITLE
+    from .channels import CHANNELS
+    from .typescript import typescript_types
+
+    text = typescript_types(CHANNELS, title=TITLE)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)
+
+
+def write_channel(parser: argparse.ArgumentParser, name: str) -> None:
+    from .scaffold import ScaffoldError, new_channel
+
+    try:
+        written = new_channel(name, Path.cwd())
+    except ScaffoldError as exc:
+        parser.exit(2, f"{parser.prog} new-channel: {exc}\n")
+    for path in written:
+        print(f"wrote {path.relative_to(Path.cwd())}")
+    print(f"Serve it at /ws/{name}; its test: pytest tests/test_{name}.py")
 
 
 if __name__ == "__main__":

@@ -6,28 +6,34 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import PlainTextResponse
 from starlette.routing import WebSocketRoute
 
 from .api import ROUTERS
+from .asyncapi import asyncapi_document, check_unique_ids
 from .channels import CHANNELS
 from .config import Settings, load_settings
 from .core.channel import Channel
 from .core.collector import settle_for_many_sockets
 from .core.runner import channel_endpoint
 from .core.transport import TransportHandle
+from .demo import mount_demo
 from .logs import log_app_events, redact_tokens_in_server_logs
 from .metrics import exposition, forget_this_process
 from .services import Services
+from .typescript import typescript_types
 
 logger = logging.getLogger(__name__)
+TITLE = "{{ cookiecutter.project_name }}"
 
 
 def create_app(
-    settings: Settings | None = None, channels: Sequence[type[Channel[Any]]] = CHANNELS
+    settings: Settings | None = None, channels: Sequence[type[Channel[Any, Any]]] = CHANNELS
 ) -> FastAPI:
     """Build the app; the hub and broker are made in the lifespan, never at import."""
     settings = settings or load_settings()
+    check_unique_ids(channels)  # or /asyncapi.json would fail on its first request
     redact_tokens_in_server_logs()
     log_app_events(__package__ or __name__)
     if settings.uses_placeholder_secret:
@@ -45,7 +51,7 @@ def create_app(
             await services.stop()
             forget_this_process()
 
-    app = FastAPI(title="{{ cookiecutter.project_name }}", lifespan=lifespan)
+    app = FastAPI(title=TITLE, lifespan=lifespan)
     app.state.settings = settings
 
     @app.get("/healthz")
@@ -65,7 +71,25 @@ def create_app(
         body, content_type = exposition()
         return Response(body, media_type=content_type)
 
+    @app.get("/asyncapi.json", include_in_schema=False)
+    async def asyncapi(request: Request) -> dict[str, Any]:
+        """The websockets' AsyncAPI 3.0 document, made from the channels' own unions."""
+        return asyncapi_document(
+            channels,
+            title=app.title,
+            version=app.version,
+            host=request.url.netloc,
+            secure=request.url.scheme in ("https", "wss"),
+        )
+
+    @app.get("/messages.d.ts", include_in_schema=False)
+    async def typescript() -> PlainTextResponse:
+        """TypeScript types of every message, made from the same models."""
+        body = typescript_types(channels, title=app.title)
+        return PlainTextResponse(body, media_type="application/typescript")
+
     app.add_middleware(TransportHandle)
+    mount_demo(app, settings)
     for router in ROUTERS:
         app.include_router(router)
     for channel_class in channels:

@@ -16,3 +16,36 @@ WS_4401_UNAUTHORIZED: Final = 4401
 WS_4403_FORBIDDEN: Final = 4403
 WS_4408_HEARTBEAT_TIMEOUT: Final = 4408
 WS_4429_TOO_MANY_CONNECTIONS: Final = 4429
+# Sent by uvicorn itself, not by this app's code.
+WS_1007_INVALID_PAYLOAD: Final = 1007
+WS_1012_SERVICE_RESTART: Final = 1012
+
+# Every code a client of this app may see: what it is called, and when it is sent.
+# `/asyncapi.json` carries this table; the README's is checked against it.
+CLOSE_CODES: Final[dict[int, tuple[str, str]]] = {
+    WS_1000_NORMAL_CLOSURE: ("normal closure", "either side ended the connection normally"),
+    WS_1007_INVALID_PAYLOAD: ("invalid frame payload", "a text frame that is not UTF-8"),
+    WS_1008_POLICY_VIOLATION: (
+        "policy violation",
+        "the client went on sending while rate limited, or sent too many invalid frames in a row",
+    ),
+    WS_1009_MESSAGE_TOO_BIG: ("message too big", "a frame larger than WS_MAX_MESSAGE_SIZE"),
+    WS_1011_INTERNAL_ERROR: ("internal error", "the channel failed to start this connection"),
+    WS_1012_SERVICE_RESTART: ("service restart", "the server is shutting down: reconnect"),
+    WS_1013_TRY_AGAIN_LATER: ("try again later", "the process has WS_MAX_CONNECTIONS already"),
+    WS_4008_SLOW_CONSUMER: ("slow consumer", "the client did not read and its queue filled"),
+    WS_4400_BAD_REQUEST: ("bad request", "invalid path parameters"),
+    WS_4401_UNAUTHORIZED: (
+        "unauthorized",
+        "no valid token, or it expired while connected: get a fresh one, do not retry as is",
+    ),
+    WS_4403_FORBIDDEN: (
+        "forbidden",
+        "origin not allowed, the channel refused the user, or the user was disconnected",
+    ),
+    WS_4408_HEARTBEAT_TIMEOUT: ("heartbeat timeout", "the client did not answer a heartbeat"),
+    WS_4429_TOO_MANY_CONNECTIONS: (
+        "too many connections",
+        "the user has WS_MAX_CONNECTIONS_PER_USER sockets on this process already",
+    ),
+}

@@ -244,3 +244,7 @@ class ErrorMessage(ServerMessage):
     code: ErrorCode
     message: str
     fields: list[FieldError] | None = Field(default=None, exclude_if=_is_none)
+
+
+# What the runner itself may send on any channel, whatever the channel declares.
+RUNNER_MESSAGES: tuple[type[ServerMessage], ...] = (Heartbeat, Authenticated, ErrorMessage)

@@ -8,7 +8,7 @@ from .live_updates import LiveUpdatesChannel
 from .notifications import NotificationsChannel
 from .rooms import RoomChannel
 
-CHANNELS: list[type[Channel[Any]]] = [
+CHANNELS: list[type[Channel[Any, Any]]] = [
     ChatChannel,
     RoomChannel,
     NotificationsChannel,

@@ -8,11 +8,12 @@ from ..core.channel import Channel
 from ..messages import Connected, NewMessage, Ping, Pong, PostMessage, SetTyping, UserTyping
 
 ChatInbound = Annotated[Ping | PostMessage | SetTyping, Field(discriminator="type")]
+ChatOutbound = Connected | Pong | NewMessage | UserTyping
 
 ROOM = "chat"
 
 
-class ChatChannel(Channel[ChatInbound]):
+class ChatChannel(Channel[ChatInbound, ChatOutbound]):
     path = "/ws/chat"
 
     async def on_connect(self) -> None:

@@ -20,10 +20,13 @@ from ..messages import (
     Subscribed,
     Unsubscribe,
     Unsubscribed,
+    Update,
 )
 from ..updates import canonical_id, update_topic
 
 LiveUpdatesInbound = Annotated[Ping | Subscribe | Unsubscribe, Field(discriminator="type")]
+# Updates come from `services.updates.publish_update`, to the topics subscribed here.
+LiveUpdatesOutbound = Pong | Subscribed | Unsubscribed | Update
 
 # Who may subscribe to what: resource name -> rule(user, id).
 MaySubscribe = Callable[[User, ResourceId], bool]
@@ -34,7 +37,7 @@ RESOURCES: dict[str, MaySubscribe] = {
 }
 
 
-class LiveUpdatesChannel(Channel[LiveUpdatesInbound]):
+class LiveUpdatesChannel(Channel[LiveUpdatesInbound, LiveUpdatesOutbound]):
     path = "/ws/live_updates"
 
     async def on_connect(self) -> None:

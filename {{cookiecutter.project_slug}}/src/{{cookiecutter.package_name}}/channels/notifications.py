@@ -12,13 +12,15 @@ from pydantic import Field
 
 from ..core.channel import Channel
 from ..core.connection import Frame
-from ..messages import Ack, Acked, ErrorMessage, Ping, Pong
+from ..messages import Ack, Acked, ErrorMessage, NotificationMessage, Ping, Pong
 from ..notifications import SYSTEM_NOTIFICATIONS, notifications_topic
 
 NotificationsInbound = Annotated[Ping | Ack, Field(discriminator="type")]
+# Notifications reach the socket from the store and the notifier, already serialised.
+NotificationsOutbound = Pong | Acked | NotificationMessage
 
 
-class NotificationsChannel(Channel[NotificationsInbound]):
+class NotificationsChannel(Channel[NotificationsInbound, NotificationsOutbound]):
     path = "/ws/notifications"
 
     async def on_connect(self) -> None:

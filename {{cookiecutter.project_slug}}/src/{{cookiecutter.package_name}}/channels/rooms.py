@@ -24,6 +24,7 @@ from ..messages import (
 )
 
 RoomInbound = Annotated[Ping | PostMessage | SetTyping, Field(discriminator="type")]
+RoomOutbound = Joined | UserJoined | UserLeft | Pong | NewMessage | UserTyping
 
 MAX_BINARY_FRAME = 64 * 1024
 ROOM_ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
@@ -37,7 +38,7 @@ def room_topic(room_id: str) -> str:
     return f"room:{room_id}"
 
 
-class RoomChannel(Channel[RoomInbound]):
+class RoomChannel(Channel[RoomInbound, RoomOutbound]):
     path = "/ws/rooms/{room_id}"
     params_model = RoomParams
 

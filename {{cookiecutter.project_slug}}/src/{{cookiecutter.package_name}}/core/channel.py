@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field, TypeAdapter
 
 from .. import metrics
 from ..auth import User
-from ..messages import Auth, ClientMessage, ErrorMessage, ServerMessage
+from ..messages import RUNNER_MESSAGES, Auth, ClientMessage, ErrorMessage, ServerMessage
 from .connection import Connection
 from .hub import ALL_TOPIC, user_topic
 
@@ -25,20 +25,29 @@ if TYPE_CHECKING:
     from ..services import Services
 
 InboundT = TypeVar("InboundT")
+OutboundT = TypeVar("OutboundT", bound=ServerMessage)
 
 
-class Channel(Generic[InboundT]):
-    """A websocket endpoint made of hooks, parameterised by the union of messages it accepts.
+class Channel(Generic[InboundT, OutboundT]):
+    """A websocket endpoint made of hooks, parameterised by the messages it accepts and sends.
 
     Declaring a channel
     -------------------
-    Subclass with the union of client messages it accepts, set `path`, and add
-    the class to `CHANNELS` in `channels/__init__.py`::
+    Subclass with the union of client messages it accepts and the union of
+    server messages it sends, set `path`, and add the class to `CHANNELS` in
+    `channels/__init__.py`::
 
         Inbound = Annotated[Ping | PostMessage, Field(discriminator="type")]
+        Outbound = Pong | NewMessage
 
-        class ChatChannel(Channel[Inbound]):
+        class ChatChannel(Channel[Inbound, Outbound]):
             path = "/ws/chat"
+
+    The two unions are the channel's contract: mypy refuses a `push` or a
+    `broadcast` of a message the channel did not declare (an `error` is
+    always allowed), and `/asyncapi.json` and the TypeScript types are made
+    from them. The runner's own messages (`heartbeat`, `authenticated`,
+    `error`) go to every channel and need no declaring.
 
     Path parameters (`/ws/rooms/{room_id}`) are in `self.params`. Set
     `params_model` to a Pydantic model to validate them first: a handshake
@@ -119,14 +128,19 @@ class Channel(Generic[InboundT]):
     path: ClassVar[str]
     params_model: ClassVar[type[BaseModel] | None] = None
     inbound: ClassVar[TypeAdapter[Any]]
+    # The message models of each direction, `auth` and the runner's own included.
+    accepts: ClassVar[tuple[type[ClientMessage], ...]]
+    sends: ClassVar[tuple[type[ServerMessage], ...]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        # Build the validator once, at import, from the `Channel[...]` parameter.
+        # Build the validator once, at import, from the `Channel[...]` parameters.
         for base in getattr(cls, "__orig_bases__", ()):
             if get_origin(base) is Channel:
-                (message_type,) = get_args(base)
-                cls.inbound = TypeAdapter(_with_auth(message_type))
+                inbound, outbound = get_args(base)
+                cls.accepts = (*_members(inbound), Auth)
+                cls.inbound = TypeAdapter(_tagged_union(cls.accepts))
+                cls.sends = tuple(dict.fromkeys((*_members(outbound), *RUNNER_MESSAGES)))
 
     def __init__(
         self, connection: Connection, services: "Services", params: dict[str, str]
@@ -162,33 +176,33 @@ class Channel(Generic[InboundT]):
 
     # --- verbs ----------------------------------------------------------------
 
-    async def push(self, message: ServerMessage) -> None:
+    async def push(self, message: OutboundT | ErrorMessage) -> None:
         """Send `message` to this client."""
         self._count(message)
         self.connection.send_frame(message.model_dump_json())
 
-    async def reply(self, request: ClientMessage, message: ServerMessage) -> None:
+    async def reply(self, request: ClientMessage, message: OutboundT | ErrorMessage) -> None:
         """Send `message` to this client as the answer to `request`, echoing its `ref`."""
         if request.ref is not None:
             message = message.model_copy(update={"ref": request.ref})
         await self.push(message)
 
-    async def broadcast(self, topic: str, message: ServerMessage | bytes) -> None:
+    async def broadcast(self, topic: str, message: OutboundT | bytes) -> None:
         """Send `message` (or a binary frame) to every socket on `topic`, in every process."""
         self._count(message)
         await self.hub.publish(topic, message)
 
-    async def broadcast_from(self, topic: str, message: ServerMessage | bytes) -> None:
+    async def broadcast_from(self, topic: str, message: OutboundT | bytes) -> None:
         """Send `message` (or a binary frame) to every socket on `topic` but this one."""
         self._count(message)
         await self.hub.publish(topic, message, exclude=self.connection)
 
-    async def send_to_user(self, user_id: str, message: ServerMessage) -> None:
+    async def send_to_user(self, user_id: str, message: OutboundT) -> None:
         """Send `message` to every socket of `user_id`, in every process."""
         self._count(message)
         await self.hub.publish(user_topic(user_id), message)
 
-    async def broadcast_to_all(self, message: ServerMessage) -> None:
+    async def broadcast_to_all(self, message: OutboundT) -> None:
         """Send `message` to every connected socket, in every process."""
         self._count(message)
         await self.hub.publish(ALL_TOPIC, message)
@@ -201,7 +215,7 @@ class Channel(Generic[InboundT]):
         """Stop receiving `topic`."""
         await self.hub.leave(self.connection, topic)
 
-    async def track(self, topic: str, farewell: ServerMessage | None = None) -> bool:
+    async def track(self, topic: str, farewell: OutboundT | None = None) -> bool:
         """Mark this user present on `topic`; True if this is their first socket there.
 
         `farewell` goes to `topic` when the user's last socket there leaves,
@@ -229,10 +243,13 @@ class Channel(Generic[InboundT]):
             metrics.ERRORS.labels(self.path, message.code).inc()
 
 
-def _with_auth(message_type: Any) -> Any:
-    """The channel's union plus `auth`, which every channel accepts for the runner."""
-    if get_origin(message_type) is Annotated:
-        message_type = get_args(message_type)[0]
-    members = get_args(message_type) if get_origin(message_type) in (Union, UnionType) else ()
-    members = members or (message_type,)
-    return Annotated[Union[(*members, Auth)], Field(discriminator="type")]
+def _tagged_union(members: tuple[Any, ...]) -> Any:
+    """`A | B | ...`, told apart by their `type` field in one pass."""
+    return Annotated[Union[members], Field(discriminator="type")]  # noqa: UP007
+
+
+def _members(union: Any) -> tuple[Any, ...]:
+    """The models of a union (`Annotated` or not), or the one model given."""
+    if get_origin(union) is Annotated:
+        union = get_args(union)[0]
+    return get_args(union) if get_origin(union) in (Union, UnionType) else (union,)

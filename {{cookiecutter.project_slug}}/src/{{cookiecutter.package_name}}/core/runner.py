@@ -66,7 +66,7 @@ class Refused(Exception):
         metrics.HANDSHAKE_REFUSALS.labels(path, self.kind).inc()
 
 
-def channel_endpoint(channel_class: type[Channel[Any]]) -> Endpoint:
+def channel_endpoint(channel_class: type[Channel[Any, Any]]) -> Endpoint:
     """The ASGI websocket endpoint that runs `channel_class` for each connection."""
 
     async def endpoint(websocket: WebSocket) -> None:
@@ -92,7 +92,7 @@ def channel_endpoint(channel_class: type[Channel[Any]]) -> Endpoint:
 
 
 def admit(
-    channel_class: type[Channel[Any]], websocket: WebSocket, services: "Services"
+    channel_class: type[Channel[Any, Any]], websocket: WebSocket, services: "Services"
 ) -> dict[str, str]:
     """Check the handshake before any channel code runs; return the path parameters."""
     settings = services.settings
@@ -138,7 +138,7 @@ class Session:
 
     def __init__(
         self,
-        channel_class: type[Channel[Any]],
+        channel_class: type[Channel[Any, Any]],
         websocket: WebSocket,
         services: "Services",
         params: dict[str, str],
@@ -188,7 +188,7 @@ class Session:
             logger.info("%s: %s disconnected with %d (connections: %d)", path, user, code, count)
             await connection.finish()
 
-    async def _start(self, channel: Channel[Any]) -> bool:
+    async def _start(self, channel: Channel[Any, Any]) -> bool:
         """Authorize and run `on_connect`; False if the connection ended there."""
         try:
             if not await channel.authorize():
@@ -201,7 +201,7 @@ class Session:
             await channel.close(WS_1011_INTERNAL_ERROR, "Internal error")
         return not channel.connection.closing
 
-    async def _receive_loop(self, channel: Channel[Any]) -> tuple[int, str]:
+    async def _receive_loop(self, channel: Channel[Any, Any]) -> tuple[int, str]:
         """Dispatch frames until the client goes away or the server closes; return the code."""
         while (message := await channel.connection.receive()) is not None:
             if message["type"] == "websocket.disconnect":
@@ -210,7 +210,7 @@ class Session:
             await self._dispatch(channel, message)
         return WS_1000_NORMAL_CLOSURE, ""
 
-    async def _dispatch(self, channel: Channel[Any], message: Message) -> None:
+    async def _dispatch(self, channel: Channel[Any, Any], message: Message) -> None:
         text: str | None = message.get("text")
         data: bytes = b"" if text is not None else (message.get("bytes") or b"")
         if self._too_big(text, data):
@@ -232,7 +232,7 @@ class Session:
         # A character is at least one byte, so only long texts need encoding.
         return len(text) > limit or (len(text) * 4 > limit and len(text.encode()) > limit)
 
-    async def _over_rate_limit(self, channel: Channel[Any]) -> None:
+    async def _over_rate_limit(self, channel: Channel[Any, Any]) -> None:
         # The frame is dropped. A client that goes on sending past a whole
         # burst of refusals is flooding, not bursting: it is closed.
         self.strikes += 1
@@ -244,7 +244,7 @@ class Session:
                 ErrorMessage(code="rate_limited", message="Too many messages; slow down")
             )
 
-    async def _handle_text(self, channel: Channel[Any], text: str) -> None:
+    async def _handle_text(self, channel: Channel[Any, Any], text: str) -> None:
         try:
             message = channel.inbound.validate_json(text)
         except ValidationError as exc:
@@ -262,7 +262,7 @@ class Session:
             return
         await self._guard(channel, channel.on_message(message), ref=getattr(message, "ref", None))
 
-    async def _reauthenticate(self, channel: Channel[Any], message: Auth) -> None:
+    async def _reauthenticate(self, channel: Channel[Any, Any], message: Auth) -> None:
         """Take a fresh token for the same user: the socket outlives the old one's expiry."""
         try:
             user = verify_token(message.token, self.services.settings)
@@ -289,7 +289,7 @@ class Session:
         await channel.reply(message, Authenticated(expires_at=expires_at))
 
     @staticmethod
-    async def _guard(channel: Channel[Any], hook: Awaitable[None], ref: Any = None) -> None:
+    async def _guard(channel: Channel[Any, Any], hook: Awaitable[None], ref: Any = None) -> None:
         """Run a message hook; a crash is logged and reported, and the socket stays open."""
         try:
             await hook

@@ -1,0 +1,67 @@
+"""The demo page at `/`, its JavaScript client, and, in development only, tokens on request.
+
+The page (`static/`, no build step, nothing from a CDN) asks `/asyncapi.json`
+which channels this app has and shows one panel for each. In development it
+gets its token from `POST /dev/token`; elsewhere that route does not exist,
+and the page asks for a token minted the real way.
+"""
+
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, FastAPI, HTTPException
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from .auth import create_token
+from .config import Settings
+
+STATIC = Path(__file__).parent / "static"
+# Scopes a development token may carry: the demo page sends notifications and
+# updates over HTTP, as a back end would.
+DEV_SCOPES = ("notifications:send", "updates:publish", "rooms:publish")
+
+
+class DevTokenRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.@-]{1,64}$")]
+    ttl_seconds: Annotated[int, Field(ge=10, le=24 * 3600)] = 900
+    scopes: list[str] = []
+
+
+class DevToken(BaseModel):
+    token: str
+    user: str
+    expires_in: int
+
+
+def mount_demo(app: FastAPI, settings: Settings) -> None:
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def demo_page() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    if settings.environment == "development":
+        app.include_router(_dev_token_router(settings))
+
+
+def _dev_token_router(settings: Settings) -> APIRouter:
+    router = APIRouter(prefix="/dev", tags=["development only"])
+
+    @router.post("/token")
+    async def dev_token(body: DevTokenRequest) -> DevToken:
+        """A token for any user, with no password: ENVIRONMENT=development only."""
+        unknown = sorted(set(body.scopes) - set(DEV_SCOPES))
+        if unknown:
+            raise HTTPException(
+                422,  # by number: its name changed across Starlette versions
+                f"unknown scopes {unknown}; a development token may carry {list(DEV_SCOPES)}",
+            )
+        claims = {"scope": " ".join(body.scopes)} if body.scopes else {}
+        token = create_token(body.user, settings, ttl_seconds=body.ttl_seconds, extra_claims=claims)
+        return DevToken(token=token, user=body.user, expires_in=body.ttl_seconds)
+
+    return router

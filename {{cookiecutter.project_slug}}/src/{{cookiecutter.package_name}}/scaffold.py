@@ -1,0 +1,237 @@
+"""`python -m {{ cookiecutter.package_name }} new-channel NAME`: a new channel that works, to edit.
+
+Like Phoenix's `mix phx.gen.channel`: it writes `channels/NAME.py` (the
+channel and its message models), registers it in `channels/__init__.py`,
+adds its messages to the README's tables (which `tests/test_readme.py` holds
+to the models), and writes `tests/test_NAME.py`, which passes as generated. The channel is a
+small broadcast room at `/ws/NAME`: clients `post`, everyone gets `posted`.
+"""
+
+import keyword
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+PACKAGE = Path(__file__).resolve().parent.name
+NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+# Names that would shadow what a channels module or the package already uses.
+RESERVED = {"channel", "channels", "core", "messages", "api", "static", "test"}
+
+CHANNEL = Template('''"""`/ws/$name`: say here what this channel is for.
+
+A client sends `post`; everyone on the channel gets `posted`, signed with
+the user of the token. Change the models and `on_message` to what this
+channel is for. Made by
+
+    python -m $package new-channel $name
+"""
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints
+
+from ..core.channel import Channel
+from ..messages import ClientMessage, Ping, Pong, ServerMessage, utc_now
+
+TOPIC = "$name"
+
+
+class ${Name}Post(ClientMessage):
+    """What a client sends to everyone on /ws/$name."""
+
+    type: Literal["post"]
+    text: Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+
+
+class ${Name}Posted(ServerMessage):
+    """What everyone on /ws/$name gets: the text, and who sent it."""
+
+    type: Literal["posted"] = "posted"
+    user: str
+    text: str
+    timestamp: datetime = Field(default_factory=utc_now)
+
+
+${Name}Inbound = Annotated[Ping | ${Name}Post, Field(discriminator="type")]
+${Name}Outbound = Pong | ${Name}Posted
+
+
+class ${Name}Channel(Channel[${Name}Inbound, ${Name}Outbound]):
+    path = "/ws/$name"
+
+    async def on_connect(self) -> None:
+        await self.join(TOPIC)
+
+    async def on_message(self, message: ${Name}Inbound) -> None:
+        match message:
+            case Ping():
+                await self.reply(message, Pong())
+            case ${Name}Post(text=text):
+                # The author is who the token says, never what the client claims.
+                await self.broadcast(TOPIC, ${Name}Posted(user=self.user.id, text=text))
+''')
+
+TEST = Template('''"""The $name channel as its users see it (written by `new-channel`)."""
+
+from .conftest import Connect, receive_type
+
+PATH = "/ws/$name"
+
+
+def test_a_post_reaches_everyone_on_the_channel_signed_by_the_token(connect: Connect) -> None:
+    with connect(PATH, user="alice") as alice, connect(PATH, user="bob") as bob:
+        for ws in (alice, bob):  # a reply proves the socket has joined
+            ws.send_json({"type": "ping"})
+            receive_type(ws, "pong")
+        alice.send_json({"type": "post", "text": "hello", "ref": 1})
+        for ws in (alice, bob):
+            frame = receive_type(ws, "posted")
+            assert (frame["user"], frame["text"]) == ("alice", "hello")
+
+
+def test_a_ping_is_answered_with_its_ref(connect: Connect) -> None:
+    with connect(PATH) as ws:
+        ws.send_json({"type": "ping", "ref": "r1"})
+        assert receive_type(ws, "pong")["ref"] == "r1"
+
+
+def test_a_bad_post_is_a_typed_error_and_the_socket_stays_open(connect: Connect) -> None:
+    with connect(PATH) as ws:
+        ws.send_json({"type": "post", "text": ""})
+        error = receive_type(ws, "error")
+        assert error["code"] == "invalid_message"
+        assert error["fields"][0]["field"] == "text"
+        ws.send_json({"type": "ping"})
+        receive_type(ws, "pong")
+''')
+
+
+class ScaffoldError(ValueError):
+    """The channel cannot be written as asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class NewChannel:
+    name: str
+    root: Path  # the project: where src/ and tests/ are
+
+    @property
+    def class_prefix(self) -> str:
+        return "".join(part.capitalize() for part in self.name.split("_"))
+
+    @property
+    def channels(self) -> Path:
+        return self.root / "src" / PACKAGE / "channels"
+
+    @property
+    def module(self) -> Path:
+        return self.channels / f"{self.name}.py"
+
+    @property
+    def test(self) -> Path:
+        return self.root / "tests" / f"test_{self.name}.py"
+
+    @property
+    def registry(self) -> Path:
+        return self.channels / "__init__.py"
+
+    @property
+    def readme(self) -> Path:
+        return self.root / "README.md"
+
+    def check(self) -> None:
+        if not self.registry.exists() or not (self.root / "tests").is_dir():
+            raise ScaffoldError(f"run this from the project's root: {self.registry} is not there")
+        if not NAME.match(self.name) or self.name in RESERVED or keyword.iskeyword(self.name):
+            raise ScaffoldError(
+                f"{self.name!r} is not a channel name: use lower case letters, digits and _, "
+                f"starting with a letter, at most 32 (and none of {sorted(RESERVED)})"
+            )
+        for path in (self.module, self.test):
+            if path.exists():
+                raise ScaffoldError(f"{path} exists already: nothing was written")
+        quoted = f'"/ws/{self.name}"'
+        if any(quoted in module.read_text() for module in self.channels.glob("*.py")):
+            raise ScaffoldError(f"a channel already serves /ws/{self.name}")
+        if f"{self.class_prefix}Channel" in self.registry.read_text():
+            raise ScaffoldError(f"CHANNELS already has a {self.class_prefix}Channel")
+
+    def write(self) -> list[Path]:
+        self.check()
+        values = {
+            "name": self.name,
+            "Name": self.class_prefix,
+            "package": PACKAGE,
+        }
+        # Everything is worked out before anything is written: a registry this
+        # cannot edit leaves the project as it was.
+        contents = {
+            self.module: CHANNEL.substitute(values),
+            self.registry: register(self.registry.read_text(), self.name, values["Name"]),
+            self.test: TEST.substitute(values),
+        }
+        if self.readme.exists():
+            contents[self.readme] = document(self.readme.read_text(), self.name)
+        for path, text in contents.items():
+            path.write_text(text)
+        written = list(contents)
+        tidy([path for path in written if path.suffix == ".py"])
+        return written
+
+
+def register(source: str, name: str, prefix: str) -> str:
+    """`channels/__init__.py` with the new channel imported (in sorted place) and listed."""
+    lines = source.splitlines()
+    imports = [i for i, line in enumerate(lines) if line.startswith("from .")]
+    new_import = f"from .{name} import {prefix}Channel"
+    position = next(
+        (i for i in imports if lines[i].split()[1] > f".{name}"),
+        imports[-1] + 1 if imports else 0,
+    )
+    lines.insert(position, new_import)
+    closing = [i for i, line in enumerate(lines) if line == "]"]
+    if not closing or "(" in lines[position - 1]:
+        raise ScaffoldError(
+            "channels/__init__.py is not laid out as generated (one import a line, CHANNELS "
+            "one class a line, closed by ] alone): add the channel to it by hand"
+        )
+    lines.insert(closing[-1], f"    {prefix}Channel,")
+    return "\n".join(lines) + "\n"
+
+
+# The new channel's rows in the README's message tables, and the rows they go before.
+README_ROWS = (
+    ("| `auth` |", "| `post` | `text` (1 to 1000 characters) | {name} |"),
+    ("| `error` |", "| `posted` | `user` (from the token), `text`, `timestamp` |"),
+)
+
+
+def document(readme: str, name: str) -> str:
+    """The README with the new messages in its tables. A table without the row to insert
+    before (a README rewritten by hand) is left as it is."""
+    lines = readme.splitlines()
+    for before, row in README_ROWS:
+        kind = row.split(" | ")[0] + " |"
+        listed = [index for index, line in enumerate(lines) if line.startswith(kind)]
+        if listed and "{name}" in row:  # another generated channel's: name this one too
+            lines[listed[0]] = lines[listed[0]].removesuffix(" |") + f", {name} |"
+        elif not listed:
+            position = next((i for i, line in enumerate(lines) if line.startswith(before)), None)
+            if position is not None:
+                lines.insert(position, row.format(name=name))
+    return "\n".join(lines) + "\n"
+
+
+def tidy(paths: list[Path]) -> None:
+    """ruff format the new files where ruff is installed (a long name makes long lines)."""
+    command = [sys.executable, "-m", "ruff", "format", "--quiet", *map(str, paths)]
+    subprocess.run(command, check=False, capture_output=True)  # noqa: S603 - our own files
+
+
+def new_channel(name: str, root: Path) -> list[Path]:
+    """Write the channel `name`, its registration and its test; the paths written."""
+    return NewChannel(name, root).write()

@@ -1,0 +1,64 @@
+"""The demo page and its client are served; development tokens exist in development only."""
+
+import pytest
+from jose import jwt
+from starlette.testclient import TestClient
+
+from {{ cookiecutter.package_name }}.auth import verify_token
+from {{ cookiecutter.package_name }}.config import Settings
+
+from .conftest import receive_type
+from .probe import PROBE
+
+
+def test_the_demo_page_and_its_scripts_are_served(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200
+    assert "text/html" in page.headers["content-type"]
+    assert "<title>{{ cookiecutter.project_name }}: demo</title>" in page.text
+    assert '<script type="module" src="/static/demo.js">' in page.text
+    for script in ("demo.js", "azu-ws.js"):
+        response = client.get(f"/static/{script}")
+        assert response.status_code == 200
+        assert "javascript" in response.headers["content-type"]
+    assert "export class AzuSocket" in client.get("/static/azu-ws.js").text
+    assert client.get("/static/azu-ws.d.ts").status_code == 200
+
+
+def test_outside_development_there_is_no_development_token(client: TestClient) -> None:
+    assert client.get("/").status_code == 200  # the page is there, asking for a token
+    assert client.post("/dev/token", json={"user": "alice"}).status_code == 404
+
+
+@pytest.mark.settings(environment="development")
+def test_in_development_a_token_is_given_for_the_name_and_it_opens_a_socket(
+    client: TestClient, settings: Settings
+) -> None:
+    answer = client.post("/dev/token", json={"user": "alice", "scopes": ["notifications:send"]})
+    assert answer.status_code == 200
+    body = answer.json()
+    assert (body["user"], body["expires_in"]) == ("alice", 900)
+    user = verify_token(body["token"], settings)
+    assert user.id == "alice"
+    assert jwt.get_unverified_claims(body["token"])["scope"] == "notifications:send"
+    with client.websocket_connect(PROBE, subprotocols=["bearer", body["token"]]) as ws:
+        assert receive_type(ws, "connected")["user"] == "alice"
+
+
+@pytest.mark.settings(environment="development")
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"user": ""},
+        {"user": "a b"},
+        {"user": "alice", "ttl_seconds": 10**9},
+        {"user": "alice", "scopes": ["users:revoke"]},
+        {"user": "alice", "admin": True},
+    ],
+)
+def test_a_bad_development_token_request_is_refused_with_422(
+    client: TestClient, body: dict[str, object]
+) -> None:
+    answer = client.post("/dev/token", json=body)
+    assert answer.status_code == 422
+    assert answer.json()["detail"]

@@ -1,0 +1,42 @@
+"""The README's message tables say what the models say: each type, each way, with its fields.
+
+Add a field or a message and forget the README, and this fails, naming it.
+"""
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from {{ cookiecutter.package_name }}.asyncapi import message_type
+from {{ cookiecutter.package_name }}.channels import CHANNELS
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+NOT_FIELDS = {"type", "ref"}  # every message has a type; ref is on every one
+
+
+def table(heading: str) -> dict[str, set[str]]:
+    """type -> the fields a table lists for it (backquoted names outside parentheses)."""
+    section = README.split("## Messages", 1)[1].split(heading, 1)[1].split("\n\n", 2)[1]
+    rows: dict[str, set[str]] = {}
+    for line in section.splitlines()[2:]:  # after the header and its rule
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        fields = re.sub(r"\([^)]*\)", "", cells[1])
+        for kind in re.findall(r"`([a-z_]+)`", cells[0]):
+            rows[kind] = set(re.findall(r"`([a-z_]+)`", fields))
+    return rows
+
+
+def described(models: Iterable[type[BaseModel]]) -> dict[str, set[str]]:
+    return {message_type(model): set(model.model_fields) - NOT_FIELDS for model in models}
+
+
+def test_the_client_to_server_table_matches_what_the_channels_accept() -> None:
+    accepted = {model for channel in CHANNELS for model in channel.accepts}
+    assert table("Client to server:") == described(accepted)
+
+
+def test_the_server_to_client_table_matches_what_the_channels_send() -> None:
+    sent = {model for channel in CHANNELS for model in channel.sends}
+    assert table("Server to client:") == described(sent)
