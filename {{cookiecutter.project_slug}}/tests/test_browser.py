@@ -245,3 +245,59 @@ def test_the_client_answers_heartbeats_and_renews_its_token_before_it_expires(
     assert "heartbeat" in outcome["seen"], outcome
     assert "pong" in outcome["seen"], outcome  # its answer to them
     assert "authenticated" in outcome["seen"], outcome  # the fresh token, taken in band
+
+
+CLIENT_API = """
+async (path) => {
+  const { AzuSocket, trackMembers } = await import("/static/azu-ws.js");
+  const getToken = async () => {
+    const response = await fetch("/dev/token", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ user: "carol" }),
+    });
+    return (await response.json()).token;
+  };
+  const socket = new AzuSocket(path, { getToken });
+  const opened = new Promise((resolve) => socket.onStatus((s) => s.state === "open" && resolve()));
+  socket.connect();
+  await opened;
+  const pong = await socket.request({ type: "ping" });
+  const failure = (promise) => promise.then(() => null, (error) => error);
+  const refused = await failure(socket.request({ type: "auth", token: "not-a-token" }));
+  const late = await failure(socket.request({ type: "ping" }, { timeout: 0 }));
+  socket.close();
+  // trackMembers, fed by hand: a repeated arrival or an unknown departure is no news.
+  const handlers = {};
+  const changes = [];
+  const room = { on: (type, handler) => (handlers[type] = handler) };
+  trackMembers(room, (members) => changes.push(members.join()));
+  handlers.joined({ members: ["b", "a"] });
+  handlers.user_joined({ user: "b" });
+  handlers.user_joined({ user: "c" });
+  handlers.user_left({ user: "z" });
+  handlers.user_left({ user: "a" });
+  handlers.user_left({ user: "a" });
+  return {
+    pong: [pong.type, pong.ref],
+    refused: [refused.name, refused.reply.code],
+    late: late.message,
+    changes,
+    sentWhileClosed: socket.send({ type: "ping" }),
+  };
+}
+"""
+
+
+def test_the_client_matches_replies_rejects_errors_and_timeouts_and_dedupes_members(
+    browser: Browser, demo: Server
+) -> None:
+    page = open_demo(browser, demo, "carol")
+    outcome = page.evaluate(CLIENT_API, first_address(page, first_panel(page)))
+    assert outcome == {
+        "pong": ["pong", "r1"],
+        "refused": ["RequestError", "invalid_token"],
+        "late": "no reply to ping within 0 ms",
+        "changes": ["a,b", "a,b,c", "b,c"],
+        "sentWhileClosed": False,
+    }
