@@ -88,6 +88,10 @@ class Connection:
         # Done once the server is finished with this socket (it is closing it,
         # or a send failed): whoever waits on the client stops waiting then.
         self._ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._ended.add_done_callback(self._interrupt_reader)
+        # The session's task while it waits in `receive`, and whether we cancelled it.
+        self._reader: asyncio.Task[Any] | None = None
+        self._interrupted = False
         # Frames this socket already got another way (a backlog it was sent):
         # dropped if they come again through a broadcast.
         self.refuse: Callable[[Frame], bool] | None = None
@@ -105,21 +109,33 @@ class Connection:
     async def receive(self) -> Message | None:
         """The client's next message, or None as soon as the server is closing the socket.
 
-        A dropped client may never send again; without the race its session
-        would linger, counted and subscribed, until it did.
+        A dropped client may never send again: when the server starts closing
+        the socket, `_interrupt_reader` cancels this wait, so that its session
+        does not linger, counted and subscribed, until the client sends.
         """
         if self.closing:
             return None
-        receiving = asyncio.ensure_future(self._websocket.receive())
-        await asyncio.wait((receiving, self._ended), return_when=asyncio.FIRST_COMPLETED)
-        if self.closing:
-            receiving.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await receiving
+        # Awaited in the session's own task: racing it in a task of its own
+        # against `_ended` cost two turns of the event loop on every frame.
+        self._reader = asyncio.current_task()
+        try:
+            message = await self._websocket.receive()
+        except asyncio.CancelledError:
+            if not self._interrupted:
+                raise
+            self._interrupted = False
+            if self._reader is not None:
+                self._reader.uncancel()
             return None
+        finally:
+            self._reader = None
+        # One turn of the loop per frame all the same: with frames queued, the
+        # receive above does not yield, and a flooding client would keep the
+        # writers (every other socket's included) from running until it stops.
+        await asyncio.sleep(0)
         self.last_seen = time.monotonic()
         self.heartbeat_sent = False
-        return receiving.result()
+        return message
 
     def send_frame(self, frame: Frame) -> None:
         """Queue a serialised frame without waiting; overflow drops the connection with 4008."""
@@ -195,6 +211,12 @@ class Connection:
         if not self._ended.done():
             self._ended.set_result(None)
         await cancel_and_wait(self._writer)
+
+    def _interrupt_reader(self, _: "asyncio.Future[None]") -> None:
+        """The server is closing the socket: stop waiting for the client (see `receive`)."""
+        if self._reader is not None and not self._interrupted:
+            self._interrupted = True
+            self._reader.cancel()
 
     def _mark_closing(self, code: int, reason: str) -> bool:
         """Record the server's close; False if the connection was already closing."""
