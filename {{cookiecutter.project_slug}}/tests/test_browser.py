@@ -32,6 +32,9 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 SLOW = 20_000  # ms: a reconnect after a restart, with backoff
+# Playwright's 5 s default for expect() is short on a loaded CI machine running
+# several bakes' browsers at once; a passing check returns as soon as it holds.
+expect.set_options(timeout=10_000)
 
 
 def chromium() -> str:
