@@ -117,15 +117,19 @@ class Connection:
             return None
         # Awaited in the session's own task: racing it in a task of its own
         # against `_ended` cost two turns of the event loop on every frame.
-        self._reader = asyncio.current_task()
+        task = self._reader = asyncio.current_task()
+        assert task is not None  # always called from the session's task
+        cancels_before = task.cancelling()
         try:
             message = await self._websocket.receive()
         except asyncio.CancelledError:
             if not self._interrupted:
                 raise
             self._interrupted = False
-            if self._reader is not None:
-                self._reader.uncancel()
+            # Ours to take back, but not a cancel from outside (a shutdown)
+            # that landed in the same turn: that one goes on, as asyncio.timeout does.
+            if task.uncancel() > cancels_before:
+                raise
             return None
         finally:
             self._reader = None
@@ -133,6 +137,8 @@ class Connection:
         # receive above does not yield, and a flooding client would keep the
         # writers (every other socket's included) from running until it stops.
         await asyncio.sleep(0)
+        if self.closing:  # decided meanwhile (a ban, a timeout): this frame is not handled
+            return None
         self.last_seen = time.monotonic()
         self.heartbeat_sent = False
         return message
