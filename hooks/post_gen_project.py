@@ -28,7 +28,11 @@ API_REGISTRY = "src/{package}/api/__init__.py"
 # For each option: the files it owns, and the lines that register them.
 FEATURES: dict[str, dict[str, list[str]]] = {
     "with_chat": {
-        "files": ["src/{package}/channels/chat.py", "tests/test_chat.py"],
+        "files": [
+            "src/{package}/channels/chat.py",
+            "tests/test_chat.py",
+            "tests/test_browser_chat.py",
+        ],
         CHANNEL_REGISTRY: ["from .chat import ChatChannel", "    ChatChannel,"],
     },
     "with_rooms": {
@@ -36,6 +40,7 @@ FEATURES: dict[str, dict[str, list[str]]] = {
             "src/{package}/channels/rooms.py",
             "src/{package}/api/rooms.py",
             "tests/test_rooms.py",
+            "tests/test_browser_rooms.py",
         ],
         CHANNEL_REGISTRY: ["from .rooms import RoomChannel", "    RoomChannel,"],
         API_REGISTRY: ["from .rooms import router as rooms_router", "    rooms_router,"],
@@ -45,6 +50,7 @@ FEATURES: dict[str, dict[str, list[str]]] = {
             "src/{package}/channels/notifications.py",
             "src/{package}/api/notifications.py",
             "tests/test_notifications.py",
+            "tests/test_browser_notifications.py",
         ],
         CHANNEL_REGISTRY: [
             "from .notifications import NotificationsChannel",
@@ -60,6 +66,7 @@ FEATURES: dict[str, dict[str, list[str]]] = {
             "src/{package}/channels/live_updates.py",
             "src/{package}/api/updates.py",
             "tests/test_live_updates.py",
+            "tests/test_browser_live_updates.py",
         ],
         CHANNEL_REGISTRY: [
             "from .live_updates import LiveUpdatesChannel",

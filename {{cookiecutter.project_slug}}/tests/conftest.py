@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 import pytest
 from fastapi import FastAPI
+from playwright.sync_api import Browser
 from starlette.testclient import TestClient, WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
@@ -14,7 +15,8 @@ from {{ cookiecutter.package_name }}.auth import create_token
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.services import Services
 
-from .e2e import Server, uvicorn
+from .browser import SECRET, launched_chromium
+from .e2e import SERVE_COMMAND, Server, uvicorn
 from .probe import PROBE, create_probe_app
 from .redis_server import RedisServer, running_redis
 
@@ -29,6 +31,21 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The app served by uvicorn in a subprocess, for the end-to-end tests."""
     with uvicorn(tmp_path_factory.mktemp("server"), TEST_SECRET) as served:
         yield served
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    # One module at a time: Playwright's sync API holds an event loop in this
+    # thread while it runs, and the other tests need theirs (asyncio.run).
+    with launched_chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[Server]:
+    """The app as `serve` runs it, in development: the demo page gets its tokens itself."""
+    with uvicorn(tmp_path, SECRET, command=SERVE_COMMAND, ENVIRONMENT="development") as server:
+        yield server
 
 
 @pytest.fixture

@@ -1,0 +1,103 @@
+"""The demo page in a real browser: Debian's Chromium, driven by Playwright.
+
+Helpers for the `test_browser*.py` files; their fixtures (`browser`, `demo`)
+are in conftest.py. Playwright cannot download its own browser here, so the
+tests use the system's (`apt-get install chromium`, or
+CHROMIUM=/path/to/chrome). Without one they skip, saying so; under CI=true
+they fail. Screenshots of the demo are written to `artifacts/`
+(BROWSER_ARTIFACTS=dir to change it).
+"""
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import Browser, Page, WebSocket, expect, sync_playwright
+
+from {{ cookiecutter.package_name }}.channels import CHANNELS
+
+from .e2e import Server, system_binary
+
+SECRET = "a-secret-for-the-browser-tests-0123456789"
+ARTIFACTS = Path(
+    os.environ.get("BROWSER_ARTIFACTS", Path(__file__).resolve().parents[1] / "artifacts")
+)
+# What a headless Chromium needs as root in a container with no network: no
+# sandbox, no GPU, none of its calls home (each one would wait on a closed network).
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SLOW = 20_000  # ms: a reconnect after a restart, with backoff
+# Playwright's 5 s default for expect() is short on a loaded CI machine running
+# several bakes' browsers at once; a passing check returns as soon as it holds.
+expect.set_options(timeout=10_000)
+
+
+def chromium() -> str:
+    return system_binary("chromium", "the browser tests", override=os.environ.get("CHROMIUM"))
+
+
+@contextmanager
+def launched_chromium() -> Iterator[Browser]:
+    """The system's Chromium, headless, for as long as the block runs."""
+    executable = chromium()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+def has_channel(path: str) -> bool:
+    """Whether this project kept the channel at `path`."""
+    return any(channel.path == path for channel in CHANNELS)
+
+
+def open_demo(browser: Browser, server: Server, name: str) -> Page:
+    """A new browser profile on the demo, connected as `name`."""
+    page = browser.new_context(viewport={"width": 1280, "height": 860}).new_page()
+    page.goto(server.url + "/")
+    page.fill("#name", name)
+    page.click("#connect")
+    return page
+
+
+def screenshot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=ARTIFACTS / name, full_page=True)
+
+
+def status(page: Page, panel: str) -> Any:
+    return page.locator(f"#{panel} [data-status]")
+
+
+def first_panel(page: Page) -> str:
+    """The id of the first channel panel the page shows."""
+    panel = page.locator(".panel:not([hidden])").first
+    expect(panel).to_be_visible()
+    return str(panel.get_attribute("id"))
+
+
+def say(page: Page, panel: str, text: str) -> None:
+    page.fill(f"#{panel} [data-send] [data-input]", text)
+    page.press(f"#{panel} [data-send] [data-input]", "Enter")
+
+
+def socket_url(socket: WebSocket) -> str:
+    return socket.url.split("?", 1)[0]
+
+
+def first_address(page: Page, panel: str) -> str:
+    """The path of that panel's channel, as the page read it from /asyncapi.json."""
+    address: str = page.evaluate(
+        "async (id) => (await (await fetch('/asyncapi.json')).json()).channels[id].address",
+        panel,
+    )
+    return address.replace("{room_id}", "lobby")

@@ -1,0 +1,16 @@
+"""Notifications in the demo page, in Chromium."""
+
+from playwright.sync_api import Browser, expect
+
+from .browser import open_demo, screenshot, status
+from .e2e import Server
+
+
+def test_a_notification_sent_over_http_appears(browser: Browser, demo: Server) -> None:
+    alice = open_demo(browser, demo, "alice")
+    expect(status(alice, "notifications")).to_have_text("open")
+    alice.fill("#notifications [data-title]", "Your export is ready")
+    alice.click("#notifications [data-notify] button")
+    log = alice.locator("#notifications [data-log]")
+    expect(log).to_contain_text("user: Your export is ready")
+    screenshot(alice, "notification.png")
