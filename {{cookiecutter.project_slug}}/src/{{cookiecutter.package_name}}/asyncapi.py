@@ -21,6 +21,8 @@ from .core.channel import Channel
 from .messages import ClientMessage, ServerMessage
 
 SCHEMAS = "#/components/schemas/{model}"
+# AsyncAPI's operations are this application's: it receives what clients send.
+Action = Literal["receive", "send"]
 # The default `on_binary` refuses binary frames: a channel that overrides it takes them.
 BINARY = {
     "name": "binary",
@@ -128,19 +130,14 @@ def _add_channel(
 ) -> None:
     name = channel_id(channel)
     messages: dict[str, Any] = {}
-    directions: dict[Literal["receive", "send"], list[str]] = {"receive": [], "send": []}
-    for model in channel.accepts:
-        messages[model.__name__] = {"$ref": f"#/components/messages/{model.__name__}"}
-        document["components"]["messages"][model.__name__] = _message(
-            model, references[model, "validation"]
-        )
-        directions["receive"].append(model.__name__)
-    for sent in channel.sends:
-        messages[sent.__name__] = {"$ref": f"#/components/messages/{sent.__name__}"}
-        document["components"]["messages"][sent.__name__] = _message(
-            sent, references[sent, "serialization"]
-        )
-        directions["send"].append(sent.__name__)
+    directions: dict[Action, list[str]] = {"receive": [], "send": []}
+    for action, mode, models in _directions(channel):
+        for model in models:
+            messages[model.__name__] = {"$ref": f"#/components/messages/{model.__name__}"}
+            document["components"]["messages"][model.__name__] = _message(
+                model, references[model, mode]
+            )
+            directions[action].append(model.__name__)
     if _takes_binary(channel):
         messages["binary"] = {"$ref": "#/components/messages/binary"}
         document["components"]["messages"]["binary"] = BINARY
@@ -189,19 +186,24 @@ def message_type(model: type[BaseModel]) -> str:
 def _schemas(
     channels: Sequence[type[Channel[Any, Any]]],
 ) -> tuple[dict[str, Any], dict[tuple[type[BaseModel], JsonSchemaMode], str]]:
-    """Every model's schema, under components/schemas, and a reference to each.
-
-    What a client sends is described as it is validated, what it is sent as
-    it is serialised: the two differ for defaults and computed fields.
-    """
+    """Every model's schema, under components/schemas, and a reference to each (in the mode
+    of its direction: the two differ for defaults and computed fields)."""
     wanted: dict[tuple[type[BaseModel], JsonSchemaMode], None] = {}
     for channel in channels:
-        wanted.update(dict.fromkeys((model, "validation") for model in channel.accepts))
-        wanted.update(dict.fromkeys((model, "serialization") for model in channel.sends))
+        for _, mode, models in _directions(channel):
+            wanted.update(dict.fromkeys((model, mode) for model in models))
     keys, top = models_json_schema(list(wanted), ref_template=SCHEMAS)
     references = {(model, mode): str(value["$ref"]) for (model, mode), value in keys.items()}
     schemas: dict[str, Any] = top.get("$defs", {})
     return schemas, references  # type: ignore[return-value]
+
+
+def _directions(
+    channel: type[Channel[Any, Any]],
+) -> list[tuple[Action, JsonSchemaMode, Sequence[type[BaseModel]]]]:
+    """What the client sends (this application receives it, as it is validated), and what it
+    is sent (this application sends it, as it is serialised)."""
+    return [("receive", "validation", channel.accepts), ("send", "serialization", channel.sends)]
 
 
 def _parameters(channel: type[Channel[Any, Any]]) -> dict[str, Any]:
