@@ -9,12 +9,13 @@ they fail. Screenshots of the demo are written to `artifacts/`
 """
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Browser, Page, WebSocket, expect, sync_playwright
+from playwright.sync_api import Browser, Page, WebSocket, WebSocketRoute, expect, sync_playwright
 
 from {{ cookiecutter.package_name }}.channels import CHANNELS
 
@@ -36,6 +37,7 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 SLOW = 20_000  # ms: a reconnect after a restart, with backoff
+GOING_AWAY = 1001  # the close code a page sees when a `Line` is cut: not final, it retries
 # Playwright's 5 s default for expect() is short on a loaded CI machine running
 # several bakes' browsers at once; a passing check returns as soon as it holds.
 expect.set_options(timeout=10_000)
@@ -62,11 +64,65 @@ def has_channel(path: str) -> bool:
 
 def open_demo(browser: Browser, server: Server, name: str) -> Page:
     """A new browser profile on the demo, connected as `name`."""
-    page = browser.new_context(viewport={"width": 1280, "height": 860}).new_page()
+    return sign_in(new_page(browser), server, name)
+
+
+def new_page(browser: Browser) -> Page:
+    """A page in a new browser profile, on no site yet."""
+    return browser.new_context(viewport={"width": 1280, "height": 860}).new_page()
+
+
+def sign_in(page: Page, server: Server, name: str) -> Page:
+    """The demo in `page`, connected as `name`."""
     page.goto(server.url + "/")
     page.fill("#name", name)
     page.click("#connect")
     return page
+
+
+class Line:
+    """A page's websockets to one path, through Playwright: the test can cut them, as a
+    network drop would, and keep the page from the server until it restores the line.
+
+    Install it before the page opens a socket (before `sign_in`).
+    """
+
+    def __init__(self, page: Page, path: str) -> None:
+        self.urls: list[str] = []  # every connection the page opened, in order
+        self.sent: list[str] = []  # every text frame the page sent, in order
+        self.down = False
+        # The page's end and the server's end of each connection that is through.
+        self._open: list[tuple[WebSocketRoute, WebSocketRoute]] = []
+        page.route_web_socket(re.compile(re.escape(path) + r"(\?|$)"), self._route)
+
+    def cut(self) -> None:
+        """Drop the page's connections, at both ends, and refuse new ones."""
+        self.down = True
+        for page_end, server_end in self._open:
+            # The server's end is closed from within the page, where a script may
+            # only use 1000 or 3000-4999; Playwright ignores the failure of any other.
+            server_end.close(code=1000, reason="the line was cut")
+            page_end.close(code=GOING_AWAY, reason="the line was cut")
+        self._open.clear()
+
+    def restore(self) -> None:
+        """Let the page's next attempt through to the server."""
+        self.down = False
+
+    def _route(self, route: WebSocketRoute) -> None:
+        self.urls.append(route.url)
+        if self.down:
+            route.close(code=GOING_AWAY, reason="the line is down")
+            return
+        server = route.connect_to_server()
+
+        def forward(frame: str | bytes) -> None:
+            if isinstance(frame, str):
+                self.sent.append(frame)
+            server.send(frame)
+
+        route.on_message(forward)
+        self._open.append((route, server))
 
 
 def screenshot(page: Page, name: str) -> None:

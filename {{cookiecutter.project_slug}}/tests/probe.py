@@ -24,8 +24,9 @@ class ProbeChannel(Channel[ProbeInbound, ProbeOutbound]):
     path = PROBE
 
     async def on_connect(self) -> None:
-        await self.join("probe")
-        await self.push(Connected(message="probe", user=self.user.id))
+        followed = await self.join("probe", since=self.since)
+        connected = Connected(message="probe", user=self.user.id, **followed.greeting)
+        await self.push(connected)
 
     async def on_message(self, message: ProbeInbound) -> None:
         match message:

@@ -84,6 +84,28 @@ def test_a_frame_the_server_sends_validates_against_its_schema_in_the_document(
         jsonschema.validate({**pong, "timestamp": 5}, payload_schema(doc, "Pong"))
 
 
+def test_the_document_says_how_to_resume_in_the_form_the_server_takes(
+    client: TestClient, connect: Connect
+) -> None:
+    doc = document(client)
+    query = doc["channels"][channel_id(ProbeChannel)]["bindings"]["ws"]["query"]
+    with connect(PROBE) as ws:
+        greeting = receive_type(ws, "connected")
+        ws.send_json({"type": "message", "content": "hello"})
+        message = receive_type(ws, "message")
+    jsonschema.validate(message, payload_schema(doc, "NewMessage"))
+    with pytest.raises(jsonschema.ValidationError):  # the offset is described, as a number
+        jsonschema.validate({**message, "offset": "7"}, payload_schema(doc, "NewMessage"))
+    since = f"{message['epoch']}:{message['offset']}"
+    jsonschema.validate({"since": since}, query)
+    with connect(f"{PROBE}?since={since}") as ws:
+        back = receive_type(ws, "connected")
+    assert (back["recovered"], back["offset"]) == (True, greeting["offset"] + 1)
+    jsonschema.validate(back, payload_schema(doc, "Connected"))
+    with pytest.raises(jsonschema.ValidationError):  # what the handshake closes with 4400
+        jsonschema.validate({"since": "yesterday"}, query)
+
+
 def test_what_a_client_may_send_is_described_as_it_is_validated(client: TestClient) -> None:
     schema = payload_schema(document(client), "PostMessage")
     jsonschema.validate({"type": "message", "content": "hi", "ref": "r1"}, schema)

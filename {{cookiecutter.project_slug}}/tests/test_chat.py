@@ -112,3 +112,19 @@ def test_over_the_wire_a_message_from_one_client_reaches_another(server: Server)
         for ws in (alice, bob):
             frame = receive(ws, "message")
             assert (frame["content"], frame["user"]) == ("over the wire", "alice")
+
+
+def test_a_client_back_with_since_gets_the_chat_it_missed(connect: Connect) -> None:
+    with connect(PATH, user="bob") as bob:
+        receive_type(bob, "connected")
+        with connect(PATH, user="alice") as alice:
+            greeting = receive_type(alice, "connected")
+        bob.send_json({"type": "typing", "is_typing": True})  # of the moment: not kept
+        bob.send_json({"type": "message", "content": "while you were out"})
+        bob.send_json({"type": "message", "content": "bye"})
+        since = f"{greeting['epoch']}:{greeting['offset']}"
+        with connect(f"{PATH}?since={since}", user="alice") as alice:
+            assert receive_type(alice, "connected")["recovered"] is True
+            missed = receive_type(alice, "message")
+            assert (missed["content"], missed["user"]) == ("while you were out", "bob")
+            assert receive_type(alice, "message")["offset"] == missed["offset"] + 1

@@ -264,6 +264,28 @@ def test_a_crash_in_the_runner_closes_that_connection_with_1011_only(
     assert ("alice", WS_1011_INTERNAL_ERROR) in closes
 
 
+def test_a_connection_the_hub_cannot_register_closes_with_1011_and_leaves_no_trace(
+    client: TestClient, connect: Connect, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub = client.app.state.services.hub  # type: ignore[attr-defined]
+    join = hub.join
+
+    async def join_or_fail(connection: Any, topic: str) -> None:
+        if topic == "all" and connection.user.id == "alice":  # the broker failed under it
+            raise RuntimeError("readuntil() called while another coroutine is already waiting")
+        await join(connection, topic)
+
+    monkeypatch.setattr(hub, "join", join_or_fail)
+    with connect("/ws/recorder", user="alice") as alice:
+        with pytest.raises(WebSocketDisconnect) as closed:
+            alice.receive_json()
+        assert closed.value.code == WS_1011_INTERNAL_ERROR
+    assert hub.members("user:alice") == frozenset()
+    assert all(connection.user.id != "alice" for connection in hub.connections)
+    with connect("/ws/recorder", user="bob") as bob:  # everyone else is served
+        receive_type(bob, "connected")
+
+
 @pytest.mark.settings(ws_max_subscriptions=3)
 def test_joining_more_topics_than_the_cap_is_a_typed_error(connect: Connect) -> None:
     with connect("/ws/joiner") as ws:

@@ -25,11 +25,9 @@ def test_a_socket_starts_subscribed_to_its_own_user(
     client: TestClient, services: Services, connect: Connect
 ) -> None:
     with connect(PATH, user="alice") as alice:
-        assert receive_type(alice, "subscribed") == {
-            "type": "subscribed",
-            "resource": "user",
-            "id": "alice",
-        }
+        subscribed = receive_type(alice, "subscribed")
+        epoch = subscribed.pop("epoch")  # where the resource's history stands
+        assert subscribed == {"type": "subscribed", "resource": "user", "id": "alice", "offset": 0}
         publish(client, services, "user", "alice", name="Alice")
         update = receive_type(alice, "update")
         assert (update["resource"], update["id"], update["data"]) == (
@@ -37,6 +35,7 @@ def test_a_socket_starts_subscribed_to_its_own_user(
             "alice",
             {"name": "Alice"},
         )
+        assert (update["epoch"], update["offset"]) == (epoch, 1)
         assert update["timestamp"]
 
 
@@ -47,10 +46,13 @@ def test_updates_reach_the_subscribers_of_that_resource_only(
         receive_type(alice, "subscribed")
         receive_type(bob, "subscribed")
         alice.send_json({"type": "subscribe", "resource": "post", "id": 42, "ref": 1})
-        assert receive_type(alice, "subscribed") == {
+        subscribed = receive_type(alice, "subscribed")
+        assert isinstance(subscribed.pop("epoch"), str)
+        assert subscribed == {
             "type": "subscribed",
             "resource": "post",
             "id": 42,
+            "offset": 0,
             "ref": 1,
         }
         bob.send_json({"type": "subscribe", "resource": "post", "id": 43})
@@ -59,6 +61,33 @@ def test_updates_reach_the_subscribers_of_that_resource_only(
         assert receive_type(alice, "update")["data"] == {"title": "new"}
         bob.send_json({"type": "ping"})
         receive_type(bob, "pong")  # post 42 never reached bob
+
+
+def test_a_subscriber_back_with_since_gets_the_updates_it_missed(
+    client: TestClient, services: Services, connect: Connect
+) -> None:
+    with connect(PATH, user="alice") as alice:
+        own = receive_type(alice, "subscribed")
+        alice.send_json({"type": "subscribe", "resource": "post", "id": 42})
+        post = receive_type(alice, "subscribed")
+    publish(client, services, "post", 42, title="edited")
+    publish(client, services, "user", "alice", name="Alice")
+    since = f"{own['epoch']}:{own['offset']}"
+    with connect(f"{PATH}?since={since}", user="alice") as alice:
+        assert receive_type(alice, "subscribed")["recovered"] is True
+        assert receive_type(alice, "update")["data"] == {"name": "Alice"}
+        since = f"{post['epoch']}:{post['offset']}"
+        alice.send_json({"type": "subscribe", "resource": "post", "id": 42, "since": since})
+        assert receive_type(alice, "subscribed")["recovered"] is True
+        assert receive_type(alice, "update")["data"] == {"title": "edited"}
+
+
+def test_a_subscribe_with_a_malformed_since_is_an_error(connect: Connect) -> None:
+    with connect(PATH, user="alice") as alice:
+        receive_type(alice, "subscribed")
+        alice.send_json({"type": "subscribe", "resource": "post", "id": 1, "since": "yesterday"})
+        error = receive_type(alice, "error")
+        assert (error["code"], error["fields"][0]["field"]) == ("invalid_message", "since")
 
 
 def test_a_string_and_an_integer_id_name_the_same_resource(

@@ -1,5 +1,6 @@
 """Rooms: presence that is exact, talk that stays in the room, and binary relay."""
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,11 +26,9 @@ CLUSTER_SECRET = "a-secret-only-for-the-cluster-presence-tests"
 
 def test_joining_lists_who_is_present_and_tells_the_others(connect: Connect) -> None:
     with connect(ROOM, user="alice") as alice:
-        assert receive_type(alice, "joined") == {
-            "type": "joined",
-            "room": "lobby",
-            "members": ["alice"],
-        }
+        joined = receive_type(alice, "joined")
+        assert isinstance(joined.pop("epoch"), str)
+        assert joined == {"type": "joined", "room": "lobby", "members": ["alice"], "offset": 0}
         with connect(ROOM, user="bob") as bob:
             assert receive_type(bob, "joined")["members"] == ["alice", "bob"]
             joined = receive_type(alice, "user_joined")
@@ -175,6 +174,30 @@ def two_processes(tmp_path: Path, redis_server: RedisServer) -> Iterator[tuple[S
     shared = {"BROKER_URL": redis_server.url, "PRESENCE_TTL": "1.5"}
     with two_uvicorns(tmp_path, CLUSTER_SECRET, command=SERVE_COMMAND, **shared) as servers:
         yield servers
+
+
+def test_a_member_back_with_since_gets_the_room_it_missed_from_the_other_process(
+    two_processes: tuple[Server, Server],
+) -> None:
+    a, b = two_processes
+    with b.connect(ROOM, "bob") as bob:
+        receive(bob, "joined")
+        settle(bob)
+        with a.connect(ROOM, "alice") as alice:
+            greeting = receive(alice, "joined")
+            settle(alice)
+        assert receive(bob, "user_joined")["user"] == "alice"
+        assert receive(bob, "user_left")["user"] == "alice"
+        bob.send(json.dumps({"type": "message", "content": "you missed this"}))
+        b.post("/api/rooms/lobby/messages", {"content": "and this"}, "rooms:publish")
+        since = f"{greeting['epoch']}:{greeting['offset']}"
+        with b.connect(f"{ROOM}?since={since}", "alice") as alice:
+            back = receive(alice, "joined")
+            # Presence is the members list; the history is what was said.
+            assert (back["recovered"], back["members"]) == (True, ["alice", "bob"])
+            assert receive(alice, "message")["content"] == "you missed this"
+            assert receive(alice, "message")["content"] == "and this"
+            settle(alice)  # nothing more: each one once
 
 
 def test_metrics_name_the_channel_never_the_room(client: TestClient, connect: Connect) -> None:

@@ -78,7 +78,8 @@ def test_the_readme_tables_get_the_new_messages_once_with_each_channel_named() -
     )
     once = document(readme, "scores")
     assert "| `post` | `text` (1 to 1000 characters) | scores |\n| `auth` |" in once
-    assert "| `posted` | `user` (from the token), `text`, `timestamp` |\n| `error` |" in once
+    posted = "| `posted` | `user` (from the token), `text`, `timestamp`, `offset`, `epoch` |"
+    assert posted + "\n| `error` |" in once
     twice = document(once, "bets")
     assert "| `post` | `text` (1 to 1000 characters) | scores, bets |" in twice
     assert twice.count("`posted`") == 1

@@ -18,6 +18,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from .close_codes import CLOSE_CODES
 from .core.channel import Channel
+from .core.history import SINCE_PATTERN
 from .messages import ClientMessage, ServerMessage
 
 SCHEMAS = "#/components/schemas/{model}"
@@ -36,6 +37,26 @@ AUTH_DESCRIPTION = (
     "Sec-WebSocket-Protocol header, offering `bearer` and the token (browsers); the `token` "
     "query parameter. Without a valid one the socket is accepted and closed with 4401."
 )
+# Every handshake may say where the client left off; channels that resume read it.
+WS_BINDING = {
+    "ws": {
+        "bindingVersion": "0.1.0",
+        "query": {
+            "type": "object",
+            "properties": {
+                "since": {
+                    "type": "string",
+                    "pattern": SINCE_PATTERN,
+                    "description": (
+                        "epoch:offset of the last message received from the channel's topic "
+                        "(or of its greeting): what was missed since is replayed first, and "
+                        "the greeting says `recovered`. Not epoch:offset: closed with 4400."
+                    ),
+                }
+            },
+        },
+    }
+}
 SECURITY_SCHEMES = {
     "bearerHeader": {
         "type": "http",
@@ -147,6 +168,7 @@ def _add_channel(
         "address": channel.path,
         "title": name,
         "messages": messages,
+        "bindings": WS_BINDING,
     }
     if channel.__doc__:
         entry["description"] = channel.__doc__.strip()

@@ -34,7 +34,7 @@ CLOSE_CODES: Final[dict[int, tuple[str, str]]] = {
     WS_1012_SERVICE_RESTART: ("service restart", "the server is shutting down: reconnect"),
     WS_1013_TRY_AGAIN_LATER: ("try again later", "the process has WS_MAX_CONNECTIONS already"),
     WS_4008_SLOW_CONSUMER: ("slow consumer", "the client did not read and its queue filled"),
-    WS_4400_BAD_REQUEST: ("bad request", "invalid path parameters"),
+    WS_4400_BAD_REQUEST: ("bad request", "invalid path parameters, or an invalid `since`"),
     WS_4401_UNAUTHORIZED: (
         "unauthorized",
         "no valid token, or it expired while connected: get a fresh one, do not retry as is",

@@ -7,6 +7,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .core.history import HistoryLimits
+
 # The value `.env.example` ships with. It is public, so it may only sign
 # tokens on a developer's machine.
 PLACEHOLDER_SECRET = "change-me-to-a-random-secret-of-at-least-32-bytes"  # noqa: S105
@@ -57,8 +59,18 @@ class Settings(BaseSettings):
     # With Redis, a worker that dies is out of every presence list within this.
     presence_ttl: float = Field(default=15.0, ge=1)
     database_url: str = "sqlite:///data/app.db"
+    # Per topic (room, chat, live-update resource): the last HISTORY_SIZE
+    # messages, kept HISTORY_TTL seconds after the last one, for clients that
+    # resume; where the topic stands, HISTORY_META_TTL seconds.
+    history_size: int = Field(default=100, ge=1)
+    history_ttl: float = Field(default=300.0, gt=0)
+    history_meta_ttl: float = Field(default=86400.0, gt=0)
     notification_max_pending: int = Field(default=100, ge=1)
     notification_ttl: float = Field(default=7 * 24 * 3600, gt=0)
+
+    @property
+    def history_limits(self) -> HistoryLimits:
+        return HistoryLimits(self.history_size, self.history_ttl, self.history_meta_ttl)
 
     @property
     def database_path(self) -> str:

@@ -9,6 +9,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, StringConstraints
 
+from .core.history import SINCE_PATTERN
+
 MAX_CONTENT_LENGTH = 4000
 MAX_REF_LENGTH = 64
 MAX_TOKEN_LENGTH = 4096
@@ -22,6 +24,9 @@ ResourceId = (
     Annotated[StrictStr, StringConstraints(min_length=1, max_length=64)]
     | Annotated[StrictInt, Field(ge=-(2**63), lt=2**63)]
 )
+# Where a client left off in a topic: the `epoch` and `offset` of the last
+# message it received from it (or of the greeting, if none came since).
+Since = Annotated[str, StringConstraints(pattern=SINCE_PATTERN)]
 
 
 def utc_now() -> datetime:
@@ -65,9 +70,12 @@ class SetTyping(ClientMessage):
 
 
 class Subscribe(ClientMessage):
+    """Subscribe to a resource; with `since` (`epoch:offset`), get what was missed first."""
+
     type: Literal["subscribe"]
     resource: ResourceName
     id: ResourceId
+    since: Since | None = None
 
 
 class Unsubscribe(ClientMessage):
@@ -102,7 +110,29 @@ AnyClientMessage = Annotated[
 # --- server to client ---------------------------------------------------------
 
 
-class Connected(ServerMessage):
+class Published(ServerMessage):
+    """Content published to a topic with history (a room, a resource): where it sits in it.
+
+    The server appends `offset` and `epoch` as it publishes, and keeps the
+    message for clients that resume from the last ones they received
+    (`since`). Signals of the moment (typing, presence) are not `Published`:
+    they are live only, and a greeting carries the state they change.
+    """
+
+    offset: int | None = Field(default=None, exclude_if=_is_none)
+    epoch: str | None = Field(default=None, exclude_if=_is_none)
+
+
+class Greeting(ServerMessage):
+    """Sent on joining a topic with history: where it stands (`epoch`, `offset`) and,
+    when the client gave `since`, whether what it missed follows (`recovered`)."""
+
+    epoch: str | None = Field(default=None, exclude_if=_is_none)
+    offset: int | None = Field(default=None, exclude_if=_is_none)
+    recovered: bool | None = Field(default=None, exclude_if=_is_none)
+
+
+class Connected(Greeting):
     type: Literal["connected"] = "connected"
     message: str
     user: str
@@ -127,7 +157,7 @@ class Pong(ServerMessage):
     timestamp: datetime = Field(default_factory=utc_now)
 
 
-class NewMessage(ServerMessage):
+class NewMessage(Published):
     type: Literal["message"] = "message"
     room: str | None = Field(default=None, exclude_if=_is_none)
     content: str
@@ -143,7 +173,7 @@ class UserTyping(ServerMessage):
     timestamp: datetime = Field(default_factory=utc_now)
 
 
-class Joined(ServerMessage):
+class Joined(Greeting):
     """To a socket that joined a room: who is present now, itself included."""
 
     type: Literal["joined"] = "joined"
@@ -191,7 +221,7 @@ class Acked(ServerMessage):
     id: int
 
 
-class Subscribed(ServerMessage):
+class Subscribed(Greeting):
     type: Literal["subscribed"] = "subscribed"
     resource: str
     id: ResourceId
@@ -203,7 +233,7 @@ class Unsubscribed(ServerMessage):
     id: ResourceId
 
 
-class Update(ServerMessage):
+class Update(Published):
     """A change to a resource, sent to its subscribers only."""
 
     type: Literal["update"] = "update"

@@ -35,7 +35,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints
 
 from ..core.channel import Channel
-from ..messages import ClientMessage, Ping, Pong, ServerMessage, utc_now
+from ..messages import ClientMessage, Ping, Pong, Published, utc_now
 
 TOPIC = "$name"
 
@@ -47,7 +47,7 @@ class ${Name}Post(ClientMessage):
     text: Annotated[str, StringConstraints(min_length=1, max_length=1000)]
 
 
-class ${Name}Posted(ServerMessage):
+class ${Name}Posted(Published):
     """What everyone on /ws/$name gets: the text, and who sent it."""
 
     type: Literal["posted"] = "posted"
@@ -64,7 +64,9 @@ class ${Name}Channel(Channel[${Name}Inbound, ${Name}Outbound]):
     path = "/ws/$name"
 
     async def on_connect(self) -> None:
-        await self.join(TOPIC)
+        # Back from a drop with ?since=epoch:offset of the last `posted`: the
+        # missed ones come first.
+        await self.join(TOPIC, since=self.since)
 
     async def on_message(self, message: ${Name}Inbound) -> None:
         match message:
@@ -206,7 +208,10 @@ def register(source: str, name: str, prefix: str) -> str:
 # The new channel's rows in the README's message tables, and the rows they go before.
 README_ROWS = (
     ("| `auth` |", "| `post` | `text` (1 to 1000 characters) | {name} |"),
-    ("| `error` |", "| `posted` | `user` (from the token), `text`, `timestamp` |"),
+    (
+        "| `error` |",
+        "| `posted` | `user` (from the token), `text`, `timestamp`, `offset`, `epoch` |",
+    ),
 )
 
 

@@ -46,7 +46,7 @@ class Services:
     @classmethod
     def create(cls, settings: Settings) -> "Services":
         hub = Hub(
-            broker_from_url(settings.broker_url),
+            broker_from_url(settings.broker_url, settings.history_limits),
             presence_from_url(settings.broker_url, ttl_seconds=settings.presence_ttl),
             send_queue_size=settings.ws_send_queue_size,
             max_topics=settings.ws_max_subscriptions,

@@ -1,4 +1,8 @@
-"""The chat channel: everyone on `/ws/chat` hears every message, typed and signed by the token."""
+"""The chat channel: everyone on `/ws/chat` hears every message, typed and signed by the token.
+
+A client back from a dropped connection adds `?since=epoch:offset` (of the
+last message it got) and gets what it missed first.
+"""
 
 from typing import Annotated
 
@@ -17,8 +21,9 @@ class ChatChannel(Channel[ChatInbound, ChatOutbound]):
     path = "/ws/chat"
 
     async def on_connect(self) -> None:
-        await self.join(ROOM)
-        await self.push(Connected(message="Connected to chat", user=self.user.id))
+        followed = await self.join(ROOM, since=self.since)
+        connected = Connected(message="Connected to chat", user=self.user.id, **followed.greeting)
+        await self.push(connected)
 
     async def on_message(self, message: ChatInbound) -> None:
         match message:

@@ -2,6 +2,9 @@
 
 Every socket starts subscribed to its own `user` resource. Add a resource by
 adding a line to RESOURCES, with the rule that says who may subscribe.
+
+Back from a dropped connection, a client resumes its `user` resource with
+`?since=epoch:offset`, and each other one with `since` in its `subscribe`.
 """
 
 from collections.abc import Callable
@@ -11,6 +14,7 @@ from pydantic import Field
 
 from ..auth import User
 from ..core.channel import Channel
+from ..core.history import Position
 from ..messages import (
     ErrorMessage,
     Ping,
@@ -41,21 +45,24 @@ class LiveUpdatesChannel(Channel[LiveUpdatesInbound, LiveUpdatesOutbound]):
     path = "/ws/live_updates"
 
     async def on_connect(self) -> None:
-        await self.join(update_topic("user", self.user.id))
-        await self.push(Subscribed(resource="user", id=self.user.id))
+        followed = await self.join(update_topic("user", self.user.id), since=self.since)
+        subscribed = Subscribed(resource="user", id=self.user.id, **followed.greeting)
+        await self.push(subscribed)
 
     async def on_message(self, message: LiveUpdatesInbound) -> None:
         match message:
             case Ping():
                 await self.reply(message, Pong())
-            case Subscribe(resource=resource, id=resource_id):
+            case Subscribe(resource=resource, id=resource_id, since=since):
                 resource_id = canonical_id(resource_id)  # as the updates will carry it
                 refusal = self._refusal(resource, resource_id)
                 if refusal:
                     await self.reply(message, refusal)
                     return
-                await self.join(update_topic(resource, resource_id))
-                await self.reply(message, Subscribed(resource=resource, id=resource_id))
+                topic = update_topic(resource, resource_id)
+                followed = await self.join(topic, since=Position.parse(since) if since else None)
+                subscribed = Subscribed(resource=resource, id=resource_id, **followed.greeting)
+                await self.reply(message, subscribed)
             case Unsubscribe(resource=resource, id=resource_id):
                 resource_id = canonical_id(resource_id)
                 topic = update_topic(resource, resource_id)

@@ -2,7 +2,9 @@
 
 Room ids are 1 to 64 letters, digits, `-`, `_` or `.`; any other is closed with
 4400. Binary frames (game moves, whiteboard strokes) are relayed to the other
-members, up to MAX_BINARY_FRAME bytes.
+members, up to MAX_BINARY_FRAME bytes; they are live only, not kept in the
+room's history. A client back from a dropped connection adds
+`?since=epoch:offset` and gets the messages it missed first.
 """
 
 from typing import Annotated
@@ -56,12 +58,13 @@ class RoomChannel(Channel[RoomInbound, RoomOutbound]):
 
     async def on_connect(self) -> None:
         topic = room_topic(self.room)
-        await self.join(topic)
+        followed = await self.join(topic, since=self.since)
         # The farewell is published when the user's last socket here leaves:
         # closed, dropped, or on a worker that died.
         farewell = UserLeft(room=self.room, user=self.user.id)
         arrived = await self.track(topic, farewell=farewell)
-        await self.push(Joined(room=self.room, members=await self.present(topic)))
+        joined = Joined(room=self.room, members=await self.present(topic), **followed.greeting)
+        await self.push(joined)
         if arrived:  # a second socket of a present user is no news
             await self.broadcast_from(topic, UserJoined(room=self.room, user=self.user.id))
 

@@ -19,7 +19,8 @@ from .. import metrics
 from ..auth import User
 from ..messages import RUNNER_MESSAGES, Auth, ClientMessage, ErrorMessage, ServerMessage
 from .connection import Connection
-from .hub import ALL_TOPIC, user_topic
+from .history import Position
+from .hub import ALL_TOPIC, Followed, user_topic
 
 if TYPE_CHECKING:
     from ..services import Services
@@ -96,6 +97,25 @@ class Channel(Generic[InboundT, OutboundT]):
     ------------------
     A room is a topic: `await self.join(f"room:{room_id}")`, then broadcast
     to it. Every topic is left automatically when the socket closes.
+
+    History and resuming
+    --------------------
+    Every topic but a socket's own (`user:`, `all`) and notifications keeps
+    its last HISTORY_SIZE `Published` messages (chat messages, updates), each
+    stamped with `offset` and `epoch`; typing and presence are live only.
+    A client back from a dropped connection says where it left off, in
+    `?since=epoch:offset` (in `self.since`) or in a message of the channel's
+    own; `join(topic, since=...)` replays what it missed, then goes live,
+    with no gap and no duplicate. It returns where the topic stands and
+    whether the replay is complete (`recovered`): put them in the greeting.
+    The topic's messages, the replayed ones first, follow whatever the hook
+    pushes after `join`, once it returns::
+
+        followed = await self.join("lobby", since=self.since)
+        await self.push(Joined(..., **followed.greeting))
+
+    Binary frames are live only too. A replay cannot tell which socket a
+    `broadcast_from` skipped: a client may get back a message it sent.
     `track(topic, farewell=...)` marks this user present and says whether
     they just arrived (their first socket there); `present(topic)` lists who
     is there, in every process. The farewell is what the others hear when the
@@ -143,11 +163,17 @@ class Channel(Generic[InboundT, OutboundT]):
                 cls.sends = tuple(dict.fromkeys((*_members(outbound), *RUNNER_MESSAGES)))
 
     def __init__(
-        self, connection: Connection, services: "Services", params: dict[str, str]
+        self,
+        connection: Connection,
+        services: "Services",
+        params: dict[str, str],
+        since: Position | None = None,
     ) -> None:
         self.connection = connection
         self.user: User = connection.user
         self.params = params
+        # Where the client left off, from `?since=epoch:offset` (checked at the handshake).
+        self.since = since
         self.services = services
         self.hub = services.hub
 
@@ -207,9 +233,14 @@ class Channel(Generic[InboundT, OutboundT]):
         self._count(message)
         await self.hub.publish(ALL_TOPIC, message)
 
-    async def join(self, topic: str) -> None:
-        """Receive what is broadcast to `topic` until `leave` or the socket closes."""
-        await self.hub.join(self.connection, topic)
+    async def join(self, topic: str, since: Position | None = None) -> Followed:
+        """Receive what is broadcast to `topic` until `leave` or the socket closes.
+
+        Given `since` (where the client left off), what it missed is replayed
+        first. The topic's messages reach the client once this hook returns,
+        after what it pushes: returns where the topic stands, for the greeting.
+        """
+        return await self.hub.follow(self.connection, topic, since)
 
     async def leave(self, topic: str) -> None:
         """Stop receiving `topic`."""

@@ -69,6 +69,8 @@ class Connection:
         self.channel = channel
         self._delivered = metrics.FRAMES_DELIVERED.labels(channel)
         self.topics: set[str] = set()
+        # Topics joined from a past position, still catching up (see `Hub.follow`).
+        self.catching: set[str] = set()
         # Topics this socket is tracked on, with the farewell to publish there.
         self.presence: dict[str, str | None] = {}
         # Liveness, for the watchdog: when the client last sent anything, and
@@ -150,15 +152,18 @@ class Connection:
         if self._held is not None:
             self._held.append(frame)
             if len(self._held) > self._queue.maxsize:
-                metrics.SLOW_CONSUMERS.labels(self.channel).inc()
-                self.drop(WS_4008_SLOW_CONSUMER, "Slow consumer: outbound queue full")
+                self.drop_slow()
             return
         try:
             self._queue.put_nowait(frame)
         except OutboxFull:
             logger.warning("%r is not reading: dropping it as a slow consumer", self)
-            metrics.SLOW_CONSUMERS.labels(self.channel).inc()
-            self.drop(WS_4008_SLOW_CONSUMER, "Slow consumer: outbound queue full")
+            self.drop_slow()
+
+    def drop_slow(self) -> None:
+        """More is waiting for this client than its queue holds: drop it with 4008."""
+        metrics.SLOW_CONSUMERS.labels(self.channel).inc()
+        self.drop(WS_4008_SLOW_CONSUMER, "Slow consumer: outbound queue full")
 
     async def send_in_turn(self, frame: Frame) -> None:
         """Queue a frame of this client's own, waiting for room instead of dropping it.

@@ -9,24 +9,83 @@ Every connection is also on two topics of its own, so that the same mechanism
 (and the same Redis broker) serves every verb: `user:<id>` reaches all of
 one user's sockets, and `all` reaches everyone. Every hub also listens on
 `hub:control`, where orders for every process travel (`disconnect_user`).
+
+Every other topic keeps a history (`history.py`) of the `Published`
+messages sent to it (not of notifications, which have a store of their
+own): `follow` joins a topic from where a client left off, replays what it
+missed, then goes live with no gap and no duplicate.
 """
 
 import logging
 import time
+from dataclasses import dataclass, field
+from typing import TypedDict
 
 from pydantic import BaseModel, ValidationError
 from starlette.websockets import WebSocket
 
 from ..auth import User
+from ..messages import Published
 from .broker import Broker
 from .connection import Connection, Frame
 from .errors import ClientError
+from .history import Position
 from .presence import Presence
 
 logger = logging.getLogger(__name__)
 
 ALL_TOPIC = "all"
 CONTROL_TOPIC = "hub:control"
+# Topics without history: a socket's own (for whoever is connected now), and
+# notifications (kept in their own store until acknowledged).
+UNRECORDED = ("user:", "notifications:", ALL_TOPIC, CONTROL_TOPIC)
+
+
+def keeps_history(topic: str) -> bool:
+    """True for the topics whose messages are numbered, kept and replayed."""
+    return not topic.startswith(UNRECORDED)
+
+
+class GreetingFields(TypedDict):
+    """What a greeting says of a topic it joined: `Joined(..., **followed.greeting)`."""
+
+    epoch: str | None
+    offset: int | None
+    recovered: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class Followed:
+    """Where a topic stood when a socket joined it (`Hub.follow`)."""
+
+    # None if it could not be read (Redis unreachable): the client cannot resume.
+    position: Position | None
+    # None without `since`; True if what was missed since then is replayed,
+    # False if it cannot be (another epoch, or no longer kept).
+    recovered: bool | None
+
+    @property
+    def epoch(self) -> str | None:
+        return self.position.epoch if self.position else None
+
+    @property
+    def offset(self) -> int | None:
+        return self.position.offset if self.position else None
+
+    @property
+    def greeting(self) -> GreetingFields:
+        """The greeting's `epoch`, `offset` and `recovered`, to unpack into it."""
+        return GreetingFields(epoch=self.epoch, offset=self.offset, recovered=self.recovered)
+
+
+@dataclass(slots=True)
+class _Catching:
+    """A socket catching up on a topic: live frames wait while the missed ones go out."""
+
+    missed: list[Frame] = field(default_factory=list)
+    held: list[tuple[Frame, Position | None]] | None = field(default_factory=list)
+    # Once replayed, a live frame at or below this was in the replay: dropped.
+    replayed: Position | None = None
 
 
 class DisconnectOrder(BaseModel):
@@ -60,6 +119,8 @@ class Hub:
         self.connections: set[Connection] = set()
         self._send_queue_size = send_queue_size
         self._topics: dict[str, set[Connection]] = {}
+        # topic -> the sockets catching up on it (rare: checked once per frame).
+        self._catching: dict[str, dict[Connection, _Catching]] = {}
         # user id -> when their sockets were revoked; older tokens are refused.
         self._revoked_before: dict[str, float] = {}
 
@@ -81,8 +142,13 @@ class Hub:
         self.connections.add(connection)
         # Counted for the per-user cap before the first await (`join` adds
         # the member before it subscribes).
-        await self.join(connection, user_topic(user.id))
-        await self.join(connection, ALL_TOPIC)
+        try:
+            await self.join(connection, user_topic(user.id))
+            await self.join(connection, ALL_TOPIC)
+        except BaseException:
+            await self.disconnect(connection)
+            await connection.finish()
+            raise
         return connection
 
     async def disconnect(self, connection: Connection) -> None:
@@ -135,7 +201,70 @@ class Hub:
         if first:
             await self.broker.subscribe(topic)
 
+    async def follow(
+        self, connection: Connection, topic: str, since: Position | None = None
+    ) -> Followed:
+        """Join a topic with history, from `since` if the client gives one.
+
+        The topic's frames, the missed ones first, are held back until
+        `catch_up(connection)`: so what the channel pushes in between (its
+        greeting, with the position) comes before them. A socket already on
+        the topic has been receiving it: `since` is ignored. A topic without
+        history is simply joined.
+        """
+        if not keeps_history(topic):
+            await self.join(connection, topic)
+            return Followed(None, None)
+        if topic in connection.topics:
+            return Followed((await self.broker.history(topic, None)).position, None)
+        state = _Catching()
+        self._catching.setdefault(topic, {})[connection] = state
+        connection.catching.add(topic)
+        try:
+            await self.join(connection, topic)
+        except BaseException:
+            self._stop_catching(connection, topic)
+            raise
+        try:
+            found = await self.broker.history(topic, since)
+        except BaseException:
+            await self.leave(connection, topic)
+            raise
+        state.missed = found.frames
+        # Only a replay has sent anything: without one, every live frame goes.
+        state.replayed = found.position if found.recovered else None
+        return Followed(found.position, found.recovered)
+
+    async def catch_up(self, connection: Connection) -> None:
+        """Send what `follow` held back, in order, waiting for room; then the socket is live."""
+        for topic in list(connection.catching):
+            state = self._catching.get(topic, {}).get(connection)
+            if state is None or state.held is None:
+                continue
+            for frame in state.missed:
+                await connection.send_in_turn(frame)
+            state.missed = []
+            # Frames that arrive meanwhile are held too, until none is left.
+            while state.held and not connection.closing:
+                frame, position = state.held.pop(0)
+                if not _replayed(position, state.replayed):
+                    await connection.send_in_turn(frame)
+            state.held = None
+            # Through Redis, a frame published before the history was read may
+            # still be on its way: `_deliver_catching` drops it.
+            if state.replayed is None:
+                self._stop_catching(connection, topic)
+
+    def _stop_catching(self, connection: Connection, topic: str) -> None:
+        connection.catching.discard(topic)
+        catching = self._catching.get(topic)
+        if catching is not None:
+            catching.pop(connection, None)
+            if not catching:
+                del self._catching[topic]
+
     async def leave(self, connection: Connection, topic: str) -> None:
+        self._stop_catching(connection, topic)
         connection.topics.discard(topic)
         members = self._topics.get(topic)
         if members is None:
@@ -153,7 +282,8 @@ class Hub:
         `exclude` skips one socket: the sender, for "everyone else" broadcasts.
         """
         frame = message if isinstance(message, bytes) else message.model_dump_json()
-        await self.broker.publish(topic, frame, exclude.id if exclude else None)
+        record = isinstance(message, Published) and keeps_history(topic)
+        await self.broker.publish(topic, frame, exclude.id if exclude else None, record=record)
 
     async def disconnect_user(self, user_id: str, code: int, reason: str) -> int:
         """Close every socket of `user_id`, in every process (logout, ban).
@@ -195,13 +325,41 @@ class Hub:
     async def _announce(self, topic: str, frame: str) -> None:
         await self.broker.publish(topic, frame, None)
 
-    def _deliver(self, topic: str, frame: Frame, exclude: str | None) -> None:
+    def _deliver(
+        self, topic: str, frame: Frame, exclude: str | None, position: Position | None
+    ) -> None:
         if topic == CONTROL_TOPIC:
             self._take_order(frame)
             return
+        catching = self._catching.get(topic)
         for connection in self._topics.get(topic, ()):
-            if connection.id != exclude:
+            if connection.id == exclude:
+                continue
+            if catching is not None and connection in catching:
+                self._deliver_catching(connection, topic, catching[connection], frame, position)
+            else:
                 connection.send_frame(frame)
+
+    def _deliver_catching(
+        self,
+        connection: Connection,
+        topic: str,
+        state: _Catching,
+        frame: Frame,
+        position: Position | None,
+    ) -> None:
+        if connection.closing:
+            return
+        if state.held is not None:  # still replaying: wait
+            state.held.append((frame, position))
+            if len(state.held) > self._send_queue_size:
+                connection.drop_slow()
+            return
+        if _replayed(position, state.replayed):
+            return
+        if position is not None:  # the first frame past the replay: the rest follow it
+            self._stop_catching(connection, topic)
+        connection.send_frame(frame)
 
     def _take_order(self, frame: Frame) -> None:
         try:
@@ -210,3 +368,13 @@ class Hub:
             logger.warning("ignoring a malformed order on %s", CONTROL_TOPIC)
             return
         self._obey(order)
+
+
+def _replayed(position: Position | None, replayed: Position | None) -> bool:
+    """True for a frame the replay already sent: same epoch, at or below its last offset."""
+    return (
+        position is not None
+        and replayed is not None
+        and position.epoch == replayed.epoch
+        and position.offset <= replayed.offset
+    )

@@ -9,7 +9,15 @@ While Redis is unreachable, and until this process has resubscribed after
 it returns: local members still get what is published in this process
 (delivered directly), other processes do not; the reader reconnects with
 backoff and resubscribes every topic, and delivery across processes resumes.
-What was published during the outage is not replayed.
+What was published during the outage is not replayed, and carries no offset.
+
+History (`history.py`) lives in Redis, shared by every process: per topic, a
+stream of the stamped frames (`azu:history:<topic>`, entry ids `0-<offset>`,
+trimmed to the size and expiring with the time to live) and a hash of its
+epoch and last offset (`azu:history-meta:<topic>`). One Lua script stamps,
+appends and publishes, so that offsets follow the order in which every
+subscriber receives the frames; a flush loses the hash, and with it the
+epoch: the next publish starts a new one.
 """
 
 import asyncio
@@ -22,6 +30,7 @@ from typing import Any
 from .. import metrics
 from .broker import Deliver
 from .connection import Frame
+from .history import HistoryLimits, Position, Replay, new_epoch, replay, stamp_prefix
 from .redis_client import UNREACHABLE, open_redis
 from .tasks import cancel_and_wait
 
@@ -34,30 +43,86 @@ MAX_BACKOFF_SECONDS = 5.0
 # How long `subscribe` waits for Redis to confirm before returning anyway.
 CONFIRM_SECONDS = 1.0
 
+# KEYS: the topic's meta hash, its stream. ARGV: an epoch to start if it has
+# none, size, ttl, meta ttl, the pub/sub channel, the envelope's header, the
+# frame's stamp prefix. Returns the epoch, the offset and the stamped frame.
+RECORD = """
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'epoch', epoch)
+end
+local offset = redis.call('HINCRBY', KEYS[1], 'offset', 1)
+local frame = ARGV[7] .. '"offset":' .. offset .. ',"epoch":"' .. epoch .. '"}'
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], '0-' .. offset, 'f', frame)
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PUBLISH', ARGV[5], ARGV[6] .. ' ' .. epoch .. ':' .. offset .. '\\n' .. frame)
+return {epoch, offset, frame}
+"""
 
-def encode(frame: Frame, exclude: str | None, skip: str = "") -> bytes:
+# KEYS: meta hash, stream. ARGV: an epoch to start if it has none, meta ttl,
+# the client's epoch and offset ('' and -1 for none). Returns the epoch, the
+# offset, and the entries after the client's offset if its epoch is current.
+SINCE = """
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0)
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local offset = tonumber(redis.call('HGET', KEYS[1], 'offset'))
+local since = tonumber(ARGV[4])
+local entries = {}
+if epoch == ARGV[3] and since >= 0 and since < offset then
+  entries = redis.call('XRANGE', KEYS[2], '0-' .. (since + 1), '+')
+end
+return {epoch, offset, entries}
+"""
+
+
+def encode(
+    frame: Frame, exclude: str | None, skip: str = "", position: Position | None = None
+) -> bytes:
     """`t` or `b` (text or binary), the process that must skip it (if any), a space,
-    the excluded connection id, a newline, the frame."""
+    the excluded connection id, then (if recorded) a space and `epoch:offset`, a
+    newline, the frame."""
     kind, data = (b"t", frame.encode()) if isinstance(frame, str) else (b"b", frame)
-    return kind + skip.encode() + b" " + (exclude or "").encode() + b"\n" + data
+    where = f" {position.epoch}:{position.offset}".encode() if position else b""
+    return kind + skip.encode() + b" " + (exclude or "").encode() + where + b"\n" + data
 
 
-def decode(message: bytes) -> tuple[Frame, str | None, str]:
-    """The frame, its excluded connection id, and the process that must skip it."""
+def decode(message: bytes) -> tuple[Frame, str | None, str, Position | None]:
+    """The frame, its excluded connection id, the process that must skip it, and its
+    position in the topic's history (None if not recorded)."""
     newline = message.index(b"\n")
-    skip, _, exclude = message[1:newline].decode().partition(" ")
+    skip, _, rest = message[1:newline].decode().partition(" ")
+    exclude, _, where = rest.partition(" ")
+    position = Position.parse(where) if where else None
     data = message[newline + 1 :]
-    return (data.decode() if message[:1] == b"t" else data), exclude or None, skip
+    frame = data.decode() if message[:1] == b"t" else data
+    return frame, exclude or None, skip, position
+
+
+def history_keys(topic: str) -> list[bytes]:
+    """The topic's meta hash and stream."""
+    name = topic.encode()
+    return [PREFIX + b"history-meta:" + name, PREFIX + b"history:" + name]
 
 
 class RedisBroker:
     """Topic-routed publish/subscribe over Redis (redis.asyncio)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, limits: HistoryLimits | None = None) -> None:
         self.url = url
+        self.limits = limits or HistoryLimits()
         self.node = uuid.uuid4().hex[:12]
         self.reconnects = 0
         self._redis = open_redis(url)
+        self._record = self._redis.register_script(RECORD)
+        self._since = self._redis.register_script(SINCE)
         # Subscriptions get a pool of their own: a connection in subscribed
         # mode must never be handed to a publish.
         self._subscriber = open_redis(url)
@@ -95,7 +160,10 @@ class RedisBroker:
             await self._pubsub.subscribe(channel)
             if self._live:
                 await asyncio.wait_for(asyncio.shield(confirmed), CONFIRM_SECONDS)
-        except (*UNREACHABLE, TimeoutError):
+        # RuntimeError: redis-py reconnecting the subscriber for the reader at
+        # the same moment ("readuntil() called while another coroutine is
+        # already waiting"). The reader's resubscription covers the topic.
+        except (*UNREACHABLE, TimeoutError, RuntimeError):
             pass
         finally:
             if self._confirming.get(channel) is confirmed:
@@ -106,20 +174,66 @@ class RedisBroker:
         with contextlib.suppress(*UNREACHABLE):
             await self._pubsub.unsubscribe(PREFIX + topic.encode())
 
-    async def publish(self, topic: str, frame: Frame, exclude: str | None = None) -> None:
+    async def publish(
+        self, topic: str, frame: Frame, exclude: str | None = None, *, record: bool = False
+    ) -> None:
         # Not live (resubscribing): delivered here directly, and marked so that
         # this process skips it if its subscriptions are back before Redis
         # relays it. Read before the await: the reader may go live meanwhile.
         live = self._live
         published = False
+        position = None
+        skip = "" if live else self.node
         try:
-            envelope = encode(frame, exclude, skip="" if live else self.node)
-            await self._redis.publish(PREFIX + topic.encode(), envelope)
+            if record and isinstance(frame, str):
+                frame, position = await self._publish_recorded(topic, frame, exclude, skip)
+            else:
+                envelope = encode(frame, exclude, skip)
+                await self._redis.publish(PREFIX + topic.encode(), envelope)
             published = True
         except UNREACHABLE as exc:
             logger.warning("Redis unreachable (%s): %r delivered in this process only", exc, topic)
         if not (published and live) and self._deliver is not None and topic in self._topics:
-            self._deliver(topic, frame, exclude)
+            self._deliver(topic, frame, exclude, position)
+
+    async def _publish_recorded(
+        self, topic: str, frame: str, exclude: str | None, skip: str
+    ) -> tuple[str, Position]:
+        """Stamp, keep and publish in one step (the RECORD script)."""
+        limits = self.limits
+        header = encode("", exclude, skip).removesuffix(b"\n")
+        epoch, offset, stamped = await self._record(
+            keys=history_keys(topic),
+            args=[
+                new_epoch(),
+                limits.size,
+                int(limits.ttl * 1000),
+                int(max(limits.meta_ttl, limits.ttl) * 1000),
+                PREFIX + topic.encode(),
+                header,
+                stamp_prefix(frame),
+            ],
+        )
+        return stamped.decode(), Position(epoch.decode(), int(offset))
+
+    async def history(self, topic: str, since: Position | None) -> Replay:
+        """Read from Redis. Unreachable, the position is unknown, and nothing is recovered."""
+        meta_ttl = int(max(self.limits.meta_ttl, self.limits.ttl) * 1000)
+        try:
+            epoch, offset, entries = await self._since(
+                keys=history_keys(topic),
+                args=[
+                    new_epoch(),
+                    meta_ttl,
+                    since.epoch if since else "",
+                    since.offset if since else -1,
+                ],
+            )
+        except UNREACHABLE as exc:
+            logger.warning("Redis unreachable (%s): no history of %r", exc, topic)
+            return Replay(None, False if since else None, [])
+        kept = [(int(entry_id.split(b"-")[1]), fields[1].decode()) for entry_id, fields in entries]
+        return replay(Position(epoch.decode(), int(offset)), since, kept)
 
     async def close(self) -> None:
         await cancel_and_wait(self._reader)
@@ -157,16 +271,21 @@ class RedisBroker:
 
         Live means publishes stop being delivered here directly, so it must
         wait until the subscriptions are in force: the PING's answer comes
-        after theirs, on the same connection.
+        after theirs, on the same connection. A topic joined meanwhile may
+        have missed both its own SUBSCRIBE and this one: then, again.
         """
-        await self._pubsub.subscribe(CONTROL, *(PREFIX + topic.encode() for topic in self._topics))
-        await self._pubsub.ping()
         while True:
-            message = await self._pubsub.get_message(timeout=1.0)
-            if message is not None and message["type"] == "pong":
+            topics = set(self._topics)
+            await self._pubsub.subscribe(CONTROL, *(PREFIX + topic.encode() for topic in topics))
+            await self._pubsub.ping()
+            while True:
+                message = await self._pubsub.get_message(timeout=1.0)
+                if message is not None and message["type"] == "pong":
+                    break
+                if message is not None:
+                    self._handle(message)
+            if self._topics <= topics:
                 break
-            if message is not None:
-                self._handle(message)
         self._live = True
         logger.info("Redis reachable: %d topics subscribed again", len(self._topics))
 
@@ -189,10 +308,10 @@ class RedisBroker:
         if self._deliver is None or channel == CONTROL:
             return
         try:
-            frame, exclude, skip = decode(data)
+            frame, exclude, skip, position = decode(data)
         except (ValueError, UnicodeDecodeError):
             logger.warning("ignoring a malformed message on %r", channel)
             return
         if skip == self.node:  # delivered here already, while not live
             return
-        self._deliver(channel[len(PREFIX) :].decode(), frame, exclude)
+        self._deliver(channel[len(PREFIX) :].decode(), frame, exclude, position)

@@ -35,6 +35,7 @@ from ..close_codes import (
 from ..messages import Auth, Authenticated, ErrorMessage
 from .channel import Channel
 from .errors import ClientError, error_for_invalid_frame
+from .history import Position
 from .hub import user_topic
 from .origins import origin_allowed
 from .ratelimit import TokenBucket
@@ -46,6 +47,8 @@ logger = logging.getLogger(__name__)
 
 Endpoint = Callable[[WebSocket], Awaitable[None]]
 
+# Where `admit` leaves the client's `?since=` position.
+SINCE_KEY = "azu.since"
 # Invalid frames in a row before a client is taken for broken or hostile (1008).
 MAX_INVALID_IN_A_ROW = 10
 
@@ -94,7 +97,11 @@ def channel_endpoint(channel_class: type[Channel[Any, Any]]) -> Endpoint:
 def admit(
     channel_class: type[Channel[Any, Any]], websocket: WebSocket, services: "Services"
 ) -> dict[str, str]:
-    """Check the handshake before any channel code runs; return the path parameters."""
+    """Check the handshake before any channel code runs; return the path parameters.
+
+    `?since=epoch:offset`, where the client left off, is checked here too,
+    and left in the scope for the channel.
+    """
     settings = services.settings
     if not origin_allowed(websocket.headers, settings.allowed_origins):
         raise Refused(WS_4403_FORBIDDEN, "origin not allowed", "origin")
@@ -112,6 +119,11 @@ def admit(
         except ValidationError as exc:
             names = ", ".join(str(error["loc"][0]) for error in exc.errors())
             raise Refused(WS_4400_BAD_REQUEST, f"invalid {names}", "params") from None
+    since = websocket.query_params.get("since")
+    try:
+        websocket.scope[SINCE_KEY] = Position.parse(since) if since is not None else None
+    except ValueError:
+        raise Refused(WS_4400_BAD_REQUEST, "invalid since", "params") from None
     return params
 
 
@@ -160,8 +172,14 @@ class Session:
             await refusal.close(self.websocket, self.channel_class.path)
             return
         path = self.channel_class.path
-        connection = await hub.connect(self.websocket, self.websocket.scope["user"], path)
-        channel = self.channel_class(connection, self.services, self.params)
+        try:
+            connection = await hub.connect(self.websocket, self.websocket.scope["user"], path)
+        except Exception:
+            logger.exception("%s: could not register a connection of %s", path, user_id)
+            await self.websocket.close(WS_1011_INTERNAL_ERROR, "Internal error")
+            return
+        since = self.websocket.scope.get(SINCE_KEY)
+        channel = self.channel_class(connection, self.services, self.params, since)
         user = connection.user.id
         metrics.CONNECTIONS_OPEN.labels(path).inc()
         logger.info("%s: %s connected (connections: %d)", path, user, len(hub.connections))
@@ -196,10 +214,16 @@ class Session:
                 await channel.close(WS_4403_FORBIDDEN, "Forbidden")
             else:
                 await channel.on_connect()
+                await self._catch_up(channel)
         except Exception:
             logger.exception("%s: on_connect failed for %s", channel.path, channel.user.id)
             await channel.close(WS_1011_INTERNAL_ERROR, "Internal error")
         return not channel.connection.closing
+
+    async def _catch_up(self, channel: Channel[Any, Any]) -> None:
+        """Send what the hook's `join`s held back (`Hub.follow`): after what it pushed."""
+        if channel.connection.catching:
+            await self.services.hub.catch_up(channel.connection)
 
     async def _receive_loop(self, channel: Channel[Any, Any]) -> tuple[int, str]:
         """Dispatch frames until the client goes away or the server closes; return the code."""
@@ -222,6 +246,7 @@ class Session:
             if text is None:
                 metrics.MESSAGES_RECEIVED.labels(channel.path, "binary").inc()
                 await self._guard(channel, channel.on_binary(data))
+                await self._catch_up(channel)
             else:
                 await self._handle_text(channel, text)
 
@@ -261,6 +286,7 @@ class Session:
             await self._reauthenticate(channel, message)
             return
         await self._guard(channel, channel.on_message(message), ref=getattr(message, "ref", None))
+        await self._catch_up(channel)
 
     async def _reauthenticate(self, channel: Channel[Any, Any], message: Auth) -> None:
         """Take a fresh token for the same user: the socket outlives the old one's expiry."""

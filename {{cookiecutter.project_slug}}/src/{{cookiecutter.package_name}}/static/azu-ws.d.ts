@@ -56,6 +56,9 @@ export class AzuSocket<C extends ChannelTypes = ChannelTypes> {
   readonly url: string;
   readonly state: State;
   readonly connected: boolean;
+  /** Where the socket's own topic resumes on reconnect, `epoch:offset` (sent as `?since=`),
+   *  or null before its first greeting with a position. */
+  readonly since: string | null;
   on<K extends C["outbound"]["type"]>(type: K, handler: (message: Of<C["outbound"], K>) => void): () => void;
   on(type: "*", handler: (message: C["outbound"]) => void): () => void;
   on(type: "binary", handler: (message: { type: "binary"; data: Blob | ArrayBuffer }) => void): () => void;
@@ -64,7 +67,7 @@ export class AzuSocket<C extends ChannelTypes = ChannelTypes> {
   send(message: C["inbound"]): boolean;
   /** Sends with a fresh `ref`; resolves with the reply, rejects with RequestError. */
   request(message: C["inbound"], options?: { timeout?: number }): Promise<C["outbound"]>;
-  /** Live updates: subscribe now and after every reconnect. */
+  /** Live updates: subscribe now and after every reconnect, then with `since`, to resume. */
   subscribe(resource: string, id: string | number): Promise<C["outbound"] | null>;
   unsubscribe(resource: string, id: string | number): Promise<C["outbound"] | null>;
   connect(): this;

@@ -7,6 +7,7 @@
 //   chat.connect();
 //   chat.send({ type: "message", content: "hello" });
 //   const pong = await chat.request({ type: "ping" });   // the reply with the same ref
+//   chat.on("connected", (m) => { if (m.recovered === false) reloadMessages(); });
 //
 // What it does for you, as the server expects (see the README):
 // - the token travels in Sec-WebSocket-Protocol (`bearer`, then the token), never in the URL;
@@ -15,6 +16,13 @@
 // - a `heartbeat` is answered with a `ping`;
 // - when the connection drops it reconnects after a random delay that grows
 //   (exponential backoff, full jitter), and re-sends its subscriptions;
+// - it resumes where it left off: it keeps the `epoch` and the highest `offset` received
+//   of the socket's own topic (the one its first greeting is about: `connected`, `joined`,
+//   or `subscribed` to your `user`) and of each subscription, and reconnects with
+//   `?since=epoch:offset` in the URL and `since` in each `subscribe`. The greeting then
+//   says `recovered: true`, and the missed messages follow, to the handlers as usual,
+//   once each and in order; or `recovered: false`: they are lost (gone from the history),
+//   and the app must reload its state, as the `connected` handler above does;
 // - a refusal that a retry cannot cure (4401 with a fresh token, 4403, 4400) stops it:
 //   its status says why, instead of a reconnect loop; so does `getToken()` throwing an
 //   error with `final: true` (any other error from it is retried, like a dropped socket).
@@ -53,7 +61,12 @@ export class AzuSocket {
     this.handlers = new Map();
     this.statusHandlers = new Set();
     this.pending = new Map();
+    // resource NUL id -> { resource, id, position }
     this.subscriptions = new Map();
+    // Where this socket's own topic stands for us, and whether this
+    // connection's greeting, which says where it is, came yet.
+    this.position = new Position();
+    this.greeted = false;
     this.nextRef = 1;
     this.attempt = 0;
     this.socket = null;
@@ -82,6 +95,11 @@ export class AzuSocket {
 
   // Sending ----------------------------------------------------------------
 
+  /** Where the socket's own topic resumes, `epoch:offset`, or null before its first greeting. */
+  get since() {
+    return this.position.since;
+  }
+
   get connected() {
     return this.socket !== null && this.socket.readyState === 1 && this.state === "open";
   }
@@ -105,24 +123,33 @@ export class AzuSocket {
         this.pending.delete(ref);
         reject(new RequestError(`no reply to ${message.type} within ${timeout} ms`, null));
       }, timeout);
-      this.pending.set(ref, { resolve, reject, timer });
+      this.pending.set(ref, { resolve, reject, timer, message });
     });
   }
 
-  /** Subscribe to a live-update resource, now and after every reconnect. */
+  /** Subscribe to a live-update resource, now and after every reconnect, resuming each time. */
   subscribe(resource, id) {
-    const key = `${resource}\u0000${id}`;
-    this.subscriptions.set(key, { resource, id });
+    const key = subscriptionKey(resource, id);
+    // Subscribing again keeps the position, so what comes next still resumes.
+    const subscription = this.subscriptions.get(key) ?? { resource, id, position: new Position() };
+    this.subscriptions.set(key, subscription);
     if (!this.connected) return Promise.resolve(null);
-    return this.request({ type: "subscribe", resource, id }).catch((error) => {
+    return this.requestSubscription(key, subscription);
+  }
+
+  requestSubscription(key, subscription) {
+    const { resource, id, position } = subscription;
+    const message = { type: "subscribe", resource, id };
+    if (position.since !== null) message.since = position.since;
+    return this.request(message).catch((error) => {
       // Refused (unknown, forbidden, too many): not worth asking again on reconnect.
-      if (error.reply) this.subscriptions.delete(key);
+      if (error.reply && this.subscriptions.get(key) === subscription) this.subscriptions.delete(key);
       throw error;
     });
   }
 
   unsubscribe(resource, id) {
-    this.subscriptions.delete(`${resource}\u0000${id}`);
+    this.subscriptions.delete(subscriptionKey(resource, id));
     return this.connected ? this.request({ type: "unsubscribe", resource, id }) : Promise.resolve(null);
   }
 
@@ -167,12 +194,22 @@ export class AzuSocket {
     // close(), or another open(), came while the token was on its way.
     if (generation !== this.generation || this.stopped) return;
     const protocols = token ? [BEARER, token] : [];
-    const socket = new this.WebSocket(this.url, protocols);
+    const socket = new this.WebSocket(this.resumingUrl(), protocols);
     this.socket = socket;
     this.token = token;
+    this.greeted = false;
     socket.onopen = () => this.opened(socket);
     socket.onmessage = (event) => socket === this.socket && this.receive(event.data);
     socket.onclose = (event) => this.closed(socket, event.code, event.reason);
+  }
+
+  /** The URL to open: with `since`, once the socket's own topic has a position. */
+  resumingUrl() {
+    const since = this.position.since;
+    if (since === null) return this.url;
+    const url = new URL(this.url);
+    url.searchParams.set("since", since);
+    return url.toString();
   }
 
   receive(data) {
@@ -188,6 +225,9 @@ export class AzuSocket {
     }
     this.authRetried = false; // the server took the token
     if (message.type === "heartbeat") this.send({ type: "ping" });
+    // Before the reply is matched (that forgets what was asked) and before
+    // the handlers, so that `since` is up to date in them.
+    if (typeof message.epoch === "string") this.track(message);
     if (message.ref !== undefined && this.pending.has(message.ref)) {
       const { resolve, reject, timer } = this.pending.get(message.ref);
       clearTimeout(timer);
@@ -196,6 +236,27 @@ export class AzuSocket {
       else resolve(message);
     }
     this.emit(message);
+  }
+
+  /** Move the positions on with a message that carries one. */
+  track(message) {
+    if (message.ref != null) {
+      // A reply: with a position, the greeting of the subscription it answers.
+      const asked = this.pending.get(message.ref)?.message;
+      if (asked?.type === "subscribe") {
+        this.subscriptions.get(subscriptionKey(asked.resource, asked.id))?.position.greet(message);
+      }
+      return;
+    }
+    if (!this.greeted) {
+      // The server greets first, before any message of the topic it joined for the socket.
+      this.greeted = true;
+      this.position.greet(message);
+      return;
+    }
+    // Epochs are random, so the epoch alone says which topic a message is from.
+    this.position.receive(message);
+    for (const { position } of this.subscriptions.values()) position.receive(message);
   }
 
   opened(socket) {
@@ -208,8 +269,9 @@ export class AzuSocket {
     }, 5_000);
     this.setStatus("open", {});
     this.scheduleRefresh(this.token);
-    for (const { resource, id } of this.subscriptions.values()) {
-      this.send({ type: "subscribe", resource, id });
+    for (const [key, subscription] of this.subscriptions) {
+      // A failure shows as an `error` message; on a drop it is asked again next time.
+      this.requestSubscription(key, subscription).catch(() => {});
     }
   }
 
@@ -297,6 +359,40 @@ export class AzuSocket {
     const status = { state, ...details };
     for (const handler of this.statusHandlers) safely(handler, status);
   }
+}
+
+/** Where the client stands in one topic: its epoch, and the highest offset received in it. */
+class Position {
+  constructor() {
+    this.epoch = null;
+    this.offset = 0;
+  }
+
+  get since() {
+    return this.epoch === null ? null : `${this.epoch}:${this.offset}`;
+  }
+
+  /** A greeting: where the topic stands and, when resuming, whether the missed messages follow. */
+  greet({ epoch, offset, recovered }) {
+    if (typeof epoch !== "string" || typeof offset !== "number") return; // the server could not say
+    // Recovered: the missed messages follow and move the offset on as they
+    // come; taking the greeting's now would skip them on a drop mid-replay.
+    if (recovered === true && epoch === this.epoch) return;
+    // Otherwise the topic goes on from here: a new epoch, a gap (recovered
+    // false, the app reloads) or a fresh start.
+    this.epoch = epoch;
+    this.offset = offset;
+  }
+
+  receive({ epoch, offset }) {
+    if (epoch === this.epoch && typeof offset === "number" && offset > this.offset) {
+      this.offset = offset;
+    }
+  }
+}
+
+function subscriptionKey(resource, id) {
+  return `${resource}\u0000${id}`;
 }
 
 // A handler that throws must not stop the client, nor the handlers after it.

@@ -53,6 +53,15 @@ function log(panel, text, className = "") {
   list.scrollTop = list.scrollHeight;
 }
 
+// A greeting back from a drop: the client resumed, and what was missed follows
+// as ordinary messages; unless it is no longer kept (`recovered` false), which
+// an app would reload. The demo has nothing to reload from: it says so.
+function sayIfMissed(panel, greeting) {
+  if (greeting.recovered === false) {
+    log(panel, "some messages sent while you were away are gone: not shown", "system");
+  }
+}
+
 function socketFor(panel, path) {
   sockets.get(panel.id)?.close();
   const socket = new AzuSocket(path, { getToken });
@@ -89,7 +98,10 @@ const panels = {
   chat(panel, path) {
     const socket = socketFor(panel, path);
     socket.on("message", (m) => log(panel, `${m.user}: ${m.content}`));
-    socket.on("connected", () => log(panel, `connected as ${user}`, "system"));
+    socket.on("connected", (m) => {
+      log(panel, `connected as ${user}`, "system");
+      sayIfMissed(panel, m);
+    });
     $("[data-send]", panel).onsubmit = (event) => {
       event.preventDefault();
       const input = $("[data-input]", panel);
@@ -104,6 +116,7 @@ const panels = {
       trackMembers(socket, (members) => {
         $("[data-members]", panel).textContent = members.join(", ");
       });
+      socket.on("joined", (m) => sayIfMissed(panel, m));
       socket.on("user_joined", (m) => log(panel, `${m.user} joined ${m.room}`, "system"));
       socket.on("user_left", (m) => log(panel, `${m.user} left ${m.room}`, "system"));
       socket.on("message", (m) => log(panel, `${m.user}: ${m.content}`));
@@ -147,7 +160,10 @@ const panels = {
 
   live_updates(panel, path) {
     const socket = socketFor(panel, path);
-    socket.on("subscribed", (m) => log(panel, `subscribed to ${m.resource} ${m.id}`, "system"));
+    socket.on("subscribed", (m) => {
+      log(panel, `subscribed to ${m.resource} ${m.id}`, "system");
+      sayIfMissed(panel, m);
+    });
     socket.on("update", (m) => log(panel, `${m.resource} ${m.id}: ${JSON.stringify(m.data)}`));
     $("[data-subscribe]", panel).onsubmit = (event) => {
       event.preventDefault();

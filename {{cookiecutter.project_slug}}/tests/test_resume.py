@@ -1,0 +1,331 @@
+"""Nothing lost on reconnect: a client that says where it left off gets what it missed.
+
+On the probe channel, so that these hold whichever channels a project
+keeps: in one process with the memory broker, then across two processes
+sharing a real Redis.
+"""
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+import redis
+from starlette.testclient import WebSocketTestSession
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from websockets.sync.client import ClientConnection
+
+from {{ cookiecutter.package_name }}.auth import User
+from {{ cookiecutter.package_name }}.close_codes import WS_4008_SLOW_CONSUMER, WS_4400_BAD_REQUEST
+from {{ cookiecutter.package_name }}.core.broker import MemoryBroker
+from {{ cookiecutter.package_name }}.core.history import HistoryLimits, Position
+from {{ cookiecutter.package_name }}.core.hub import Hub
+from {{ cookiecutter.package_name }}.core.presence import MemoryPresence
+from {{ cookiecutter.package_name }}.messages import Connected, NewMessage
+
+from .conftest import Connect, receive_type
+from .e2e import WAIT, Server, receive, two_uvicorns
+from .probe import PROBE
+from .redis_server import RedisServer
+from .test_fanout import FakeSocket
+
+SECRET = "a-secret-only-for-the-resume-tests-0123456789"
+
+
+def say(ws: WebSocketTestSession, content: str) -> None:
+    ws.send_json({"type": "message", "content": content})
+
+
+def since(frame: dict[str, Any]) -> str:
+    """What a client sends back: the place of the last frame it got."""
+    return f"{frame['epoch']}:{frame['offset']}"
+
+
+def until_pong(ws: WebSocketTestSession) -> list[dict[str, Any]]:
+    """Every frame up to the answer to a ping: all that was queued before it."""
+    ws.send_json({"type": "ping"})
+    frames = []
+    while (frame := ws.receive_json())["type"] != "pong":
+        frames.append(frame)
+    return frames
+
+
+def contents(frames: list[dict[str, Any]]) -> list[str]:
+    return [frame["content"] for frame in frames if frame["type"] == "message"]
+
+
+# --- one process, the memory broker ------------------------------------------
+
+
+def test_a_client_back_from_a_drop_gets_exactly_what_it_missed_then_live(connect: Connect) -> None:
+    with connect(PROBE, "bob") as bob:
+        receive_type(bob, "connected")
+        with connect(PROBE, "alice") as alice:
+            greeting = receive_type(alice, "connected")
+            assert greeting["offset"] == 0
+            assert "recovered" not in greeting  # only for a client that asked to resume
+            say(bob, "one")
+            first = receive_type(alice, "message")
+            assert (first["content"], first["offset"], first["epoch"]) == (
+                "one",
+                1,
+                greeting["epoch"],
+            )
+        for content in ("two", "three"):  # alice is away
+            say(bob, content)
+        with connect(f"{PROBE}?since={since(first)}", "alice") as alice:
+            back = receive_type(alice, "connected")
+            assert (back["recovered"], back["epoch"], back["offset"]) == (True, first["epoch"], 3)
+            missed = [receive_type(alice, "message") for _ in range(2)]
+            assert [(m["content"], m["offset"]) for m in missed] == [("two", 2), ("three", 3)]
+            say(bob, "four")
+            live = until_pong(alice)
+            assert [(m["content"], m["offset"]) for m in live] == [("four", 4)]  # no duplicate
+
+
+def test_a_client_that_missed_nothing_is_recovered_with_nothing_replayed(connect: Connect) -> None:
+    with connect(PROBE, "alice") as alice:
+        greeting = receive_type(alice, "connected")
+    with connect(f"{PROBE}?since={since(greeting)}", "alice") as alice:
+        assert receive_type(alice, "connected")["recovered"] is True
+        assert until_pong(alice) == []
+
+
+@pytest.mark.settings(history_size=2)
+def test_a_gap_longer_than_the_history_is_not_recovered(connect: Connect) -> None:
+    with connect(PROBE, "bob") as bob:
+        receive_type(bob, "connected")
+        with connect(PROBE, "alice") as alice:
+            greeting = receive_type(alice, "connected")
+        for content in ("one", "two", "three"):  # one more than the history keeps
+            say(bob, content)
+        with connect(f"{PROBE}?since={since(greeting)}", "alice") as alice:
+            back = receive_type(alice, "connected")
+            assert (back["recovered"], back["offset"]) == (False, 3)
+            assert until_pong(alice) == []  # nothing replayed: the client reloads instead
+            say(bob, "four")
+            assert contents(until_pong(alice)) == ["four"]
+
+
+def test_a_position_of_another_epoch_is_not_recovered(connect: Connect) -> None:
+    with connect(PROBE, "bob") as bob:
+        receive_type(bob, "connected")
+        say(bob, "one")
+        receive_type(bob, "message")
+        with connect(f"{PROBE}?since=0123456789ab:1", "alice") as alice:
+            back = receive_type(alice, "connected")
+            assert back["recovered"] is False
+            assert back["epoch"] != "0123456789ab"
+            assert until_pong(alice) == []
+
+
+def test_a_position_ahead_of_the_topic_is_not_recovered(connect: Connect) -> None:
+    with connect(PROBE, "alice") as alice:
+        greeting = receive_type(alice, "connected")
+    ahead = f"{greeting['epoch']}:{greeting['offset'] + 5}"
+    with connect(f"{PROBE}?since={ahead}", "alice") as alice:
+        assert receive_type(alice, "connected")["recovered"] is False
+
+
+@pytest.mark.settings(history_ttl=0.2)
+def test_expired_messages_are_not_recovered_but_a_quiet_topic_still_is(connect: Connect) -> None:
+    with connect(PROBE, "bob") as bob:
+        receive_type(bob, "connected")
+        with connect(PROBE, "alice") as alice:
+            greeting = receive_type(alice, "connected")
+        say(bob, "one")
+        last = receive_type(bob, "message")
+        time.sleep(0.3)  # the message is past HISTORY_TTL; where the topic stands is not
+        with connect(f"{PROBE}?since={since(greeting)}", "alice") as alice:
+            assert receive_type(alice, "connected")["recovered"] is False
+        with connect(f"{PROBE}?since={since(last)}", "bob") as bob_again:
+            assert receive_type(bob_again, "connected")["recovered"] is True
+
+
+@pytest.mark.parametrize(
+    "position", ["abc", "abc:", ":1", "abc:-1", "abc:x", "a b:1", "e" * 65 + ":1", "abc:1:2"]
+)
+def test_an_invalid_since_is_refused_with_4400(connect: Connect, position: str) -> None:
+    with (
+        connect(f"{PROBE}?since={position}", "alice") as alice,
+        pytest.raises(WebSocketDisconnect) as refused,
+    ):
+        alice.receive_json()
+    assert (refused.value.code, refused.value.reason) == (WS_4400_BAD_REQUEST, "invalid since")
+
+
+def test_binary_frames_carry_no_offset_and_are_not_replayed(connect: Connect) -> None:
+    with connect(PROBE, "bob") as bob:
+        receive_type(bob, "connected")
+        with connect(PROBE, "alice") as alice:
+            greeting = receive_type(alice, "connected")
+        bob.send_bytes(b"\x01\x02")
+        say(bob, "one")
+        receive_type(bob, "message")
+        with connect(f"{PROBE}?since={since(greeting)}", "alice") as alice:
+            assert receive_type(alice, "connected")["recovered"] is True
+            assert contents(until_pong(alice)) == ["one"]
+
+
+# --- the hub's order while catching up ----------------------------------------
+
+
+async def catch_up_while_messages_keep_coming() -> list[str]:
+    hub = Hub(MemoryBroker(HistoryLimits(size=10)), MemoryPresence(), send_queue_size=16)
+    await hub.start()
+    for number in (1, 2, 3):
+        await hub.publish("room", NewMessage(content=f"m{number}", user="bob"))
+    socket = FakeSocket()
+    alice = await hub.connect(cast(WebSocket, socket), User(id="alice"), "/ws/test")
+    now = (await hub.broker.history("room", None)).position
+    assert now is not None
+    followed = await hub.follow(alice, "room", Position(now.epoch, 1))
+    assert (followed.recovered, followed.offset) == (True, 3)
+    # Through Redis, a frame the replay read can still be on its way, relayed
+    # late, while the hook runs or after: either way, dropped.
+    stale = NewMessage(content="m3", user="bob").model_dump_json()
+    hub._deliver("room", stale, None, Position(now.epoch, 3))
+    # Published while the hook is still running: held until the replay is out.
+    await hub.publish("room", NewMessage(content="m4", user="bob"))
+    alice.send_frame(Connected(message="hello", user="alice").model_dump_json())
+    await hub.catch_up(alice)
+    hub._deliver("room", stale, None, Position(now.epoch, 3))
+    await hub.publish("room", NewMessage(content="m5", user="bob"))
+    for _ in range(10):
+        await asyncio.sleep(0)
+    await hub.stop()
+    return [json.loads(frame).get("content", "greeting") for frame in socket.frames]
+
+
+def test_the_greeting_comes_first_then_the_missed_then_live_without_duplicates() -> None:
+    frames = asyncio.run(catch_up_while_messages_keep_coming())
+    assert frames == ["greeting", "m2", "m3", "m4", "m5"]
+
+
+async def flood_while_catching_up(queue_size: int, published: int) -> int | None:
+    hub = Hub(MemoryBroker(), MemoryPresence(), send_queue_size=queue_size)
+    await hub.start()
+    socket = FakeSocket()
+    alice = await hub.connect(cast(WebSocket, socket), User(id="alice"), "/ws/test")
+    now = (await hub.broker.history("room", None)).position
+    assert now is not None
+    await hub.follow(alice, "room", now)
+    for number in range(published):  # the hook is slow; the room is not
+        await hub.publish("room", NewMessage(content=str(number), user="bob"))
+    await hub.catch_up(alice)
+    for _ in range(10):
+        await asyncio.sleep(0)
+    await hub.stop()
+    return socket.closed_with
+
+
+def test_more_held_back_than_the_queue_holds_is_a_slow_consumer() -> None:
+    assert asyncio.run(flood_while_catching_up(queue_size=4, published=4)) is None
+    assert asyncio.run(flood_while_catching_up(queue_size=4, published=5)) == WS_4008_SLOW_CONSUMER
+
+
+# --- two processes, one Redis --------------------------------------------------
+
+
+@pytest.fixture
+def two_workers(tmp_path: Path, redis_server: RedisServer) -> Iterator[tuple[Server, Server]]:
+    with two_uvicorns(
+        tmp_path,
+        SECRET,
+        BROKER_URL=redis_server.url,
+        DATABASE_URL=f"sqlite:///{tmp_path}/shared.db",
+        HISTORY_SIZE="1000",
+        WS_RATE_LIMIT="100000",
+        WS_RATE_BURST="1000",
+    ) as servers:
+        yield servers
+
+
+class Sender(threading.Thread):
+    """Sends `count` numbered messages at a steady pace, whatever the receivers do."""
+
+    def __init__(self, ws: ClientConnection, count: int) -> None:
+        super().__init__(daemon=True)
+        self.ws, self.count = ws, count
+
+    def run(self) -> None:
+        for number in range(self.count):
+            self.ws.send(json.dumps({"type": "message", "content": str(number)}))
+            time.sleep(0.005)
+
+
+def read_messages(ws: ClientConnection, until: str) -> list[dict[str, Any]]:
+    """Messages received up to and including the one whose content is `until`."""
+    received = []
+    while True:
+        frame = json.loads(ws.recv(timeout=WAIT))
+        if frame["type"] == "message":
+            received.append(frame)
+            if frame["content"] == until:
+                return received
+
+
+def test_a_client_that_drops_mid_stream_resumes_on_the_other_worker_missing_nothing(
+    two_workers: tuple[Server, Server],
+) -> None:
+    a, b = two_workers
+    count = 300
+    with b.connect(PROBE, "bob") as bob:
+        receive(bob, "connected")
+        with a.connect(PROBE, "alice") as alice:
+            receive(alice, "connected")
+            sender = Sender(bob, count)
+            sender.start()
+            before = read_messages(alice, until="50")
+        # Alice's network drops mid-stream; the messages keep flowing meanwhile.
+        time.sleep(0.1)
+        with b.connect(f"{PROBE}?since={since(before[-1])}", "alice") as alice:
+            back = receive(alice, "connected")
+            assert back["recovered"] is True
+            after = read_messages(alice, until=str(count - 1))
+            sender.join(timeout=WAIT)
+    got = [int(frame["content"]) for frame in before + after]
+    assert got == list(range(count))  # every one, once, in order
+    offsets = [frame["offset"] for frame in before + after]
+    assert offsets == list(range(offsets[0], offsets[0] + count))
+    assert back["offset"] > before[-1]["offset"]  # some were missed while away: replayed
+
+
+def test_across_workers_a_gap_longer_than_the_history_is_not_recovered(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    with (
+        two_uvicorns(tmp_path, SECRET, BROKER_URL=redis_server.url, HISTORY_SIZE="3") as (a, b),
+        b.connect(PROBE, "bob") as bob,
+    ):
+        receive(bob, "connected")
+        with a.connect(PROBE, "alice") as alice:
+            greeting = receive(alice, "connected")
+        for number in range(5):
+            bob.send(json.dumps({"type": "message", "content": str(number)}))
+            receive(bob, "message")
+        with a.connect(f"{PROBE}?since={since(greeting)}", "alice") as alice:
+            back = receive(alice, "connected")
+            assert (back["recovered"], back["offset"]) == (False, greeting["offset"] + 5)
+
+
+def test_a_flushed_redis_starts_a_new_epoch_and_old_positions_are_not_recovered(
+    two_workers: tuple[Server, Server], redis_server: RedisServer
+) -> None:
+    a, b = two_workers
+    with b.connect(PROBE, "bob") as bob:
+        receive(bob, "connected")
+        bob.send(json.dumps({"type": "message", "content": "before"}))
+        before = receive(bob, "message")
+        redis.Redis.from_url(redis_server.url).flushall()
+        bob.send(json.dumps({"type": "message", "content": "after"}))
+        after = receive(bob, "message")
+        assert after["epoch"] != before["epoch"]
+        assert after["offset"] == 1
+        with a.connect(f"{PROBE}?since={since(before)}", "alice") as alice:
+            back = receive(alice, "connected")
+            assert (back["recovered"], back["epoch"]) == (False, after["epoch"])
