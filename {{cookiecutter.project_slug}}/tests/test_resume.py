@@ -20,15 +20,20 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from websockets.sync.client import ClientConnection
 
 from {{ cookiecutter.package_name }}.auth import User
-from {{ cookiecutter.package_name }}.close_codes import WS_4008_SLOW_CONSUMER, WS_4400_BAD_REQUEST
+from {{ cookiecutter.package_name }}.close_codes import (
+    WS_1012_SERVICE_RESTART,
+    WS_4008_SLOW_CONSUMER,
+    WS_4400_BAD_REQUEST,
+)
 from {{ cookiecutter.package_name }}.core.broker import MemoryBroker
-from {{ cookiecutter.package_name }}.core.history import HistoryLimits, Position
-from {{ cookiecutter.package_name }}.core.hub import Hub
+from {{ cookiecutter.package_name }}.core.history import HistoryLimits, MemoryHistory, Position
+from {{ cookiecutter.package_name }}.core.hub import Hub, keeps_history
 from {{ cookiecutter.package_name }}.core.presence import MemoryPresence
+from {{ cookiecutter.package_name }}.core.redis_broker import RedisBroker
 from {{ cookiecutter.package_name }}.messages import Connected, NewMessage
 
 from .conftest import Connect, receive_type
-from .e2e import WAIT, Server, receive, two_uvicorns
+from .e2e import WAIT, Server, receive, two_uvicorns, wait_for_log
 from .probe import PROBE
 from .redis_server import RedisServer
 from .test_fanout import FakeSocket
@@ -147,7 +152,8 @@ def test_expired_messages_are_not_recovered_but_a_quiet_topic_still_is(connect: 
 
 
 @pytest.mark.parametrize(
-    "position", ["abc", "abc:", ":1", "abc:-1", "abc:x", "a b:1", "e" * 65 + ":1", "abc:1:2"]
+    "position",
+    ["abc", "abc:", ":1", "abc:-1", "abc:x", "a b:1", "e" * 65 + ":1", "abc:1:2", "abc:1%0A"],
 )
 def test_an_invalid_since_is_refused_with_4400(connect: Connect, position: str) -> None:
     with (
@@ -221,6 +227,81 @@ async def flood_while_catching_up(queue_size: int, published: int) -> int | None
         await asyncio.sleep(0)
     await hub.stop()
     return socket.closed_with
+
+
+async def fresh_join_while_an_older_frame_is_relayed() -> list[str]:
+    hub = Hub(MemoryBroker(), MemoryPresence(), send_queue_size=16)
+    await hub.start()
+    for number in (1, 2, 3):
+        await hub.publish("room", NewMessage(content=f"m{number}", user="bob"))
+    socket = FakeSocket()
+    alice = await hub.connect(cast(WebSocket, socket), User(id="alice"), "/ws/test")
+    followed = await hub.follow(alice, "room")  # a new client: no since
+    alice.send_frame(Connected(message="hi", user="alice", **followed.greeting).model_dump_json())
+    await hub.catch_up(alice)
+    # Through Redis, m3 (published before the greeting's offset) can be relayed after it.
+    assert followed.position is not None
+    hub._deliver(
+        "room", NewMessage(content="m3", user="bob").model_dump_json(), None, followed.position
+    )
+    await hub.publish("room", NewMessage(content="m4", user="bob"))
+    for _ in range(10):
+        await asyncio.sleep(0)
+    await hub.stop()
+    return [json.loads(frame).get("content", "greeting") for frame in socket.frames]
+
+
+def test_a_new_client_gets_what_follows_its_greeting_and_nothing_before() -> None:
+    assert asyncio.run(fresh_join_while_an_older_frame_is_relayed()) == ["greeting", "m4"]
+
+
+async def a_gap_in_what_reaches_this_process(size: int) -> tuple[list[str], int | None]:
+    """m2 and m3 are published elsewhere and never relayed here (a lost subscriber)."""
+    hub = Hub(MemoryBroker(HistoryLimits(size=size)), MemoryPresence(), send_queue_size=16)
+    await hub.start()
+    socket = FakeSocket()
+    alice = await hub.connect(cast(WebSocket, socket), User(id="alice"), "/ws/test")
+    await hub.follow(alice, "room")
+    await hub.catch_up(alice)
+    await hub.publish("room", NewMessage(content="m1", user="bob"))
+    broker = cast(MemoryBroker, hub.broker)
+    for number in (2, 3):  # kept in the history, as Redis keeps them, but not delivered
+        broker.kept.append("room", NewMessage(content=f"m{number}", user="bob").model_dump_json())
+    await hub.publish("room", NewMessage(content="m4", user="bob"))
+    await hub.publish("room", NewMessage(content="m5", user="bob"))
+    for _ in range(20):
+        await asyncio.sleep(0)
+    await hub.stop()
+    return [json.loads(frame)["content"] for frame in socket.frames], socket.closed_with
+
+
+def test_a_gap_in_what_reaches_the_process_is_filled_from_the_history_in_order() -> None:
+    frames, closed_with = asyncio.run(a_gap_in_what_reaches_this_process(size=10))
+    assert (frames, closed_with) == (["m1", "m2", "m3", "m4", "m5"], None)
+
+
+def test_a_gap_the_history_cannot_fill_closes_the_sockets_to_resume() -> None:
+    frames, closed_with = asyncio.run(a_gap_in_what_reaches_this_process(size=1))
+    assert closed_with == WS_1012_SERVICE_RESTART  # the client resumes, and hears recovered false
+    assert frames[0] == "m1"
+
+
+def test_expired_messages_are_freed_and_unpublished_topics_forgotten() -> None:
+    history = MemoryHistory(HistoryLimits(size=100, ttl=0.05, meta_ttl=3600))
+    for number in range(100):
+        history.append("room", '{"type":"message","content":"' + "x" * 1000 + str(number) + '"}')
+    epoch = history.since("room", None).position
+    history.since("updates:comment:never-published", None)
+    assert (len(history), history.frames_kept()) == (2, 100)
+    time.sleep(0.1)
+    history.sweep(time.monotonic())
+    assert (len(history), history.frames_kept()) == (1, 0)  # the position of "room" stays
+    assert history.since("room", epoch).recovered is True  # so a quiet client missed nothing
+
+
+def test_the_topics_a_socket_has_of_its_own_keep_no_history() -> None:
+    assert not any(map(keeps_history, ["all", "hub:control", "user:alice", "notifications:x"]))
+    assert all(map(keeps_history, ["alliance", "chat", "room:all", "updates:user:alice"]))
 
 
 def test_more_held_back_than_the_queue_holds_is_a_slow_consumer() -> None:
@@ -329,3 +410,91 @@ def test_a_flushed_redis_starts_a_new_epoch_and_old_positions_are_not_recovered(
         with a.connect(f"{PROBE}?since={since(before)}", "alice") as alice:
             back = receive(alice, "connected")
             assert (back["recovered"], back["epoch"]) == (False, after["epoch"])
+
+
+async def two_joiners_while_the_subscription_is_on_its_way(url: str) -> list[int]:
+    """Two clients of one process resume on a topic it had no member of, at the same moment."""
+    broker, elsewhere = RedisBroker(url), RedisBroker(url)
+    hub = Hub(broker, MemoryPresence(), send_queue_size=64)
+    await hub.start()
+    await elsewhere.start(lambda *_: None)
+
+    async def publish(content: str) -> None:
+        frame = NewMessage(content=content, user="bob").model_dump_json()
+        await elsewhere.publish("room", frame, record=True)
+
+    for content in ("m1", "m2"):
+        await publish(content)
+    first, second = FakeSocket(), FakeSocket()
+    x = await hub.connect(cast(WebSocket, first), User(id="x"), "/ws/test")
+    y = await hub.connect(cast(WebSocket, second), User(id="y"), "/ws/test")
+    subscribe, answered = broker._pubsub.subscribe, asyncio.Event()
+
+    async def slow_subscribe(*channels: bytes) -> Any:  # a SUBSCRIBE round trip that takes a while
+        await answered.wait()
+        return await subscribe(*channels)
+
+    broker._pubsub.subscribe = slow_subscribe  # type: ignore[method-assign,assignment]
+    now = (await broker.history("room", None)).position
+    assert now is not None
+    x_follows = asyncio.create_task(hub.follow(x, "room", now))
+    await asyncio.sleep(0.05)  # x's subscription is on its way
+    y_follows = asyncio.create_task(hub.follow(y, "room", now))
+    await asyncio.sleep(0.05)
+    await publish("m3")  # before the subscription is in force
+    answered.set()
+    for follows, connection in ((x_follows, x), (y_follows, y)):
+        assert (await follows).recovered is True
+        await hub.catch_up(connection)
+    await publish("m4")
+    for _ in range(50):
+        await asyncio.sleep(0.01)
+    await elsewhere.close()
+    await hub.stop()
+    return [json.loads(frame)["offset"] for frame in second.frames]
+
+
+def test_a_second_joiner_waits_for_the_subscription_and_misses_nothing(
+    redis_server: RedisServer,
+) -> None:
+    offsets = asyncio.run(two_joiners_while_the_subscription_is_on_its_way(redis_server.url))
+    assert offsets == [3, 4]
+
+
+async def read_topics(url: str) -> tuple[int, int]:
+    broker = RedisBroker(url, HistoryLimits(ttl=300, meta_ttl=86400))
+    await broker.history("updates:comment:1", None)
+    await broker.publish("updates:comment:2", '{"type":"update"}', record=True)
+    await broker.history("updates:comment:2", None)
+    await broker.close()
+    client = redis.Redis.from_url(url)
+    ttls = [client.pttl(f"azu:history-meta:updates:comment:{n}") for n in (1, 2)]
+    return int(ttls[0]), int(ttls[1])
+
+
+def test_with_redis_reading_a_topic_never_published_to_keeps_its_position_briefly(
+    redis_server: RedisServer,
+) -> None:
+    unpublished, published = asyncio.run(read_topics(redis_server.url))
+    assert 0 < unpublished <= 300_000
+    assert published > 3600_000
+
+
+def test_messages_a_worker_missed_while_resubscribing_reach_its_clients_in_order(
+    two_workers: tuple[Server, Server], redis_server: RedisServer
+) -> None:
+    a, b = two_workers
+    count = 300
+    with b.connect(PROBE, "bob") as bob, a.connect(PROBE, "alice") as alice:
+        receive(bob, "connected")
+        receive(alice, "connected")
+        sender = Sender(bob, count)
+        sender.start()
+        before = read_messages(alice, until="50")
+        # Every subscriber connection is cut (a proxy reset): each worker reconnects,
+        # and what the other published meanwhile never reaches it through pub/sub.
+        redis.Redis.from_url(redis_server.url).client_kill_filter(_type="pubsub")
+        after = read_messages(alice, until=str(count - 1))
+        sender.join(timeout=WAIT)
+    assert [int(frame["content"]) for frame in before + after] == list(range(count))
+    assert "from the history" in wait_for_log(a, "from the history")  # there was a gap

@@ -49,7 +49,19 @@ def project(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize(
-    "name", ["Scores", "1st", "with-dash", "x" * 33, "core", "channels", "import", "class"]
+    "name",
+    [
+        "Scores",
+        "1st",
+        "with-dash",
+        "x" * 33,
+        "core",
+        "channels",
+        "import",
+        "class",
+        "all",
+        "control",
+    ],
 )
 def test_a_name_that_is_no_module_or_would_shadow_one_is_refused(project: Path, name: str) -> None:
     with pytest.raises(ScaffoldError, match="is not a channel name"):

@@ -31,7 +31,10 @@ CLOSE_CODES: Final[dict[int, tuple[str, str]]] = {
     ),
     WS_1009_MESSAGE_TOO_BIG: ("message too big", "a frame larger than WS_MAX_MESSAGE_SIZE"),
     WS_1011_INTERNAL_ERROR: ("internal error", "the channel failed to start this connection"),
-    WS_1012_SERVICE_RESTART: ("service restart", "the server is shutting down: reconnect"),
+    WS_1012_SERVICE_RESTART: (
+        "service restart",
+        "the server is shutting down, or lost messages it cannot replay: reconnect (with since)",
+    ),
     WS_1013_TRY_AGAIN_LATER: ("try again later", "the process has WS_MAX_CONNECTIONS already"),
     WS_4008_SLOW_CONSUMER: ("slow consumer", "the client did not read and its queue filled"),
     WS_4400_BAD_REQUEST: ("bad request", "invalid path parameters, or an invalid `since`"),

@@ -17,8 +17,10 @@ from string import Template
 
 PACKAGE = Path(__file__).resolve().parent.name
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
-# Names that would shadow what a channels module or the package already uses.
-RESERVED = {"channel", "channels", "core", "messages", "api", "static", "test"}
+# Names that would shadow what a channels module or the package already uses,
+# or whose topic (the channel's name) is one of the hub's: `all` reaches every
+# socket, and `control` is the Redis channel of the hub's orders.
+RESERVED = {"channel", "channels", "core", "messages", "api", "static", "test", "all", "control"}
 
 CHANNEL = Template('''"""`/ws/$name`: say here what this channel is for.
 
@@ -35,7 +37,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints
 
 from ..core.channel import Channel
-from ..messages import ClientMessage, Ping, Pong, Published, utc_now
+from ..messages import ClientMessage, Connected, Ping, Pong, Published, utc_now
 
 TOPIC = "$name"
 
@@ -57,16 +59,18 @@ class ${Name}Posted(Published):
 
 
 ${Name}Inbound = Annotated[Ping | ${Name}Post, Field(discriminator="type")]
-${Name}Outbound = Pong | ${Name}Posted
+${Name}Outbound = Connected | Pong | ${Name}Posted
 
 
 class ${Name}Channel(Channel[${Name}Inbound, ${Name}Outbound]):
     path = "/ws/$name"
 
     async def on_connect(self) -> None:
-        # Back from a drop with ?since=epoch:offset of the last `posted`: the
-        # missed ones come first.
-        await self.join(TOPIC, since=self.since)
+        # Back from a drop with ?since=epoch:offset of the last `posted`, the
+        # client hears `recovered` in the greeting, then the missed ones.
+        followed = await self.join(TOPIC, since=self.since)
+        hello = "Connected to /ws/$name"
+        await self.push(Connected(message=hello, user=self.user.id, **followed.greeting))
 
     async def on_message(self, message: ${Name}Inbound) -> None:
         match message:
@@ -86,9 +90,8 @@ PATH = "/ws/$name"
 
 def test_a_post_reaches_everyone_on_the_channel_signed_by_the_token(connect: Connect) -> None:
     with connect(PATH, user="alice") as alice, connect(PATH, user="bob") as bob:
-        for ws in (alice, bob):  # a reply proves the socket has joined
-            ws.send_json({"type": "ping"})
-            receive_type(ws, "pong")
+        for ws in (alice, bob):  # the greeting comes once the socket has joined
+            receive_type(ws, "connected")
         alice.send_json({"type": "post", "text": "hello", "ref": 1})
         for ws in (alice, bob):
             frame = receive_type(ws, "posted")
@@ -97,12 +100,14 @@ def test_a_post_reaches_everyone_on_the_channel_signed_by_the_token(connect: Con
 
 def test_a_ping_is_answered_with_its_ref(connect: Connect) -> None:
     with connect(PATH) as ws:
+        receive_type(ws, "connected")
         ws.send_json({"type": "ping", "ref": "r1"})
         assert receive_type(ws, "pong")["ref"] == "r1"
 
 
 def test_a_bad_post_is_a_typed_error_and_the_socket_stays_open(connect: Connect) -> None:
     with connect(PATH) as ws:
+        receive_type(ws, "connected")
         ws.send_json({"type": "post", "text": ""})
         error = receive_type(ws, "error")
         assert error["code"] == "invalid_message"
@@ -208,6 +213,10 @@ def register(source: str, name: str, prefix: str) -> str:
 # The new channel's rows in the README's message tables, and the rows they go before.
 README_ROWS = (
     ("| `auth` |", "| `post` | `text` (1 to 1000 characters) | {name} |"),
+    (
+        "| `pong` |",
+        "| `connected` | `message`, `user`, `timestamp`; `epoch`, `offset`, `recovered` |",
+    ),
     (
         "| `error` |",
         "| `posted` | `user` (from the token), `text`, `timestamp`, `offset`, `epoch` |",

@@ -29,8 +29,12 @@ class Broker(Protocol):
     async def start(self, deliver: Deliver) -> None:
         """Begin delivering frames of subscribed topics to `deliver`."""
 
-    async def subscribe(self, topic: str) -> None:
-        """Start receiving `topic`: called when its first local subscriber joins."""
+    async def subscribe(self, topic: str) -> bool:
+        """Start receiving `topic`: called when its first local subscriber joins.
+
+        True once the subscription is in force; False if that is not certain
+        (Redis away or slow): it will be, when Redis answers.
+        """
 
     async def unsubscribe(self, topic: str) -> None:
         """Stop receiving `topic`: called when its last local subscriber leaves."""
@@ -62,8 +66,9 @@ class MemoryBroker:
     async def start(self, deliver: Deliver) -> None:
         self._deliver = deliver
 
-    async def subscribe(self, topic: str) -> None:
+    async def subscribe(self, topic: str) -> bool:
         self._topics.add(topic)
+        return True
 
     async def unsubscribe(self, topic: str) -> None:
         self._topics.discard(topic)

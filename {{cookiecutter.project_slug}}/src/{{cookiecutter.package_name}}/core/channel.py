@@ -18,9 +18,10 @@ from pydantic import BaseModel, Field, TypeAdapter
 from .. import metrics
 from ..auth import User
 from ..messages import RUNNER_MESSAGES, Auth, ClientMessage, ErrorMessage, ServerMessage
+from .catching import Followed
 from .connection import Connection
 from .history import Position
-from .hub import ALL_TOPIC, Followed, user_topic
+from .hub import ALL_TOPIC, user_topic
 
 if TYPE_CHECKING:
     from ..services import Services

@@ -11,7 +11,9 @@ topics apart.
 
 A topic keeps its last `size` messages, for `ttl` seconds after the last
 publish; its position (epoch and offset) is kept `meta_ttl` seconds, longer,
-so that a client of a quiet topic can still be told it missed nothing.
+so that a client of a quiet topic can still be told it missed nothing. A
+topic never published to keeps its position only `ttl` seconds: reading a
+topic must not be a way to fill memory for a day.
 
 `MemoryHistory` is the in-process history of the memory broker; the Redis
 broker keeps the same thing in Redis (`redis_broker.py`), shared by every
@@ -21,7 +23,7 @@ process.
 import re
 import time
 import uuid
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -30,6 +32,8 @@ from .batch import Frame
 
 SINCE_PATTERN = r"^[A-Za-z0-9_-]{1,64}:[0-9]{1,18}$"
 _SINCE = re.compile(SINCE_PATTERN)
+# The longest a sweep of expired history waits (shorter if HISTORY_TTL is).
+SWEEP_SECONDS = 60.0
 
 
 class Position(NamedTuple):
@@ -41,7 +45,7 @@ class Position(NamedTuple):
     @classmethod
     def parse(cls, text: str) -> "Position":
         """`epoch:offset`, as clients send it in `since`; ValueError if it is not that."""
-        if not _SINCE.match(text):
+        if not _SINCE.fullmatch(text):
             raise ValueError("since must be epoch:offset, as in the last message received")
         epoch, _, offset = text.partition(":")
         return cls(epoch, int(offset))
@@ -105,21 +109,24 @@ class _Topic:
 
 
 class MemoryHistory:
-    """The history of every topic of this process, bounded in length and in time."""
+    """The history of every topic of this process, bounded in length and in time.
+
+    Expired messages and positions are swept a few times per HISTORY_TTL,
+    in one pass over the topics, so that memory follows the traffic of the
+    last minutes, not of the last day.
+    """
 
     def __init__(self, limits: HistoryLimits) -> None:
         self.size = limits.size
         self.ttl = limits.ttl
         self.meta_ttl = max(limits.meta_ttl, limits.ttl)
-        # Least recently touched first, so expiring is popping from the front.
-        self._topics: OrderedDict[str, _Topic] = OrderedDict()
+        self._topics: dict[str, _Topic] = {}
+        self._swept = time.monotonic()
 
     def append(self, topic: str, frame: str) -> tuple[str, Position]:
         """Stamp `frame` with the topic's next offset and keep it; return both."""
         now = time.monotonic()
         record = self._touch(topic, now)
-        if now - record.published > self.ttl:
-            record.frames.clear()  # the messages expired; the position did not
         record.offset += 1
         record.published = now
         position = Position(record.epoch, record.offset)
@@ -131,27 +138,33 @@ class MemoryHistory:
 
     def since(self, topic: str, since: Position | None) -> Replay:
         """The topic's position, and what a client at `since` missed (see `replay`)."""
-        now = time.monotonic()
-        record = self._touch(topic, now)
-        kept = list(record.frames) if now - record.published <= self.ttl else []
-        return replay(Position(record.epoch, record.offset), since, kept)
+        record = self._touch(topic, time.monotonic())
+        return replay(Position(record.epoch, record.offset), since, record.frames)
 
     def __len__(self) -> int:
         return len(self._topics)
 
+    def frames_kept(self) -> int:
+        return sum(len(record.frames) for record in self._topics.values())
+
     def _touch(self, topic: str, now: float) -> _Topic:
-        self._expire(now)
+        if now - self._swept > min(self.ttl, SWEEP_SECONDS) / 2:
+            self.sweep(now)
         record = self._topics.get(topic)
         if record is None:
             record = self._topics[topic] = _Topic(new_epoch())
-        else:
-            self._topics.move_to_end(topic)
+        elif record.frames and now - record.published > self.ttl:
+            record.frames.clear()  # the messages expired; the position did not
         record.touched = now
         return record
 
-    def _expire(self, now: float) -> None:
-        while self._topics:
-            record = next(iter(self._topics.values()))
-            if now - record.touched <= self.meta_ttl:
-                break
-            self._topics.popitem(last=False)
+    def sweep(self, now: float) -> None:
+        """Drop the messages past HISTORY_TTL, and the positions no one needs any more:
+        a topic never published to after HISTORY_TTL, any other after HISTORY_META_TTL."""
+        self._swept = now
+        for topic, record in list(self._topics.items()):
+            idle = now - record.touched
+            if idle > self.meta_ttl or (record.offset == 0 and idle > self.ttl):
+                del self._topics[topic]
+            elif record.frames and now - record.published > self.ttl:
+                record.frames.clear()

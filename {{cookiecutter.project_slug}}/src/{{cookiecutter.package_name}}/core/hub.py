@@ -13,23 +13,26 @@ one user's sockets, and `all` reaches everyone. Every hub also listens on
 Every other topic keeps a history (`history.py`) of the `Published`
 messages sent to it (not of notifications, which have a store of their
 own): `follow` joins a topic from where a client left off, replays what it
-missed, then goes live with no gap and no duplicate.
+missed, then goes live with no gap and no duplicate (`catching.py`); and a
+gap in what reaches this process is filled from the history (`gaps.py`).
 """
 
+import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
-from typing import TypedDict
 
 from pydantic import BaseModel, ValidationError
 from starlette.websockets import WebSocket
 
 from ..auth import User
+from ..close_codes import WS_1012_SERVICE_RESTART
 from ..messages import Published
 from .broker import Broker
+from .catching import CatchingUp, Followed
 from .connection import Connection, Frame
 from .errors import ClientError
-from .history import Position
+from .gaps import Gaps
+from .history import Position, Replay
 from .presence import Presence
 
 logger = logging.getLogger(__name__)
@@ -38,54 +41,12 @@ ALL_TOPIC = "all"
 CONTROL_TOPIC = "hub:control"
 # Topics without history: a socket's own (for whoever is connected now), and
 # notifications (kept in their own store until acknowledged).
-UNRECORDED = ("user:", "notifications:", ALL_TOPIC, CONTROL_TOPIC)
+UNRECORDED_PREFIXES = ("user:", "notifications:")
 
 
 def keeps_history(topic: str) -> bool:
     """True for the topics whose messages are numbered, kept and replayed."""
-    return not topic.startswith(UNRECORDED)
-
-
-class GreetingFields(TypedDict):
-    """What a greeting says of a topic it joined: `Joined(..., **followed.greeting)`."""
-
-    epoch: str | None
-    offset: int | None
-    recovered: bool | None
-
-
-@dataclass(frozen=True, slots=True)
-class Followed:
-    """Where a topic stood when a socket joined it (`Hub.follow`)."""
-
-    # None if it could not be read (Redis unreachable): the client cannot resume.
-    position: Position | None
-    # None without `since`; True if what was missed since then is replayed,
-    # False if it cannot be (another epoch, or no longer kept).
-    recovered: bool | None
-
-    @property
-    def epoch(self) -> str | None:
-        return self.position.epoch if self.position else None
-
-    @property
-    def offset(self) -> int | None:
-        return self.position.offset if self.position else None
-
-    @property
-    def greeting(self) -> GreetingFields:
-        """The greeting's `epoch`, `offset` and `recovered`, to unpack into it."""
-        return GreetingFields(epoch=self.epoch, offset=self.offset, recovered=self.recovered)
-
-
-@dataclass(slots=True)
-class _Catching:
-    """A socket catching up on a topic: live frames wait while the missed ones go out."""
-
-    missed: list[Frame] = field(default_factory=list)
-    held: list[tuple[Frame, Position | None]] | None = field(default_factory=list)
-    # Once replayed, a live frame at or below this was in the replay: dropped.
-    replayed: Position | None = None
+    return topic not in (ALL_TOPIC, CONTROL_TOPIC) and not topic.startswith(UNRECORDED_PREFIXES)
 
 
 class DisconnectOrder(BaseModel):
@@ -119,8 +80,10 @@ class Hub:
         self.connections: set[Connection] = set()
         self._send_queue_size = send_queue_size
         self._topics: dict[str, set[Connection]] = {}
-        # topic -> the sockets catching up on it (rare: checked once per frame).
-        self._catching: dict[str, dict[Connection, _Catching]] = {}
+        # Subscriptions on their way to the broker: a second joiner waits for them too.
+        self._subscribing: dict[str, asyncio.Future[bool]] = {}
+        self._catching = CatchingUp(send_queue_size)
+        self._gaps = Gaps(broker.history, self._deliver_now, self._lost)
         # user id -> when their sockets were revoked; older tokens are refused.
         self._revoked_before: dict[str, float] = {}
 
@@ -186,8 +149,12 @@ class Hub:
             await self.broker.publish(topic, farewell, connection.id)
         return left
 
-    async def join(self, connection: Connection, topic: str) -> None:
-        """Deliver `topic` to the socket; beyond `max_topics` (its own two aside), refuse."""
+    async def join(self, connection: Connection, topic: str) -> bool:
+        """Deliver `topic` to the socket; beyond `max_topics` (its own two aside), refuse.
+
+        Returns whether the broker confirmed the subscription (Redis may not,
+        while it is away): only then is nothing published from now on missed.
+        """
         if topic not in connection.topics and len(connection.topics) >= self.max_topics + 2:
             raise ClientError(
                 "too_many_subscriptions", f"At most {self.max_topics} topics per connection"
@@ -198,8 +165,17 @@ class Hub:
             members = self._topics[topic] = set()
         members.add(connection)
         connection.topics.add(topic)
-        if first:
-            await self.broker.subscribe(topic)
+        if not first:
+            pending = self._subscribing.get(topic)
+            return await asyncio.shield(pending) if pending is not None else True
+        pending = self._subscribing[topic] = asyncio.get_running_loop().create_future()
+        confirmed = False
+        try:
+            confirmed = await self.broker.subscribe(topic)
+        finally:
+            del self._subscribing[topic]
+            pending.set_result(confirmed)
+        return confirmed
 
     async def follow(
         self, connection: Connection, topic: str, since: Position | None = None
@@ -217,54 +193,28 @@ class Hub:
             return Followed(None, None)
         if topic in connection.topics:
             return Followed((await self.broker.history(topic, None)).position, None)
-        state = _Catching()
-        self._catching.setdefault(topic, {})[connection] = state
-        connection.catching.add(topic)
+        self._catching.start(connection, topic)
         try:
-            await self.join(connection, topic)
+            in_force = await self.join(connection, topic)
         except BaseException:
-            self._stop_catching(connection, topic)
+            self._catching.stop(connection, topic)
             raise
         try:
             found = await self.broker.history(topic, since)
         except BaseException:
             await self.leave(connection, topic)
             raise
-        state.missed = found.frames
-        # Only a replay has sent anything: without one, every live frame goes.
-        state.replayed = found.position if found.recovered else None
+        if not in_force and since is not None:  # what was published meanwhile may be missed
+            found = Replay(found.position, False, [])
+        self._catching.read(connection, topic, found.frames, found.position)
         return Followed(found.position, found.recovered)
 
     async def catch_up(self, connection: Connection) -> None:
-        """Send what `follow` held back, in order, waiting for room; then the socket is live."""
-        for topic in list(connection.catching):
-            state = self._catching.get(topic, {}).get(connection)
-            if state is None or state.held is None:
-                continue
-            for frame in state.missed:
-                await connection.send_in_turn(frame)
-            state.missed = []
-            # Frames that arrive meanwhile are held too, until none is left.
-            while state.held and not connection.closing:
-                frame, position = state.held.pop(0)
-                if not _replayed(position, state.replayed):
-                    await connection.send_in_turn(frame)
-            state.held = None
-            # Through Redis, a frame published before the history was read may
-            # still be on its way: `_deliver_catching` drops it.
-            if state.replayed is None:
-                self._stop_catching(connection, topic)
-
-    def _stop_catching(self, connection: Connection, topic: str) -> None:
-        connection.catching.discard(topic)
-        catching = self._catching.get(topic)
-        if catching is not None:
-            catching.pop(connection, None)
-            if not catching:
-                del self._catching[topic]
+        """Send what `follow` held back, in order; then the socket is live."""
+        await self._catching.catch_up(connection)
 
     async def leave(self, connection: Connection, topic: str) -> None:
-        self._stop_catching(connection, topic)
+        self._catching.stop(connection, topic)
         connection.topics.discard(topic)
         members = self._topics.get(topic)
         if members is None:
@@ -272,6 +222,7 @@ class Hub:
         members.discard(connection)
         if not members:
             del self._topics[topic]
+            self._gaps.forget(topic)
             await self.broker.unsubscribe(topic)
 
     async def publish(
@@ -330,36 +281,25 @@ class Hub:
     ) -> None:
         if topic == CONTROL_TOPIC:
             self._take_order(frame)
-            return
-        catching = self._catching.get(topic)
+        elif not self._gaps.take(topic, frame, exclude, position):
+            self._deliver_now(topic, frame, exclude, position)
+
+    def _deliver_now(
+        self, topic: str, frame: Frame, exclude: str | None, position: Position | None
+    ) -> None:
+        catching = self._catching.on(topic)
         for connection in self._topics.get(topic, ()):
             if connection.id == exclude:
                 continue
             if catching is not None and connection in catching:
-                self._deliver_catching(connection, topic, catching[connection], frame, position)
+                self._catching.deliver(connection, topic, frame, position)
             else:
                 connection.send_frame(frame)
 
-    def _deliver_catching(
-        self,
-        connection: Connection,
-        topic: str,
-        state: _Catching,
-        frame: Frame,
-        position: Position | None,
-    ) -> None:
-        if connection.closing:
-            return
-        if state.held is not None:  # still replaying: wait
-            state.held.append((frame, position))
-            if len(state.held) > self._send_queue_size:
-                connection.drop_slow()
-            return
-        if _replayed(position, state.replayed):
-            return
-        if position is not None:  # the first frame past the replay: the rest follow it
-            self._stop_catching(connection, topic)
-        connection.send_frame(frame)
+    def _lost(self, topic: str) -> None:
+        """Messages of `topic` never reached this process: its sockets resume elsewhere."""
+        for connection in self.members(topic):
+            connection.request_close(WS_1012_SERVICE_RESTART, "Messages were lost: resume")
 
     def _take_order(self, frame: Frame) -> None:
         try:
@@ -368,13 +308,3 @@ class Hub:
             logger.warning("ignoring a malformed order on %s", CONTROL_TOPIC)
             return
         self._obey(order)
-
-
-def _replayed(position: Position | None, replayed: Position | None) -> bool:
-    """True for a frame the replay already sent: same epoch, at or below its last offset."""
-    return (
-        position is not None
-        and replayed is not None
-        and position.epoch == replayed.epoch
-        and position.offset <= replayed.offset
-    )

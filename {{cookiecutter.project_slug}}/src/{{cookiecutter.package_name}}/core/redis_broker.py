@@ -53,18 +53,19 @@ if not epoch then
   redis.call('DEL', KEYS[2])
   redis.call('HSET', KEYS[1], 'epoch', epoch)
 end
-local offset = redis.call('HINCRBY', KEYS[1], 'offset', 1)
+local offset = string.format('%d', redis.call('HINCRBY', KEYS[1], 'offset', 1))
 local frame = ARGV[7] .. '"offset":' .. offset .. ',"epoch":"' .. epoch .. '"}'
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], '0-' .. offset, 'f', frame)
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('PUBLISH', ARGV[5], ARGV[6] .. ' ' .. epoch .. ':' .. offset .. '\\n' .. frame)
-return {epoch, offset, frame}
+return {epoch, tonumber(offset), frame}
 """
 
 # KEYS: meta hash, stream. ARGV: an epoch to start if it has none, meta ttl,
-# the client's epoch and offset ('' and -1 for none). Returns the epoch, the
-# offset, and the entries after the client's offset if its epoch is current.
+# the client's epoch and offset ('' and -1 for none), ttl. Returns the epoch,
+# the offset, and the entries after the client's offset if its epoch is
+# current. A topic never published to keeps its position for ttl only.
 SINCE = """
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then
@@ -72,12 +73,12 @@ if not epoch then
   redis.call('DEL', KEYS[2])
   redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0)
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
 local offset = tonumber(redis.call('HGET', KEYS[1], 'offset'))
+redis.call('PEXPIRE', KEYS[1], offset > 0 and ARGV[2] or ARGV[5])
 local since = tonumber(ARGV[4])
 local entries = {}
 if epoch == ARGV[3] and since >= 0 and since < offset then
-  entries = redis.call('XRANGE', KEYS[2], '0-' .. (since + 1), '+')
+  entries = redis.call('XRANGE', KEYS[2], string.format('0-%d', since + 1), '+')
 end
 return {epoch, offset, entries}
 """
@@ -145,12 +146,12 @@ class RedisBroker:
             logger.warning("Redis at %s is unreachable (%s); retrying", self.url, exc)
         self._reader = asyncio.create_task(self._read(), name="redis-broker-reader")
 
-    async def subscribe(self, topic: str) -> None:
+    async def subscribe(self, topic: str) -> bool:
         """Returns once Redis has the subscription, so that the first member of a topic
-        hears whatever is published after its `join` returned.
+        hears whatever is published after its `join` returned: True.
 
         The wait is bounded: while Redis is slow or away, the reader subscribes
-        every topic again when it is back.
+        every topic again when it is back; then this returns False.
         """
         self._topics.add(topic)
         channel = PREFIX + topic.encode()
@@ -168,6 +169,7 @@ class RedisBroker:
         finally:
             if self._confirming.get(channel) is confirmed:
                 del self._confirming[channel]
+        return confirmed.done()
 
     async def unsubscribe(self, topic: str) -> None:
         self._topics.discard(topic)
@@ -227,6 +229,7 @@ class RedisBroker:
                     meta_ttl,
                     since.epoch if since else "",
                     since.offset if since else -1,
+                    int(self.limits.ttl * 1000),
                 ],
             )
         except UNREACHABLE as exc:

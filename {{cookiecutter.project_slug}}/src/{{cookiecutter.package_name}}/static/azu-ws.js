@@ -37,6 +37,8 @@ const FINAL_CODES = new Map([
   [1008, "policy violation"],
 ]);
 const UNAUTHORIZED = 4401;
+// What the server says first on a socket, with where its topic stands (when it can say).
+const GREETINGS = new Set(["connected", "joined", "subscribed"]);
 // setTimeout's longest wait (about 24.8 days); a longer one fires at once.
 const MAX_TIMER = 2 ** 31 - 1;
 
@@ -227,7 +229,7 @@ export class AzuSocket {
     if (message.type === "heartbeat") this.send({ type: "ping" });
     // Before the reply is matched (that forgets what was asked) and before
     // the handlers, so that `since` is up to date in them.
-    if (typeof message.epoch === "string") this.track(message);
+    if (typeof message.epoch === "string" || GREETINGS.has(message.type)) this.track(message);
     if (message.ref !== undefined && this.pending.has(message.ref)) {
       const { resolve, reject, timer } = this.pending.get(message.ref);
       clearTimeout(timer);
