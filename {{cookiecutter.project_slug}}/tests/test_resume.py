@@ -180,8 +180,14 @@ def test_binary_frames_carry_no_offset_and_are_not_replayed(connect: Connect) ->
 # --- the hub's order while catching up ----------------------------------------
 
 
+class LateRelayBroker(MemoryBroker):
+    """Like Redis, may hand a frame to the hub after a history read that holds it."""
+
+    relays_late = True
+
+
 async def catch_up_while_messages_keep_coming() -> list[str]:
-    hub = Hub(MemoryBroker(HistoryLimits(size=10)), MemoryPresence(), send_queue_size=16)
+    hub = Hub(LateRelayBroker(HistoryLimits(size=10)), MemoryPresence(), send_queue_size=16)
     await hub.start()
     for number in (1, 2, 3):
         await hub.publish("room", NewMessage(content=f"m{number}", user="bob"))
@@ -230,7 +236,7 @@ async def flood_while_catching_up(queue_size: int, published: int) -> int | None
 
 
 async def fresh_join_while_an_older_frame_is_relayed() -> list[str]:
-    hub = Hub(MemoryBroker(), MemoryPresence(), send_queue_size=16)
+    hub = Hub(LateRelayBroker(), MemoryPresence(), send_queue_size=16)
     await hub.start()
     for number in (1, 2, 3):
         await hub.publish("room", NewMessage(content=f"m{number}", user="bob"))
@@ -249,6 +255,26 @@ async def fresh_join_while_an_older_frame_is_relayed() -> list[str]:
         await asyncio.sleep(0)
     await hub.stop()
     return [json.loads(frame).get("content", "greeting") for frame in socket.frames]
+
+
+async def caught_up_after(broker: MemoryBroker) -> list[bool]:
+    """Whether a socket that followed a topic is still tracked: after catch_up, after a frame."""
+    hub = Hub(broker, MemoryPresence(), send_queue_size=16)
+    await hub.start()
+    alice = await hub.connect(cast(WebSocket, FakeSocket()), User(id="alice"), "/ws/test")
+    await hub.follow(alice, "room")
+    await hub.catch_up(alice)
+    tracked = [hub.is_catching_up(alice)]
+    await hub.publish("room", NewMessage(content="m1", user="bob"))
+    tracked.append(hub.is_catching_up(alice))
+    await hub.stop()
+    return tracked
+
+
+def test_an_idle_socket_keeps_no_catching_up_state_once_nothing_can_come_late() -> None:
+    assert asyncio.run(caught_up_after(MemoryBroker())) == [False, False]
+    # Through Redis, until the first frame past the read shows the relays caught up.
+    assert asyncio.run(caught_up_after(LateRelayBroker())) == [True, False]
 
 
 def test_a_new_client_gets_what_follows_its_greeting_and_nothing_before() -> None:

@@ -26,6 +26,11 @@ Deliver = Callable[[str, Frame, str | None, Position | None], None]
 class Broker(Protocol):
     """Publish/subscribe by topic between the processes of one deployment."""
 
+    # True if a frame can reach `deliver` after a history read that already
+    # holds it (Redis relays pub/sub on a connection of its own): then a
+    # socket that just joined must drop such frames. False: never.
+    relays_late: bool
+
     async def start(self, deliver: Deliver) -> None:
         """Begin delivering frames of subscribed topics to `deliver`."""
 
@@ -57,6 +62,8 @@ class Broker(Protocol):
 
 class MemoryBroker:
     """One process, no network: publishing is a direct call to the local hub."""
+
+    relays_late = False
 
     def __init__(self, limits: HistoryLimits | None = None) -> None:
         self._deliver: Deliver | None = None

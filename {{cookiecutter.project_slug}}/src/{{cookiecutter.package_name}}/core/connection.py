@@ -69,8 +69,6 @@ class Connection:
         self.channel = channel
         self._delivered = metrics.FRAMES_DELIVERED.labels(channel)
         self.topics: set[str] = set()
-        # Topics joined from a past position, still catching up (see `Hub.follow`).
-        self.catching: set[str] = set()
         # Topics this socket is tracked on, with the farewell to publish there.
         self.presence: dict[str, str | None] = {}
         # Liveness, for the watchdog: when the client last sent anything, and

@@ -206,8 +206,14 @@ class Hub:
             raise
         if not in_force and since is not None:  # what was published meanwhile may be missed
             found = Replay(found.position, False, [])
-        self._catching.read(connection, topic, found.frames, found.position)
+        # Only a late relay can bring a frame the read already covered.
+        read_at = found.position if self.broker.relays_late else None
+        self._catching.read(connection, topic, found.frames, read_at)
         return Followed(found.position, found.recovered)
+
+    def is_catching_up(self, connection: Connection) -> bool:
+        """True from `follow` until the socket's relays are past what it was sent."""
+        return connection in self._catching
 
     async def catch_up(self, connection: Connection) -> None:
         """Send what `follow` held back, in order; then the socket is live."""

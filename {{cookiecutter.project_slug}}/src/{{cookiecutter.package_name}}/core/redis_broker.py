@@ -116,6 +116,8 @@ def history_keys(topic: str) -> list[bytes]:
 class RedisBroker:
     """Topic-routed publish/subscribe over Redis (redis.asyncio)."""
 
+    relays_late = True
+
     def __init__(self, url: str, limits: HistoryLimits | None = None) -> None:
         self.url = url
         self.limits = limits or HistoryLimits()

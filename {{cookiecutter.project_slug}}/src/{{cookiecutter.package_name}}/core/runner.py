@@ -222,8 +222,9 @@ class Session:
 
     async def _catch_up(self, channel: Channel[Any, Any]) -> None:
         """Send what the hook's `join`s held back (`Hub.follow`): after what it pushed."""
-        if channel.connection.catching:
-            await self.services.hub.catch_up(channel.connection)
+        hub = self.services.hub
+        if hub.is_catching_up(channel.connection):
+            await hub.catch_up(channel.connection)
 
     async def _receive_loop(self, channel: Channel[Any, Any]) -> tuple[int, str]:
         """Dispatch frames until the client goes away or the server closes; return the code."""
