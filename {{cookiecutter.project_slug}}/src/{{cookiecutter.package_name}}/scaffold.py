@@ -117,6 +117,11 @@ def test_a_bad_post_is_a_typed_error_and_the_socket_stays_open(connect: Connect)
 ''')
 
 
+def camel_case(name: str) -> str:
+    """`live_scores` -> `LiveScores`: class names here, type names in messages.d.ts."""
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
 class ScaffoldError(ValueError):
     """The channel cannot be written as asked; the message says why."""
 
@@ -128,7 +133,7 @@ class NewChannel:
 
     @property
     def class_prefix(self) -> str:
-        return "".join(part.capitalize() for part in self.name.split("_"))
+        return camel_case(self.name)
 
     @property
     def channels(self) -> Path:

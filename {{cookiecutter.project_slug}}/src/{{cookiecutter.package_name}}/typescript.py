@@ -15,6 +15,7 @@ from pydantic.json_schema import JsonSchemaMode
 
 from .asyncapi import channel_id, check_unique_ids
 from .core.channel import Channel
+from .scaffold import camel_case
 
 HEADER = (
     "// The messages of {title}'s websocket channels, made from its Pydantic models\n"
@@ -28,7 +29,7 @@ def typescript_types(channels: Sequence[type[Channel[Any, Any]]], *, title: str)
     lines = [HEADER.format(title=title)]
     channel_map = []
     for channel in channels:
-        name = "".join(part.capitalize() for part in channel_id(channel).split("_"))
+        name = camel_case(channel_id(channel))
         inbound = [_interface(model, "validation", interfaces) for model in channel.accepts]
         outbound = [_interface(model, "serialization", interfaces) for model in channel.sends]
         lines.append(f"/** What a client may send on {channel.path}. */")

@@ -71,6 +71,11 @@ class HistoryLimits:
     ttl: float = 300.0
     meta_ttl: float = 86400.0
 
+    @property
+    def position_ttl(self) -> float:
+        """How long a published topic's position is kept: never less than its messages."""
+        return max(self.meta_ttl, self.ttl)
+
 
 def new_epoch() -> str:
     return uuid.uuid4().hex[:12]
@@ -119,7 +124,7 @@ class MemoryHistory:
     def __init__(self, limits: HistoryLimits) -> None:
         self.size = limits.size
         self.ttl = limits.ttl
-        self.meta_ttl = max(limits.meta_ttl, limits.ttl)
+        self.meta_ttl = limits.position_ttl
         self._topics: dict[str, _Topic] = {}
         self._swept = time.monotonic()
 
@@ -153,10 +158,14 @@ class MemoryHistory:
         record = self._topics.get(topic)
         if record is None:
             record = self._topics[topic] = _Topic(new_epoch())
-        elif record.frames and now - record.published > self.ttl:
-            record.frames.clear()  # the messages expired; the position did not
+        else:
+            self._expire_frames(record, now)
         record.touched = now
         return record
+
+    def _expire_frames(self, record: _Topic, now: float) -> None:
+        if record.frames and now - record.published > self.ttl:
+            record.frames.clear()  # the messages expired; the position did not
 
     def sweep(self, now: float) -> None:
         """Drop the messages past HISTORY_TTL, and the positions no one needs any more:
@@ -166,5 +175,5 @@ class MemoryHistory:
             idle = now - record.touched
             if idle > self.meta_ttl or (record.offset == 0 and idle > self.ttl):
                 del self._topics[topic]
-            elif record.frames and now - record.published > self.ttl:
-                record.frames.clear()
+            else:
+                self._expire_frames(record, now)

@@ -43,16 +43,23 @@ MAX_BACKOFF_SECONDS = 5.0
 # How long `subscribe` waits for Redis to confirm before returning anyway.
 CONFIRM_SECONDS = 1.0
 
-# KEYS: the topic's meta hash, its stream. ARGV: an epoch to start if it has
-# none, size, ttl, meta ttl, the pub/sub channel, the envelope's header, the
-# frame's stamp prefix. Returns the epoch, the offset and the stamped frame.
-RECORD = """
+# Both scripts begin here. KEYS: the topic's meta hash, its stream; ARGV[1]:
+# an epoch to start if the topic has none (new, or its history was lost).
+EPOCH = """
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then
   epoch = ARGV[1]
   redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[1], 'epoch', epoch)
+  redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0)
 end
+"""
+
+# ARGV: (epoch), size, ttl, meta ttl, the pub/sub channel, the envelope's
+# header, the frame's stamp prefix. Returns the epoch, the offset and the
+# stamped frame.
+RECORD = (
+    EPOCH
+    + """
 local offset = string.format('%d', redis.call('HINCRBY', KEYS[1], 'offset', 1))
 local frame = ARGV[7] .. '"offset":' .. offset .. ',"epoch":"' .. epoch .. '"}'
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], '0-' .. offset, 'f', frame)
@@ -61,18 +68,15 @@ redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('PUBLISH', ARGV[5], ARGV[6] .. ' ' .. epoch .. ':' .. offset .. '\\n' .. frame)
 return {epoch, tonumber(offset), frame}
 """
+)
 
-# KEYS: meta hash, stream. ARGV: an epoch to start if it has none, meta ttl,
-# the client's epoch and offset ('' and -1 for none), ttl. Returns the epoch,
-# the offset, and the entries after the client's offset if its epoch is
-# current. A topic never published to keeps its position for ttl only.
-SINCE = """
-local epoch = redis.call('HGET', KEYS[1], 'epoch')
-if not epoch then
-  epoch = ARGV[1]
-  redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0)
-end
+# ARGV: (epoch), meta ttl, the client's epoch and offset ('' and -1 for
+# none), ttl. Returns the epoch, the offset, and the entries after the
+# client's offset if its epoch is current. A topic never published to keeps
+# its position for ttl only.
+SINCE = (
+    EPOCH
+    + """
 local offset = tonumber(redis.call('HGET', KEYS[1], 'offset'))
 redis.call('PEXPIRE', KEYS[1], offset > 0 and ARGV[2] or ARGV[5])
 local since = tonumber(ARGV[4])
@@ -82,6 +86,7 @@ if epoch == ARGV[3] and since >= 0 and since < offset then
 end
 return {epoch, offset, entries}
 """
+)
 
 
 def encode(
@@ -120,7 +125,11 @@ class RedisBroker:
 
     def __init__(self, url: str, limits: HistoryLimits | None = None) -> None:
         self.url = url
-        self.limits = limits or HistoryLimits()
+        limits = limits or HistoryLimits()
+        self._size = limits.size
+        # In milliseconds, for PEXPIRE: the messages', and the position's.
+        self._ttl_ms = int(limits.ttl * 1000)
+        self._position_ttl_ms = int(limits.position_ttl * 1000)
         self.node = uuid.uuid4().hex[:12]
         self.reconnects = 0
         self._redis = open_redis(url)
@@ -204,15 +213,14 @@ class RedisBroker:
         self, topic: str, frame: str, exclude: str | None, skip: str
     ) -> tuple[str, Position]:
         """Stamp, keep and publish in one step (the RECORD script)."""
-        limits = self.limits
         header = encode("", exclude, skip).removesuffix(b"\n")
         epoch, offset, stamped = await self._record(
             keys=history_keys(topic),
             args=[
                 new_epoch(),
-                limits.size,
-                int(limits.ttl * 1000),
-                int(max(limits.meta_ttl, limits.ttl) * 1000),
+                self._size,
+                self._ttl_ms,
+                self._position_ttl_ms,
                 PREFIX + topic.encode(),
                 header,
                 stamp_prefix(frame),
@@ -222,16 +230,15 @@ class RedisBroker:
 
     async def history(self, topic: str, since: Position | None) -> Replay:
         """Read from Redis. Unreachable, the position is unknown, and nothing is recovered."""
-        meta_ttl = int(max(self.limits.meta_ttl, self.limits.ttl) * 1000)
         try:
             epoch, offset, entries = await self._since(
                 keys=history_keys(topic),
                 args=[
                     new_epoch(),
-                    meta_ttl,
+                    self._position_ttl_ms,
                     since.epoch if since else "",
                     since.offset if since else -1,
-                    int(self.limits.ttl * 1000),
+                    self._ttl_ms,
                 ],
             )
         except UNREACHABLE as exc:

@@ -220,11 +220,11 @@ class Session:
             await channel.close(WS_1011_INTERNAL_ERROR, "Internal error")
         return not channel.connection.closing
 
-    async def _catch_up(self, channel: Channel[Any, Any]) -> None:
+    @staticmethod
+    async def _catch_up(channel: Channel[Any, Any]) -> None:
         """Send what the hook's `join`s held back (`Hub.follow`): after what it pushed."""
-        hub = self.services.hub
-        if hub.is_catching_up(channel.connection):
-            await hub.catch_up(channel.connection)
+        if channel.hub.is_catching_up(channel.connection):
+            await channel.hub.catch_up(channel.connection)
 
     async def _receive_loop(self, channel: Channel[Any, Any]) -> tuple[int, str]:
         """Dispatch frames until the client goes away or the server closes; return the code."""
@@ -247,7 +247,6 @@ class Session:
             if text is None:
                 metrics.MESSAGES_RECEIVED.labels(channel.path, "binary").inc()
                 await self._guard(channel, channel.on_binary(data))
-                await self._catch_up(channel)
             else:
                 await self._handle_text(channel, text)
 
@@ -287,7 +286,6 @@ class Session:
             await self._reauthenticate(channel, message)
             return
         await self._guard(channel, channel.on_message(message), ref=getattr(message, "ref", None))
-        await self._catch_up(channel)
 
     async def _reauthenticate(self, channel: Channel[Any, Any], message: Auth) -> None:
         """Take a fresh token for the same user: the socket outlives the old one's expiry."""
@@ -315,9 +313,12 @@ class Session:
         expires_at = datetime.fromtimestamp(connection.expires_at, UTC)
         await channel.reply(message, Authenticated(expires_at=expires_at))
 
-    @staticmethod
-    async def _guard(channel: Channel[Any, Any], hook: Awaitable[None], ref: Any = None) -> None:
-        """Run a message hook; a crash is logged and reported, and the socket stays open."""
+    @classmethod
+    async def _guard(
+        cls, channel: Channel[Any, Any], hook: Awaitable[None], ref: Any = None
+    ) -> None:
+        """Run a message hook; a crash is logged and reported, and the socket stays open.
+        Then what its `join`s held back follows what it pushed."""
         try:
             await hook
         except ClientError as refusal:
@@ -327,3 +328,4 @@ class Session:
             await channel.push(
                 ErrorMessage(code="internal_error", message="Internal server error", ref=ref)
             )
+        await cls._catch_up(channel)
