@@ -66,10 +66,15 @@ class Server:
         settings = Settings(_env_file=None, jwt_secret=self.secret)
         return create_token(user, settings, extra_claims=claims)
 
-    def connect(self, path: str, user: str) -> ClientConnection:
-        """A socket as `user`, its token offered as a subprotocol, as a browser does."""
+    def connect(
+        self, path: str, user: str, *, compression: str | None = "deflate"
+    ) -> ClientConnection:
+        """A socket as `user`, its token offered as a subprotocol, as a browser does;
+        offering compression (as browsers do, and `websockets`) unless told not to."""
         offered: Any = ["bearer", self.token(user)]
-        return connect(self.ws(path), subprotocols=offered, open_timeout=WAIT)
+        return connect(
+            self.ws(path), subprotocols=offered, compression=compression, open_timeout=WAIT
+        )
 
     def get(self, path: str) -> "http.client.HTTPResponse":
         """GET `path`, to be read in a `with` block."""

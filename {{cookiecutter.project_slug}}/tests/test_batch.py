@@ -30,3 +30,23 @@ def test_a_burst_of_text_and_binary_frames_arrives_whole_and_in_order(tmp_path: 
         assert received == expected
         for number in range(300):  # her own messages came back to her, in order too
             assert receive(alice, "message")["content"] == f"m{number}"
+
+
+def test_with_compression_on_compressed_and_plain_clients_each_get_every_frame(
+    tmp_path: Path,
+) -> None:
+    # A broadcast is framed once for the plain sockets; a compressed one gets its own.
+    with (
+        uvicorn(tmp_path, SECRET, WS_PER_MESSAGE_DEFLATE="true", WS_RATE_BURST="1000") as server,
+        server.connect(PROBE, "alice") as alice,
+        server.connect(PROBE, "bob", compression=None) as bob,
+    ):
+        assert alice.protocol.extensions  # deflate was negotiated
+        assert not bob.protocol.extensions
+        receive(alice, "connected")
+        receive(bob, "connected")
+        for number in range(100):
+            alice.send(json.dumps({"type": "message", "content": f"m{number}" * 500}))
+        for client in (alice, bob):
+            for number in range(100):
+                assert receive(client, "message")["content"] == f"m{number}" * 500

@@ -50,3 +50,25 @@ async def clearing_scenario() -> tuple[bool, str]:
 
 def test_clearing_makes_room_for_a_waiting_putter() -> None:
     assert asyncio.run(clearing_scenario()) == (True, "fresh")
+
+
+async def quiet_scenario() -> tuple[bool, list[str], bool]:
+    outbox: Outbox[str] = Outbox(4)
+    reader = asyncio.create_task(outbox.get())
+    await asyncio.sleep(0)
+    outbox.put_quietly("taken by whoever put it")
+    await asyncio.sleep(0)
+    still_waiting = outbox.reader_waiting and not reader.done()
+    taken = [outbox.get_nowait()]
+    outbox.put_quietly("left to the reader")
+    outbox.wake_reader()
+    taken.append(await asyncio.wait_for(reader, 1))
+    return still_waiting, taken, outbox.reader_waiting
+
+
+def test_a_quiet_put_leaves_the_reader_waiting_until_it_is_woken() -> None:
+    assert asyncio.run(quiet_scenario()) == (
+        True,
+        ["taken by whoever put it", "left to the reader"],
+        False,
+    )

@@ -1,7 +1,9 @@
 """One accepted websocket: who it is, and a bounded outbound queue drained by its own writer.
 
 Nothing ever awaits a client's socket except that client's writer task, so a
-slow or stalled client can only delay itself. When its queue is full the
+slow or stalled client can only delay itself. What broadcasts queue for a
+socket whose writer is idle is written by the hub's flusher instead, without
+waiting, in the next turn of the loop (`flush.py`). When its queue is full the
 client is too slow to keep up: it is dropped with 4008 rather than let memory
 grow or make anyone else wait.
 
@@ -30,7 +32,8 @@ from .. import metrics
 from ..auth import User
 from ..close_codes import WS_4008_SLOW_CONSUMER
 from .batch import Frame as Frame  # what a socket is sent; imported from here elsewhere
-from .batch import batch_writer
+from .batch import Framed, batch_writer
+from .flush import Flusher
 from .outbox import Outbox, OutboxFull
 from .tasks import cancel_and_wait
 from .transport import PROTOCOL_KEY
@@ -62,7 +65,13 @@ class Connection:
     """An accepted socket of one authenticated user, with the topics it has joined."""
 
     def __init__(
-        self, websocket: WebSocket, user: User, *, queue_size: int, channel: str = ""
+        self,
+        websocket: WebSocket,
+        user: User,
+        *,
+        queue_size: int,
+        channel: str = "",
+        flusher: Flusher | None = None,
     ) -> None:
         self.id = f"{_PROCESS}-{next(_numbers)}"
         self.user = user
@@ -84,6 +93,10 @@ class Connection:
         self._queue: Outbox[Frame | _Close] = Outbox(queue_size)
         # One system call for several frames, where the server allows it.
         self._write_batch = batch_writer(websocket.scope)
+        # Where it can, broadcast frames are written by the flusher rather than
+        # by waking the writer task (`flush.py`); `_flush_due` while it will be.
+        self._flusher = flusher if self._write_batch is not None else None
+        self._flush_due = False
         self._writer = asyncio.create_task(self._write(), name=f"ws-writer-{self.id}")
         # Done once the server is finished with this socket (it is closing it,
         # or a send failed): whoever waits on the client stops waiting then.
@@ -153,10 +166,36 @@ class Connection:
                 self.drop_slow()
             return
         try:
-            self._queue.put_nowait(frame)
+            if self._flusher is not None and self._queue.reader_waiting:
+                self._queue.put_quietly(frame)
+                if not self._flush_due:
+                    self._flush_due = True
+                    self._flusher.schedule(self)
+            else:
+                self._queue.put_nowait(frame)
         except OutboxFull:
             logger.warning("%r is not reading: dropping it as a slow consumer", self)
             self.drop_slow()
+
+    def flush(self, framed: Framed) -> None:
+        """Write what `send_frame` queued for the flusher; leave what must wait to the writer."""
+        self._flush_due = False
+        write = self._write_batch
+        # The writer task, if it is not waiting for frames, is sending some:
+        # it takes these after them, in order. Closing, it has been woken.
+        if write is None or self.closing or not self._queue.reader_waiting:
+            return
+        try:
+            while not self._queue.empty():
+                if not write.ready:  # flow control: the writer task waits for the transport
+                    self._queue.wake_reader()
+                    return
+                # Not closing: no close is queued (`request_close` marks first).
+                batch, _ = self._batch(self._queue.get_nowait())
+                write.write_now(batch, framed)
+                self._delivered.inc(len(batch))
+        except Exception as exc:  # the peer went away mid-send, as in `_write`
+            self._send_failed(exc)
 
     def drop_slow(self) -> None:
         """More is waiting for this client than its queue holds: drop it with 4008."""
@@ -264,7 +303,7 @@ class Connection:
 
     async def _send(self, frames: list[Frame]) -> None:
         if self._write_batch is not None:
-            await self._write_batch(frames)
+            await self._write_batch.write(frames)
             return
         for frame in frames:
             if isinstance(frame, str):
@@ -278,23 +317,29 @@ class Connection:
     async def _write(self) -> None:
         try:
             while True:
-                item = await self._queue.get()
-                # Whatever is queued already goes out together (see `batch.py`).
-                batch: list[Frame] = []
-                while not isinstance(item, _Close):
-                    batch.append(item)
-                    if self._queue.empty() or len(batch) >= MAX_BATCH:
-                        break
-                    item = self._queue.get_nowait()
+                batch, close = self._batch(await self._queue.get())
                 if batch:
                     await self._send(batch)
                     self._delivered.inc(len(batch))
-                if isinstance(item, _Close):
-                    await self._websocket.close(item.code, item.reason)
+                if close is not None:
+                    await self._websocket.close(close.code, close.reason)
                     return
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the peer went away mid-send: nothing left to tell it
-            logger.debug("%r: send failed: %s", self, exc)
-            if not self._ended.done():
-                self._ended.set_result(None)
+            self._send_failed(exc)
+
+    def _batch(self, item: Frame | _Close) -> tuple[list[Frame], _Close | None]:
+        """`item` and the frames queued after it, together (see `batch.py`), up to a close."""
+        batch: list[Frame] = []
+        while not isinstance(item, _Close):
+            batch.append(item)
+            if self._queue.empty() or len(batch) >= MAX_BATCH:
+                return batch, None
+            item = self._queue.get_nowait()
+        return batch, item
+
+    def _send_failed(self, exc: Exception) -> None:
+        logger.debug("%r: send failed: %s", self, exc)
+        if not self._ended.done():
+            self._ended.set_result(None)

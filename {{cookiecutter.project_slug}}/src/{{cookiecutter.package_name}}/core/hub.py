@@ -31,6 +31,7 @@ from .broker import Broker
 from .catching import CatchingUp, Followed
 from .connection import Connection, Frame
 from .errors import ClientError
+from .flush import Flusher
 from .gaps import Gaps
 from .history import Position, Replay
 from .presence import Presence
@@ -79,6 +80,7 @@ class Hub:
         self.max_topics = max_topics
         self.connections: set[Connection] = set()
         self._send_queue_size = send_queue_size
+        self._flusher = Flusher()
         self._topics: dict[str, set[Connection]] = {}
         # Subscriptions on their way to the broker: a second joiner waits for them too.
         self._subscribing: dict[str, asyncio.Future[bool]] = {}
@@ -101,7 +103,13 @@ class Hub:
 
         `channel` is its route pattern, for the metrics' labels.
         """
-        connection = Connection(websocket, user, queue_size=self._send_queue_size, channel=channel)
+        connection = Connection(
+            websocket,
+            user,
+            queue_size=self._send_queue_size,
+            channel=channel,
+            flusher=self._flusher,
+        )
         self.connections.add(connection)
         # Counted for the per-user cap before the first await (`join` adds
         # the member before it subscribes).

@@ -32,10 +32,23 @@ class Outbox(Generic[T]):
     def empty(self) -> bool:
         return not self._items
 
+    @property
+    def reader_waiting(self) -> bool:
+        """True while the reader waits in `get`: it holds nothing it has yet to deal with."""
+        return self._reader is not None and not self._reader.done()
+
     def put_nowait(self, item: T) -> None:
+        self.put_quietly(item)
+        _wake(self._reader)
+
+    def put_quietly(self, item: T) -> None:
+        """Queue `item` without waking the reader: whoever calls this takes it out instead."""
         if self.full():
             raise OutboxFull
         self._items.append(item)
+
+    def wake_reader(self) -> None:
+        """Let the reader take what was put quietly."""
         _wake(self._reader)
 
     async def put(self, item: T) -> None:

@@ -1,0 +1,186 @@
+"""Frames queued in one turn are written together by the flusher, in order, whatever happens.
+
+Unit tests on a stand-in of uvicorn's websockets-sansio protocol, framing with
+a real `websockets` connection and read back by a real client: over a real
+wire (`test_batch.py`) flow control and a close racing a flush cannot be timed.
+"""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from websockets.extensions.permessage_deflate import PerMessageDeflate
+from websockets.frames import Frame as WireFrame
+from websockets.frames import Opcode
+from websockets.protocol import Protocol, Side, State
+
+from {{ cookiecutter.package_name }}.auth import User
+from {{ cookiecutter.package_name }}.close_codes import WS_1012_SERVICE_RESTART
+from {{ cookiecutter.package_name }}.core.connection import Connection
+from {{ cookiecutter.package_name }}.core.flush import Flusher
+from {{ cookiecutter.package_name }}.core.transport import PROTOCOL_KEY
+
+
+def deflate() -> PerMessageDeflate:
+    return PerMessageDeflate(False, False, 15, 15)
+
+
+class StandInTransport:
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []  # one entry per system call
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+
+class WebSocketsSansIOProtocol:
+    """What `batch.batch_writer` reads of uvicorn's protocol (named the same)."""
+
+    def __init__(self, *, compressed: bool) -> None:
+        self.conn = Protocol(Side.SERVER, state=State.OPEN)  # as after the handshake
+        self.conn.extensions = [deflate()] if compressed else []
+        self.transport = StandInTransport()
+        self.writable = asyncio.Event()
+        self.writable.set()
+        self.disconnected = False
+        self.close_sent = False
+        self.handshake_complete = True
+
+
+class StandInSocket:
+    """Enough of Starlette's WebSocket for a Connection on that protocol, and its peer."""
+
+    def __init__(self, *, compressed: bool = False) -> None:
+        self.protocol = WebSocketsSansIOProtocol(compressed=compressed)
+        self.scope: dict[str, Any] = {PROTOCOL_KEY: self.protocol}
+        self.closed_with: int | None = None
+        self.peer = Protocol(Side.CLIENT, state=State.OPEN)
+        self.peer.extensions = [deflate()] if compressed else []
+
+    @property
+    def writes(self) -> list[bytes]:
+        return self.protocol.transport.writes
+
+    def received(self) -> list[str | bytes]:
+        """What the client reads of every write so far (each read once)."""
+        for data in self.writes:
+            self.peer.receive_data(data)
+        self.writes.clear()
+        frames = [event for event in self.peer.events_received() if isinstance(event, WireFrame)]
+        return [decoded(frame) for frame in frames]
+
+    async def receive(self) -> dict[str, Any]:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        self.closed_with = code
+
+
+def decoded(frame: WireFrame) -> str | bytes:
+    data = bytes(frame.data)
+    return data.decode() if frame.opcode is Opcode.TEXT else data
+
+
+Scenario = Callable[[Flusher], Awaitable[None]]
+
+
+def run(scenario: Scenario) -> None:
+    asyncio.run(asyncio.wait_for(scenario(Flusher()), 5))
+
+
+async def turns(count: int = 3) -> None:
+    for _ in range(count):
+        await asyncio.sleep(0)
+
+
+async def connect(flusher: Flusher, socket: StandInSocket) -> Connection:
+    """A connection whose writer has started and waits for frames, as after the handshake."""
+    user = User(id="alice", claims={"sub": "alice"})
+    connection = Connection(socket, user, queue_size=8, flusher=flusher)  # type: ignore[arg-type]
+    await turns()
+    return connection
+
+
+def test_frames_queued_in_one_turn_reach_each_socket_whole_in_one_write() -> None:
+    async def scenario(flusher: Flusher) -> None:
+        # A compressed socket among plain ones: its bytes are its own.
+        sockets = [StandInSocket(), StandInSocket(compressed=True), StandInSocket()]
+        connections = [await connect(flusher, socket) for socket in sockets]
+        for connection in connections:
+            connection.send_frame('{"n": 1}')
+            connection.send_frame(b"\x00\x01")
+            connection.send_frame("x" * 70_000)  # a frame with a 64-bit length
+        await turns()
+        assert [len(socket.writes) for socket in sockets] == [1, 1, 1]
+        assert len(sockets[1].writes[0]) < len(sockets[0].writes[0]) // 10  # compressed
+        for socket in sockets:
+            assert socket.received() == ['{"n": 1}', b"\x00\x01", "x" * 70_000]
+        connections[1].send_frame("next")  # the next turn's frames: a write of their own
+        await turns()
+        assert (len(sockets[1].writes), sockets[1].received()) == (1, ["next"])
+        for connection in connections:
+            await connection.finish()
+
+    run(scenario)
+
+
+def test_a_socket_under_flow_control_gets_everything_in_order_once_it_drains() -> None:
+    async def scenario(flusher: Flusher) -> None:
+        socket = StandInSocket()
+        connection = await connect(flusher, socket)
+        socket.protocol.writable.clear()  # the peer reads slowly: the transport is full
+        connection.send_frame("a")
+        await turns()
+        connection.send_frame("b")
+        await turns()
+        assert socket.writes == []
+        socket.protocol.writable.set()
+        await turns()
+        connection.send_frame("c")
+        await turns()
+        assert socket.received() == ["a", "b", "c"]
+        await connection.finish()
+
+    run(scenario)
+
+
+def test_a_close_requested_after_queued_frames_goes_out_after_them() -> None:
+    async def scenario(flusher: Flusher) -> None:
+        socket = StandInSocket()
+        connection = await connect(flusher, socket)
+        connection.send_frame("a")
+        connection.send_frame("b")
+        await connection.close(WS_1012_SERVICE_RESTART, "bye")
+        assert (socket.received(), socket.closed_with) == (["a", "b"], WS_1012_SERVICE_RESTART)
+
+    run(scenario)
+
+
+def test_a_peer_gone_mid_flush_ends_its_connection_and_no_other() -> None:
+    async def scenario(flusher: Flusher) -> None:
+        gone, alive = StandInSocket(), StandInSocket()
+        connections = [await connect(flusher, gone), await connect(flusher, alive)]
+        gone.protocol.disconnected = True
+        for connection in connections:
+            connection.send_frame("a")
+        await turns()
+        assert (connections[0].closing, gone.writes) == (True, [])
+        assert (connections[1].closing, alive.received()) == (False, ["a"])
+        for connection in connections:
+            await connection.finish()
+
+    run(scenario)
+
+
+def test_a_pong_websockets_owes_the_peer_goes_out_before_the_next_frames() -> None:
+    async def scenario(flusher: Flusher) -> None:
+        socket = StandInSocket()
+        connection = await connect(flusher, socket)
+        socket.protocol.conn.send_pong(b"owed")  # framed, not yet written
+        connection.send_frame("a")
+        await turns()
+        assert socket.received() == [b"owed", "a"]
+        await connection.finish()
+
+    run(scenario)
