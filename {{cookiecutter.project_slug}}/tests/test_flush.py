@@ -15,7 +15,10 @@ from websockets.frames import Opcode
 from websockets.protocol import Protocol, Side, State
 
 from {{ cookiecutter.package_name }}.auth import User
-from {{ cookiecutter.package_name }}.close_codes import WS_1012_SERVICE_RESTART
+from {{ cookiecutter.package_name }}.close_codes import (
+    WS_1012_SERVICE_RESTART,
+    WS_4008_SLOW_CONSUMER,
+)
 from {{ cookiecutter.package_name }}.core.connection import Connection
 from {{ cookiecutter.package_name }}.core.flush import Flusher
 from {{ cookiecutter.package_name }}.core.transport import PROTOCOL_KEY
@@ -54,6 +57,7 @@ class StandInSocket:
         self.protocol = WebSocketsSansIOProtocol(compressed=compressed)
         self.scope: dict[str, Any] = {PROTOCOL_KEY: self.protocol}
         self.closed_with: int | None = None
+        self.before_close: list[str | bytes] = []
         self.peer = Protocol(Side.CLIENT, state=State.OPEN)
         self.peer.extensions = [deflate()] if compressed else []
 
@@ -75,6 +79,7 @@ class StandInSocket:
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         self.closed_with = code
+        self.before_close = self.received()
 
 
 def decoded(frame: WireFrame) -> str | bytes:
@@ -94,10 +99,15 @@ async def turns(count: int = 3) -> None:
         await asyncio.sleep(0)
 
 
-async def connect(flusher: Flusher, socket: StandInSocket) -> Connection:
+async def connect(flusher: Flusher, socket: StandInSocket, queue_size: int = 8) -> Connection:
     """A connection whose writer has started and waits for frames, as after the handshake."""
     user = User(id="alice", claims={"sub": "alice"})
-    connection = Connection(socket, user, queue_size=8, flusher=flusher)  # type: ignore[arg-type]
+    connection = Connection(
+        socket,  # type: ignore[arg-type]
+        user,
+        queue_size=queue_size,
+        flusher=flusher,
+    )
     await turns()
     return connection
 
@@ -152,7 +162,79 @@ def test_a_close_requested_after_queued_frames_goes_out_after_them() -> None:
         connection.send_frame("a")
         connection.send_frame("b")
         await connection.close(WS_1012_SERVICE_RESTART, "bye")
-        assert (socket.received(), socket.closed_with) == (["a", "b"], WS_1012_SERVICE_RESTART)
+        assert (socket.before_close, socket.closed_with) == (["a", "b"], WS_1012_SERVICE_RESTART)
+
+    run(scenario)
+
+
+def test_a_close_while_the_writer_waits_on_flow_control_follows_every_frame() -> None:
+    async def scenario(flusher: Flusher) -> None:
+        socket = StandInSocket()
+        connection = await connect(flusher, socket)
+        connection.send_frame("a")
+        await turns()
+        socket.protocol.writable.clear()
+        connection.send_frame("b")  # the flusher leaves it to the writer, which waits
+        await turns()
+        connection.send_frame("c")
+        connection.request_close(WS_1012_SERVICE_RESTART, "bye")
+        connection.send_frame("after the close")
+        socket.protocol.writable.set()
+        await connection.finish()
+        assert (socket.before_close, socket.closed_with) == (
+            ["a", "b", "c"],
+            WS_1012_SERVICE_RESTART,
+        )
+        assert socket.received() == []
+
+    run(scenario)
+
+
+def test_a_dropped_socket_is_sent_its_close_and_none_of_what_was_queued() -> None:
+    async def scenario(flusher: Flusher) -> None:
+        socket = StandInSocket()
+        connection = await connect(flusher, socket)
+        connection.send_frame("a")
+        connection.send_frame("b")
+        connection.drop(WS_4008_SLOW_CONSUMER, "Slow consumer")
+        await turns()
+        await connection.finish()
+        assert (socket.before_close, socket.closed_with) == ([], WS_4008_SLOW_CONSUMER)
+        assert socket.received() == []
+
+    run(scenario)
+
+
+def test_a_backlog_sent_in_turn_goes_before_the_broadcasts_held_meanwhile() -> None:
+    async def scenario(flusher: Flusher) -> None:
+        socket = StandInSocket()
+        connection = await connect(flusher, socket)
+        connection.send_frame("before")
+        await turns()
+        connection.hold()
+        connection.send_frame("live 1")
+        await connection.send_in_turn("backlog 1")
+        connection.send_frame("live 2")
+        await connection.send_in_turn("backlog 2")
+        await connection.release(lambda frame: frame != "live 2")  # already in the backlog
+        connection.send_frame("live 3")
+        await turns()
+        assert socket.received() == ["before", "backlog 1", "backlog 2", "live 1", "live 3"]
+        await connection.finish()
+
+    run(scenario)
+
+
+def test_more_frames_than_one_write_takes_all_arrive_in_order() -> None:
+    async def scenario(flusher: Flusher) -> None:
+        socket = StandInSocket()
+        connection = await connect(flusher, socket, queue_size=500)
+        for number in range(300):
+            connection.send_frame(str(number))
+        await turns()
+        assert len(socket.writes) > 1  # written in bounded batches
+        assert socket.received() == [str(number) for number in range(300)]
+        await connection.finish()
 
     run(scenario)
 

@@ -62,10 +62,9 @@ class BatchWriter:
             raise PeerGone("the socket is closed")
         connection = protocol.conn
         if framed is not None and connection.state is State.OPEN and not connection.extensions:
+            data = b"".join([wire_bytes(frame, framed) for frame in frames])
             # What `websockets` owes the peer already (a pong) goes first, as it would.
-            chunks = connection.data_to_send()
-            chunks.extend(wire_bytes(frame, framed) for frame in frames)
-            protocol.transport.write(b"".join(chunks))
+            protocol.transport.write(b"".join([*connection.data_to_send(), data]))
             return
         try:
             for frame in frames:

@@ -11,9 +11,12 @@ task. What it gained, measured, is in the template's README (Performance).
 """
 
 import asyncio
+import logging
 from typing import Protocol
 
 from .batch import Framed
+
+logger = logging.getLogger(__name__)
 
 
 class Flushable(Protocol):
@@ -40,4 +43,7 @@ class Flusher:
         due, self._due = self._due, []
         framed: Framed = {}
         for socket in due:
-            socket.flush(framed)
+            try:
+                socket.flush(framed)
+            except Exception:  # a bug, not a peer gone (`flush` takes those): the others go on
+                logger.exception("flushing %r failed", socket)
