@@ -50,18 +50,18 @@ class BatchWriter:
         """False while the transport's flow control says to wait (`write` waits)."""
         return bool(self._protocol.writable.is_set())
 
-    def write_now(self, frames: Sequence[Frame], framed: Framed | None = None) -> None:
+    def write_now(self, frames: Sequence[Frame], framed: Framed) -> None:
         """Write `frames` at once; only when `ready`, as nothing here waits.
 
-        With `framed`, frames already put in wire format for another socket
-        are written as they are, where this socket has no extension (compression)
-        that would make its bytes its own.
+        Frames in `framed` (put in wire format for another socket) are written
+        as they are, where this socket has no extension (compression) that
+        would make its bytes its own.
         """
         protocol = self._protocol
         if protocol.disconnected or protocol.close_sent or not protocol.handshake_complete:
             raise PeerGone("the socket is closed")
         connection = protocol.conn
-        if framed is not None and connection.state is State.OPEN and not connection.extensions:
+        if connection.state is State.OPEN and not connection.extensions:
             data = b"".join([wire_bytes(frame, framed) for frame in frames])
             # What `websockets` owes the peer already (a pong) goes first, as it would.
             protocol.transport.write(b"".join([*connection.data_to_send(), data]))
@@ -79,7 +79,7 @@ class BatchWriter:
     async def write(self, frames: Sequence[Frame]) -> None:
         """Wait for the transport's flow control, as `send` does, then write `frames`."""
         await self._protocol.writable.wait()
-        self.write_now(frames)
+        self.write_now(frames, {})  # no other socket to share the framing with
 
 
 def wire_bytes(frame: Frame, framed: Framed) -> bytes:
