@@ -7,8 +7,10 @@ wire (`test_batch.py`) flow control and a close racing a flush cannot be timed.
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
+import pytest
+from starlette.websockets import WebSocket
 from websockets.extensions.permessage_deflate import PerMessageDeflate
 from websockets.frames import Frame as WireFrame
 from websockets.frames import Opcode
@@ -19,8 +21,12 @@ from {{ cookiecutter.package_name }}.close_codes import (
     WS_1012_SERVICE_RESTART,
     WS_4008_SLOW_CONSUMER,
 )
+from {{ cookiecutter.package_name }}.core import flush
+from {{ cookiecutter.package_name }}.core.broker import MemoryBroker
 from {{ cookiecutter.package_name }}.core.connection import Connection
 from {{ cookiecutter.package_name }}.core.flush import Flusher
+from {{ cookiecutter.package_name }}.core.hub import Hub
+from {{ cookiecutter.package_name }}.core.presence import MemoryPresence
 from {{ cookiecutter.package_name }}.core.transport import PROTOCOL_KEY
 
 
@@ -266,3 +272,91 @@ def test_a_pong_websockets_owes_the_peer_goes_out_before_the_next_frames() -> No
         await connection.finish()
 
     run(scenario)
+
+
+def test_a_broadcast_after_a_quiet_spell_is_written_at_once_one_under_load_waits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # "Straight after" must not depend on how fast this machine runs the test.
+    monkeypatch.setattr(flush, "QUIET_SECONDS", 3600.0)
+
+    async def scenario(flusher: Flusher) -> None:
+        sockets = [StandInSocket(), StandInSocket(compressed=True)]
+        connections = [await connect(flusher, socket) for socket in sockets]
+        with flusher.broadcast():  # nothing written yet: a quiet spell
+            for connection in connections:
+                connection.send_frame("first")
+                assert connection is connections[1] or sockets[0].received() == ["first"]
+        assert sockets[1].received() == ["first"]
+        # Straight after, other broadcasts may come in the same turn: they wait,
+        # to go out together.
+        for frame in ("second", "third"):
+            with flusher.broadcast():
+                for connection in connections:
+                    connection.send_frame(frame)
+        assert [socket.writes for socket in sockets] == [[], []]
+        await turns()
+        assert [len(socket.writes) for socket in sockets] == [1, 1]
+        assert [socket.received() for socket in sockets] == [["second", "third"]] * 2
+        monkeypatch.setattr(flush, "QUIET_SECONDS", 0.0)  # the spell is over ...
+        connections[0].send_frame("due")  # ... but something is due: it goes first
+        with flusher.broadcast():
+            connections[1].send_frame("waits")
+        assert [socket.writes for socket in sockets] == [[], []]
+        await turns()
+        assert [socket.received() for socket in sockets] == [["due"], ["waits"]]
+        with flusher.broadcast():
+            connections[1].send_frame("now")
+        assert sockets[1].received() == ["now"]
+        for connection in connections:
+            await connection.finish()
+
+    run(scenario)
+
+
+def test_a_broadcast_at_once_leaves_a_socket_under_flow_control_to_its_writer() -> None:
+    async def scenario(flusher: Flusher) -> None:
+        plain, slow = StandInSocket(), StandInSocket()
+        connections = [await connect(flusher, socket) for socket in (plain, slow)]
+        slow.protocol.writable.clear()  # its peer reads slowly: the transport is full
+        with flusher.broadcast():
+            for connection in connections:
+                connection.send_frame("first")
+        connections[1].send_frame("second")
+        assert (plain.received(), slow.writes) == (["first"], [])
+        slow.protocol.writable.set()
+        await turns()
+        assert slow.received() == ["first", "second"]
+        for connection in connections:
+            await connection.finish()
+
+    run(scenario)
+
+
+def test_a_publish_after_a_quiet_spell_is_on_the_wire_when_it_returns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(flush, "QUIET_SECONDS", 3600.0)
+
+    async def scenario() -> None:
+        hub = Hub(MemoryBroker(), MemoryPresence(), send_queue_size=8)
+        await hub.start()
+        sockets = [StandInSocket(), StandInSocket()]
+        for number, socket in enumerate(sockets):
+            connection = await hub.connect(cast(WebSocket, socket), User(id=f"user{number}"))
+            await hub.join(connection, "room")
+        await turns()  # their writers wait for frames
+        await hub.publish("room", b"first")
+        assert [socket.received() for socket in sockets] == [[b"first"]] * 2
+        await hub.publish("room", b"second")  # straight after: with the next ones
+        await hub.publish("room", b"third")
+        assert [socket.writes for socket in sockets] == [[], []]
+        await turns()
+        assert [len(socket.writes) for socket in sockets] == [1, 1]
+        assert [socket.received() for socket in sockets] == [[b"second", b"third"]] * 2
+        for connection in list(hub.connections):
+            await hub.disconnect(connection)
+            await connection.finish()
+        await hub.stop()
+
+    asyncio.run(asyncio.wait_for(scenario(), 5))

@@ -50,7 +50,7 @@ def test_a_wait_for_the_client_ends_when_the_server_closes_and_the_session_goes_
     asyncio.run(scenario())
 
 
-def test_a_frame_that_arrives_as_the_server_closes_is_not_handled() -> None:
+def test_a_queued_frame_is_not_handled_if_the_server_closes_in_the_next_turn() -> None:
     async def scenario() -> None:
         connection = connection_on(socket := StandInSocket())
         socket.inbox.put_nowait(FRAME)
@@ -86,3 +86,46 @@ def test_frames_are_received_in_order_while_the_socket_is_open() -> None:
         await connection.close(1000)
 
     asyncio.run(scenario())
+
+
+def test_a_frame_waited_for_is_not_handled_if_the_server_closes_in_its_turn() -> None:
+    async def scenario() -> None:
+        connection = connection_on(socket := StandInSocket())
+        waiting = asyncio.create_task(connection.receive())
+        await asyncio.sleep(0)  # parked in the socket's receive
+        socket.inbox.put_nowait(FRAME)  # the frame lands ...
+        connection.drop(WS_4403_FORBIDDEN, "banned")  # ... as the user is banned
+        assert await waiting is None
+        assert waiting.cancelling() == 0
+        await connection.finish()
+
+    asyncio.run(scenario())
+
+
+def test_a_queued_frame_lets_every_other_task_run_first_a_frame_waited_for_does_not() -> None:
+    async def receive(connection: Connection, others: list[str]) -> list[str]:
+        assert await connection.receive() == FRAME
+        return list(others)  # who ran before the frame was handed over
+
+    async def queued() -> list[str]:
+        connection = connection_on(socket := StandInSocket())
+        socket.inbox.put_nowait(FRAME)  # a flood: the frame is there already
+        others: list[str] = []
+        asyncio.get_running_loop().call_soon(others.append, "writer")
+        ran = await receive(connection, others)
+        await connection.close(1000)
+        return ran
+
+    async def waited_for() -> list[str]:
+        connection = connection_on(socket := StandInSocket())
+        others: list[str] = []
+        receiving = asyncio.create_task(receive(connection, others))
+        await asyncio.sleep(0)  # parked in the socket's receive: turns go by
+        socket.inbox.put_nowait(FRAME)
+        asyncio.get_running_loop().call_soon(others.append, "writer")
+        ran = await receiving
+        await connection.close(1000)
+        return ran
+
+    assert asyncio.run(queued()) == ["writer"]
+    assert asyncio.run(waited_for()) == []

@@ -270,7 +270,7 @@ class Channel(Generic[InboundT, OutboundT]):
 
     def _count(self, message: ServerMessage | bytes) -> None:
         kind = "binary" if isinstance(message, bytes) else getattr(message, "type", "other")
-        metrics.MESSAGES_SENT.labels(self.path, kind).inc()
+        metrics.counter_for(metrics.MESSAGES_SENT, self.path, kind).inc()
         if isinstance(message, ErrorMessage):
             metrics.ERRORS.labels(self.path, message.code).inc()
 

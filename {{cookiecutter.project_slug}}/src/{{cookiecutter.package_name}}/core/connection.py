@@ -3,9 +3,10 @@
 Nothing ever awaits a client's socket except that client's writer task, so a
 slow or stalled client can only delay itself. What broadcasts queue for a
 socket whose writer is idle is written by the hub's flusher instead, without
-waiting, in the next turn of the loop (`flush.py`). When its queue is full the
-client is too slow to keep up: it is dropped with 4008 rather than let memory
-grow or make anyone else wait.
+waiting, in the next turn of the loop, or at once for a broadcast after a
+quiet spell (`flush.py`). When its queue is full the client is too slow to
+keep up: it is dropped with 4008 rather than let memory grow or make anyone
+else wait.
 
 Two ways to end a connection from the server: `request_close` lets the writer
 send what is queued and then the close frame (the peer is alive); `drop`
@@ -105,6 +106,8 @@ class Connection:
         # The session's task while it waits in `receive`, and whether we cancelled it.
         self._reader: asyncio.Task[Any] | None = None
         self._interrupted = False
+        # Whether a turn of the loop passed while `receive` waited for a frame.
+        self._waited = False
         # Frames this socket already got another way (a backlog it was sent):
         # dropped if they come again through a broadcast.
         self.refuse: Callable[[Frame], bool] | None = None
@@ -133,6 +136,8 @@ class Connection:
         task = self._reader = asyncio.current_task()
         assert task is not None  # always called from the session's task
         cancels_before = task.cancelling()
+        self._waited = False
+        asyncio.get_running_loop().call_soon(self._note_wait)
         try:
             message = await self._websocket.receive()
         except asyncio.CancelledError:
@@ -146,10 +151,12 @@ class Connection:
             return None
         finally:
             self._reader = None
-        # One turn of the loop per frame all the same: with frames queued, the
-        # receive above does not yield, and a flooding client would keep the
-        # writers (every other socket's included) from running until it stops.
-        await asyncio.sleep(0)
+        if not self._waited:
+            # The frame was queued already, and the receive above did not
+            # yield: a flooding client would keep the writers (every other
+            # socket's included) from running until it stops. One turn of the
+            # loop per frame all the same; a frame that was waited for has had it.
+            await asyncio.sleep(0)
         if self.closing:  # decided meanwhile (a ban, a timeout): this frame is not handled
             return None
         self.last_seen = time.monotonic()
@@ -259,6 +266,9 @@ class Connection:
         if not self._ended.done():
             self._ended.set_result(None)
         await cancel_and_wait(self._writer)
+
+    def _note_wait(self) -> None:
+        self._waited = True
 
     def _interrupt_reader(self, _: "asyncio.Future[None]") -> None:
         """The server is closing the socket: stop waiting for the client (see `receive`)."""

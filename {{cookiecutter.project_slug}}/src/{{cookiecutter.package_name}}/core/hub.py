@@ -302,13 +302,14 @@ class Hub:
         self, topic: str, frame: Frame, exclude: str | None, position: Position | None
     ) -> None:
         catching = self._catching.on(topic)
-        for connection in self._topics.get(topic, ()):
-            if connection.id == exclude:
-                continue
-            if catching is not None and connection in catching:
-                self._catching.deliver(connection, topic, frame, position)
-            else:
-                connection.send_frame(frame)
+        with self._flusher.broadcast():
+            for connection in self._topics.get(topic, ()):
+                if connection.id == exclude:
+                    continue
+                if catching is not None and connection in catching:
+                    self._catching.deliver(connection, topic, frame, position)
+                else:
+                    connection.send_frame(frame)
 
     def _lost(self, topic: str) -> None:
         """Messages of `topic` never reached this process: its sockets resume elsewhere."""

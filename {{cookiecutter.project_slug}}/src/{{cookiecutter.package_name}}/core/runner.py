@@ -245,7 +245,7 @@ class Session:
         else:
             self.strikes = 0
             if text is None:
-                metrics.MESSAGES_RECEIVED.labels(channel.path, "binary").inc()
+                metrics.counter_for(metrics.MESSAGES_RECEIVED, channel.path, "binary").inc()
                 await self._guard(channel, channel.on_binary(data))
             else:
                 await self._handle_text(channel, text)
@@ -273,7 +273,7 @@ class Session:
         try:
             message = channel.inbound.validate_json(text)
         except ValidationError as exc:
-            metrics.MESSAGES_RECEIVED.labels(channel.path, "invalid").inc()
+            metrics.counter_for(metrics.MESSAGES_RECEIVED, channel.path, "invalid").inc()
             self.invalid += 1
             if self.invalid > MAX_INVALID_IN_A_ROW:
                 await channel.close(WS_1008_POLICY_VIOLATION, "Too many invalid messages")
@@ -281,7 +281,7 @@ class Session:
                 await channel.push(error_for_invalid_frame(exc, text))
             return
         self.invalid = 0
-        metrics.MESSAGES_RECEIVED.labels(channel.path, message.type).inc()
+        metrics.counter_for(metrics.MESSAGES_RECEIVED, channel.path, message.type).inc()
         if isinstance(message, Auth):
             await self._reauthenticate(channel, message)
             return
