@@ -1,4 +1,5 @@
-"""Give the new project its own secret, drop the channels it was baked without, say what's next.
+"""Give the new project its own secret and lock, drop the channels it was baked without, say
+what's next.
 
 Options are implemented here by deleting files and registry lines, so that
 every template file stays valid Python as it stands.
@@ -6,6 +7,7 @@ every template file stays valid Python as it stands.
 
 import json
 import pathlib
+import re
 import secrets
 
 ANSWERS = json.loads(
@@ -21,6 +23,10 @@ ANSWERS = json.loads(
 )
 PLACEHOLDER = "change-me-to-a-random-secret-of-at-least-32-bytes"
 DEVELOPMENT = "# ENVIRONMENT=development"
+
+# `scripts/dev.py upgrade` writes uv.lock for the default bake: the project under this name.
+LOCKED_AS = "realtime-app"
+PACKAGE_HEADER = "\n[[package]]\n"
 
 CHANNEL_REGISTRY = "src/{package}/channels/__init__.py"
 API_REGISTRY = "src/{package}/api/__init__.py"
@@ -89,6 +95,27 @@ def write_env(project: pathlib.Path) -> None:
     env.chmod(0o600)
 
 
+def lock_for(project: pathlib.Path, slug: str) -> None:
+    """Name this project in uv.lock as uv would: its normalised name, its entry in sorted place.
+
+    No channel option changes the dependencies, so the one lock serves every bake.
+    """
+    name = re.sub(r"[-_.]+", "-", slug).lower()
+    if name == LOCKED_AS:
+        return
+    lock = project / "uv.lock"
+    header, *entries = lock.read_text(encoding="utf-8").split(PACKAGE_HEADER)
+    ours = f'name = "{LOCKED_AS}"\n'
+    if sum(entry.startswith(ours) for entry in entries) != 1:
+        raise SystemExit(f"azu-ws: uv.lock has no single entry for {LOCKED_AS!r}")
+    entries = [
+        f'name = "{name}"\n' + entry.removeprefix(ours) if entry.startswith(ours) else entry
+        for entry in entries
+    ]
+    entries.sort(key=lambda entry: entry.split('"', 2)[1])
+    lock.write_text(PACKAGE_HEADER.join([header, *entries]), encoding="utf-8")
+
+
 def drop_feature(project: pathlib.Path, feature: dict[str, list[str]], package: str) -> None:
     """Delete a feature's files and the exact lines that register it."""
     for name, lines in feature.items():
@@ -109,6 +136,7 @@ def main() -> None:
     project = pathlib.Path.cwd()
     slug, package = ANSWERS["project_slug"], ANSWERS["package_name"]
     write_env(project)
+    lock_for(project, slug)
     for option, feature in FEATURES.items():
         if not ANSWERS[option]:
             drop_feature(project, feature, package)
@@ -119,15 +147,14 @@ def main() -> None:
     )
     print(
         f"""
-Created {slug}/ with a random JWT_SECRET in {slug}/.env.
+Created {slug}/ with its uv.lock and a random JWT_SECRET in {slug}/.env.
 
-Next steps:
+Next steps (uv: python3 -m pip install uv, if you have none):
     cd {slug}
-    python3 -m venv .venv && . .venv/bin/activate
-    pip install -e ".[dev]"          # or: uv sync --extra dev{start_redis}
-    python -m {package} serve --reload   # then open http://127.0.0.1:8000/ for the demo
-    python -m {package}.auth alice   # a token for alice
-    pytest                           # the project's tests
+    uv sync --locked                 # .venv, exactly as locked, with the dev tools{start_redis}
+    uv run python -m {package} serve --reload   # then open http://127.0.0.1:8000/ for the demo
+    uv run python -m {package}.auth alice       # a token for alice
+    uv run pytest                    # the project's tests (README.md, "Tests")
 """
     )
 

@@ -41,14 +41,19 @@ def bake(tmp_path_factory: pytest.TempPathFactory) -> Bake:
 
 
 def run_in(
-    project: Path, *command: str, timeout: float = 300, **settings: str
+    project: Path,
+    *command: str,
+    timeout: float = 300,
+    python: Path = Path(sys.executable),
+    **settings: str,
 ) -> subprocess.CompletedProcess[str]:
-    """Run a tool of this venv inside a baked project, with `settings` added to its
-    environment; the result carries its output."""
+    """Run a tool (`python -m tool ...`) inside a baked project, with `settings` added to
+    its environment; the result carries its output. `python` is this venv's unless given."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
+    env.pop("VIRTUAL_ENV", None)
     env.update(settings)
     return subprocess.run(
-        [sys.executable, "-m", *command],
+        [str(python), "-m", *command],
         cwd=project,
         env=env,
         capture_output=True,
@@ -56,6 +61,39 @@ def run_in(
         timeout=timeout,
         check=False,
     )
+
+
+def pass_the_gates(
+    project: Path, tmp_path: Path, label: str, python: Path = Path(sys.executable)
+) -> subprocess.CompletedProcess[str]:
+    """ruff, ruff format, mypy --strict and pytest in `project`, each of which must pass,
+    with `python`'s tools; pytest's result."""
+    gates = {
+        "ruff check": ("ruff", "check", "--no-cache", "."),
+        "ruff format": ("ruff", "format", "--check", "--no-cache", "."),
+        "mypy": ("mypy", "--strict", "--no-incremental"),
+        # Its own basetemp: concurrent pytest runs prune each other's shared one.
+        "pytest": ("pytest", "-q", "-p", "no:cacheprovider", f"--basetemp={tmp_path / 'pytest'}"),
+    }
+    # The browser tests' screenshots, kept where CI can pick them up: artifacts/<label>/.
+    artifacts = str(ROOT / "artifacts" / label.replace(" ", "-"))
+    for gate, command in gates.items():
+        outcome = run_in(project, *command, python=python, BROWSER_ARTIFACTS=artifacts)
+        output = outcome.stdout[-5000:] + outcome.stderr[-2000:]
+        assert outcome.returncode == 0, f"{label}: {gate} failed:\n{output}"
+    return outcome
+
+
+def uv(project: Path, *arguments: str, **settings: str) -> subprocess.CompletedProcess[str]:
+    """The locked uv of this venv, run in `project`; it must succeed."""
+    env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
+    env.update({"UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1", **settings})
+    command = [str(Path(sys.executable).parent / "uv"), *arguments]
+    result = subprocess.run(
+        command, cwd=project, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert result.returncode == 0, f"{' '.join(command)}:\n{result.stdout}{result.stderr}"
+    return result
 
 
 def package_of(project: Path) -> str:

@@ -1,14 +1,22 @@
 """Inside each bake, the project's own gates pass: ruff, ruff format, mypy --strict, pytest."""
 
 import os
+import re
 import shutil
-import subprocess
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from .conftest import LONG_NAME, ROOT, Bake, cookiecutter, package_of, python_in, run_in
+from .conftest import (
+    LONG_NAME,
+    Bake,
+    cookiecutter,
+    package_of,
+    pass_the_gates,
+    python_in,
+    run_in,
+)
 
 CHANNEL_OPTIONS = ("with_chat", "with_rooms", "with_notifications", "with_live_updates")
 # All on (with the default and a long name), each channel off once, each alone,
@@ -24,24 +32,6 @@ VARIANTS: dict[str, dict[str, str]] = {
     },
 }
 FULL = ["default", "long-name"]
-
-
-def pass_the_gates(project: Path, tmp_path: Path, label: str) -> "subprocess.CompletedProcess[str]":
-    """ruff, ruff format, mypy --strict and pytest in `project`; pytest's result."""
-    gates = {
-        "ruff check": ("ruff", "check", "--no-cache", "."),
-        "ruff format": ("ruff", "format", "--check", "--no-cache", "."),
-        "mypy": ("mypy", "--strict", "--no-incremental"),
-        # Its own basetemp: concurrent pytest runs prune each other's shared one.
-        "pytest": ("pytest", "-q", "-p", "no:cacheprovider", f"--basetemp={tmp_path / 'pytest'}"),
-    }
-    # The browser tests' screenshots, kept where CI can pick them up: artifacts/<label>/.
-    artifacts = str(ROOT / "artifacts" / label.replace(" ", "-"))
-    for gate, command in gates.items():
-        outcome = run_in(project, *command, BROWSER_ARTIFACTS=artifacts)
-        output = outcome.stdout[-5000:] + outcome.stderr[-2000:]
-        assert outcome.returncode == 0, f"{label}: {gate} failed:\n{output}"
-    return outcome
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
@@ -122,8 +112,11 @@ def test_channels_made_by_new_channel_pass_the_bakes_gates(bake: Bake, tmp_path:
     """`python -m <package> new-channel NAME`, then ruff, mypy and the whole suite of the bake."""
     project = bake(**VARIANTS["long-name"])
     package = package_of(project)
-    # One name that sorts first among the imports, one long enough to need wrapping.
-    for name in ("aardvark", "zz_live_scoreboard_of_the_league"):
+    # The README's own example, one name that sorts first among the imports, one long
+    # enough to need wrapping: the bake's tests (its scaffold tests too) pass after each.
+    readme = (project / "README.md").read_text()
+    (example,) = set(re.findall(r"new-channel ([a-z][a-z0-9_]*)\b", readme))
+    for name in (example, "aardvark", "zz_live_scoreboard_of_the_league"):
         made = python_in(project, "-m", package, "new-channel", name)
         assert f"wrote tests/test_{name}.py" in made
     pass_the_gates(project, tmp_path, "after new-channel")

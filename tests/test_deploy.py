@@ -8,6 +8,9 @@ requirements-dev.txt.
 import fnmatch
 import itertools
 import json
+import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .conftest import LONG_NAME, ROOT, Bake, package_of
+from .conftest import LONG_NAME, ROOT, Bake, package_of, uv
 
 # (default_broker, with_notifications): every shape compose.yaml takes.
 SHAPES = list(itertools.product(("memory", "redis"), ("yes", "no")))
@@ -25,7 +28,7 @@ SHAPES = list(itertools.product(("memory", "redis"), ("yes", "no")))
 def lint(project: Path, tool: str, *arguments: str) -> subprocess.CompletedProcess[str]:
     """Run a linter installed beside this Python; a missing one fails: it is a dev requirement."""
     executable = Path(sys.executable).parent / tool
-    assert executable.is_file(), f"{tool} is missing: pip install -r requirements-dev.txt"
+    assert executable.is_file(), f"{tool} is missing: python3 scripts/dev.py test installs it"
     command = [str(executable), *arguments]
     return subprocess.run(command, cwd=project, capture_output=True, text=True, check=False)
 
@@ -102,7 +105,7 @@ def test_compose_starts_redis_and_waits_for_it_only_with_the_redis_broker(bake: 
     assert set(memory) == {"app"}
     assert "depends_on" not in memory["app"]
     assert set(redis) == {"app", "redis"}
-    assert redis["redis"]["image"] == "redis:7-alpine"
+    assert re.fullmatch(r"redis:\d+\.\d+\.\d+-alpine", redis["redis"]["image"])
     assert redis["redis"]["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
     assert redis["app"]["depends_on"] == {"redis": {"condition": "service_healthy"}}
 
@@ -141,12 +144,63 @@ def test_the_image_serves_the_baked_package_in_production(bake: Bake) -> None:
     project = bake(**LONG_NAME)
     serve = ["serve", "--host", "0.0.0.0", "--port", "8000"]  # noqa: S104 - in a container
     assert json.loads(last(project, "CMD")) == ["python", "-m", package_of(project), *serve]
-    assert last(project, "FROM") == "python:3.12-slim"
+    assert last(project, "FROM") == "python:3.12.12-slim"
     assert last(project, "EXPOSE") == "8000"
     assert "ENVIRONMENT=production" in last(project, "ENV").split()
     healthcheck = last(project, "HEALTHCHECK")
     assert "urllib.request" in healthcheck
     assert "http://127.0.0.1:8000/healthz" in healthcheck
+
+
+def test_every_image_is_pinned_to_a_version_and_uv_to_the_one_the_template_locks(
+    bake: Bake,
+) -> None:
+    project = bake(default_broker="redis")
+    images = [line.split()[0] for line in instructions(project, "FROM")]
+    images += [service["image"] for service in services(project).values() if "image" in service]
+    unpinned = [i for i in images if not re.fullmatch(r"[\w./-]+:\d+\.\d+\.\d+[\w.-]*", i)]
+    assert len(images) == 3  # build stage, image, redis
+    assert unpinned == []
+    (pin,) = re.findall(r"\buv==(\S+)", (project / "Dockerfile").read_text())
+    (locked,) = re.findall(r"^uv==(\S+)", (ROOT / "requirements-dev.txt").read_text(), re.M)
+    assert pin == locked
+
+
+def test_the_build_stage_installs_the_locked_dependencies_before_the_sources(
+    bake: Bake, tmp_path: Path
+) -> None:
+    """The build stage's COPY, ENV and `uv sync` steps, replayed in order in a scratch
+    folder: the first install sees nothing but pyproject.toml and uv.lock."""
+    project = bake()
+    workdir, venv = tmp_path / "app", tmp_path / "venv"
+    workdir.mkdir()
+    env: dict[str, str] = {}
+    build_stage = ("\n" + dockerfile(project)).split("\nFROM ")[1]
+    for line in build_stage.splitlines()[1:]:
+        keyword, _, arguments = line.partition(" ")
+        if keyword == "ENV":
+            for pair in arguments.split():
+                name, value = pair.split("=", 1)
+                env[name] = value
+        elif keyword == "COPY":
+            *sources, _ = arguments.split()
+            for source in sources:
+                copy = shutil.copytree if (project / source).is_dir() else shutil.copyfile
+                copy(project / source, workdir / source.rstrip("/"))
+        elif keyword == "RUN" and arguments.startswith("uv sync"):
+            present = sorted(path.name for path in workdir.iterdir())
+            env["UV_PROJECT_ENVIRONMENT"] = str(venv)
+            uv(workdir, *arguments.split()[1:], **env)
+            if "--no-install-project" in arguments:
+                assert present == ["pyproject.toml", "uv.lock"]
+    installed = subprocess.run(
+        [venv / "bin" / "python", "-c", f"import {package_of(project)} as p; print(p.__file__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={key: value for key, value in os.environ.items() if key != "PYTHONPATH"},
+    )
+    assert "/site-packages/" in installed.stdout  # the package itself, not an editable link
 
 
 def test_the_build_context_holds_the_package_but_no_secret_or_local_state(bake: Bake) -> None:
@@ -156,7 +210,7 @@ def test_the_build_context_holds_the_package_but_no_secret_or_local_state(bake: 
         (project / local).parent.mkdir(parents=True, exist_ok=True)
         (project / local).write_text("")
     context = build_context(project)
-    assert {"pyproject.toml", "README.md", f"src/{package}/main.py"} <= context
+    assert {"pyproject.toml", "uv.lock", "README.md", f"src/{package}/main.py"} <= context
     assert ".env" not in context
     leaked = [name for name in context if name.startswith((".venv/", "data/", "tests/"))]
     assert leaked == []
@@ -211,10 +265,16 @@ def services(project: Path) -> dict[str, Any]:
     return found
 
 
-def instructions(project: Path, keyword: str) -> list[str]:
-    """The arguments of each `keyword` instruction of the Dockerfile, continuations joined."""
+def dockerfile(project: Path) -> str:
+    """The Dockerfile's instructions, one a line: continuations joined, comments dropped."""
     text = (project / "Dockerfile").read_text().replace("\\\n", " ")
-    lines = [line.split(maxsplit=1) for line in text.splitlines() if line.strip()]
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    return "\n".join(line for line in lines if line and not line.startswith("#"))
+
+
+def instructions(project: Path, keyword: str) -> list[str]:
+    """The arguments of each `keyword` instruction of the Dockerfile."""
+    lines = [line.split(maxsplit=1) for line in dockerfile(project).splitlines()]
     return [" ".join(rest[0].split()) for word, *rest in lines if word == keyword]
 
 

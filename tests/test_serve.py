@@ -3,6 +3,7 @@
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -10,6 +11,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -28,23 +30,31 @@ def free_port() -> int:
         return port
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
-    """`scripts/dev.py serve` on a free port, baking into tmp_path; (ws url, project, log)."""
-    port, log = free_port(), tmp_path / "serve.log"
-    command = [sys.executable, str(ROOT / "scripts" / "dev.py"), "serve", "--port", str(port)]
-    command += ["--output", str(tmp_path / "out")]
-    with log.open("wb") as output:
+@contextmanager
+def serving(root: Path, log: Path, *options: str) -> Iterator[str]:
+    """`python3 scripts/dev.py serve` of the checkout at `root`, on a free port, until the
+    block ends; the chat's websocket URL."""
+    port = free_port()
+    command = [sys.executable, str(root / "scripts" / "dev.py"), "serve", "--port", str(port)]
+    with log.open("ab") as output:
         # Its own process group: --reload runs the app in a child process.
         process = subprocess.Popen(
-            command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+            [*command, *options], stdout=output, stderr=subprocess.STDOUT, start_new_session=True
         )
     try:
         wait_for_health(f"http://127.0.0.1:{port}/healthz", process, log)
-        yield f"ws://127.0.0.1:{port}/ws/chat", tmp_path / "out" / "realtime-app", log
+        yield f"ws://127.0.0.1:{port}/ws/chat"
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=20)
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
+    """`scripts/dev.py serve` on a free port, baking into tmp_path; (ws url, project, log)."""
+    log, output = tmp_path / "serve.log", tmp_path / "out"
+    with serving(ROOT, log, "--output", str(output)) as url:
+        yield url, output / "realtime-app", log
 
 
 def wait_for_health(url: str, process: "subprocess.Popen[bytes]", log: Path) -> None:
@@ -97,6 +107,65 @@ def test_serve_mint_chat_edit_and_see_the_reload(served: tuple[str, Path, Path])
         except (OSError, WebSocketException):
             time.sleep(0.2)  # the server is restarting
     assert seen == "Welcome to the edited chat", log.read_text()
+
+
+@pytest.fixture
+def fresh_clone(tmp_path: Path) -> Path:
+    """This checkout's files as a fresh clone has them: what git tracks, no .venv, no .bake."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    clone = tmp_path / "azu-ws"
+    for name in filter(None, listed.split("\0")):
+        if (ROOT / name).is_file():
+            (clone / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, clone / name)
+    return clone
+
+
+def site_packages(venv: Path) -> set[str]:
+    """The import names installed in a venv, lower-cased."""
+    (packages,) = venv.glob("lib/python3*/site-packages")
+    return {path.name.lower() for path in packages.iterdir()}
+
+
+def pong(url: str, token: str) -> dict[str, object]:
+    with connect(url, subprotocols=["bearer", token], open_timeout=WAIT) as ws:  # type: ignore[list-item]
+        assert json.loads(ws.recv(timeout=WAIT))["type"] == "connected"
+        ws.send(json.dumps({"type": "ping", "ref": "1"}))
+        reply: dict[str, object] = json.loads(ws.recv(timeout=WAIT))
+        return reply
+
+
+def test_serve_on_a_fresh_clone_installs_no_test_tool_and_keeps_edits(fresh_clone: Path) -> None:
+    log = fresh_clone.parent / "serve.log"
+    project = fresh_clone / ".bake" / "realtime-app"
+    with serving(fresh_clone, log) as url:
+        printed = log.read_text()
+        token = re.search(r"token=([\w.-]+)'", printed)
+        assert token, printed
+        assert pong(url, token[1])["type"] == "pong"
+    # One set of next steps, the serve command's, naming the project it serves.
+    assert printed.count("Work on the project") == 1, printed
+    assert "Next steps" not in printed
+    assert f"cd {project}" in printed
+    # Nothing but uv and cookiecutter in the template's .venv, runtime packages in the bake's.
+    test_tools = {"playwright", "mypy", "pytest", "ruff", "hypothesis"}
+    assert not test_tools & site_packages(fresh_clone / ".venv")
+    assert not (fresh_clone / ".venv" / "node").exists()
+    assert not test_tools & site_packages(project / ".venv")
+    assert {"fastapi", "uvicorn"} <= site_packages(project / ".venv")
+    assert "cookiecutter" in site_packages(fresh_clone / ".venv")
+
+    chat = project / "src" / "realtime_app" / "channels" / "chat.py"
+    chat.write_text(chat.read_text().replace('"Connected to chat"', '"My own chat"'))
+    with serving(fresh_clone, log) as url:
+        assert greeting(url, token[1]) == "My own chat"
+    again = log.read_text()[len(printed) :]
+    assert "Your edits are kept (src/realtime_app/channels/chat.py)" in again, again
 
 
 def test_the_readme_opens_with_the_serve_and_test_commands() -> None:

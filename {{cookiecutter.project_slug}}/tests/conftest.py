@@ -3,11 +3,10 @@
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 from fastapi import FastAPI
-from playwright.sync_api import Browser
 from starlette.testclient import TestClient, WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
@@ -15,10 +14,12 @@ from {{ cookiecutter.package_name }}.auth import create_token
 from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.services import Services
 
-from .browser import SECRET, launched_chromium
-from .e2e import SERVE_COMMAND, Server, uvicorn
+from .e2e import BROWSER_SECRET, SERVE_COMMAND, Server, uvicorn
 from .probe import PROBE, create_probe_app
 from .redis_server import RedisServer, running_redis
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 TEST_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 
@@ -34,9 +35,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+def browser() -> Iterator["Browser"]:
     # One module at a time: Playwright's sync API holds an event loop in this
     # thread while it runs, and the other tests need theirs (asyncio.run).
+    # Imported here: only the browser tests need Playwright (the `browser` group).
+    from .browser import launched_chromium
+
     with launched_chromium() as launched:
         yield launched
 
@@ -44,7 +48,9 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[Server]:
     """The app as `serve` runs it, in development: the demo page gets its tokens itself."""
-    with uvicorn(tmp_path, SECRET, command=SERVE_COMMAND, ENVIRONMENT="development") as server:
+    with uvicorn(
+        tmp_path, BROWSER_SECRET, command=SERVE_COMMAND, ENVIRONMENT="development"
+    ) as server:
         yield server
 
 
@@ -125,7 +131,8 @@ def services(client: TestClient) -> Services:
 def call(client: TestClient, function: Callable[..., Awaitable[T]], *args: Any) -> T:
     """Run a coroutine function on the app's event loop, as application code would."""
     assert client.portal is not None
-    return client.portal.call(function, *args)
+    result: T = client.portal.call(function, *args)
+    return result
 
 
 def closed_with(ws: WebSocketTestSession) -> tuple[int, str]:

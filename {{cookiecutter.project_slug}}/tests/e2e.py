@@ -27,6 +27,8 @@ PACKAGE = {{ cookiecutter.package_name }}.__name__
 SOURCE = Path({{ cookiecutter.package_name }}.__file__).resolve().parents[1]
 PROJECT = SOURCE.parent
 WAIT = 5.0  # seconds any one frame may take on loopback
+# The browser tests' server, which the demo page mints its own tokens from.
+BROWSER_SECRET = "a-secret-for-the-browser-tests-0123456789"
 
 
 @dataclass

@@ -6,11 +6,10 @@ helpers in `browser.py`.
 
 from pathlib import Path
 
-from playwright.sync_api import Browser, expect
-
 from .browser import (
-    SECRET,
     SLOW,
+    Browser,
+    expect,
     first_address,
     first_panel,
     has_channel,
@@ -20,14 +19,14 @@ from .browser import (
     socket_url,
     status,
 )
-from .e2e import SERVE_COMMAND, Server, uvicorn, uvicorn_on
+from .e2e import BROWSER_SECRET, SERVE_COMMAND, Server, uvicorn, uvicorn_on
 
 
 def test_after_a_restart_the_page_reconnects_by_itself(browser: Browser, tmp_path: Path) -> None:
     for directory in ("first", "second"):
         (tmp_path / directory).mkdir()
     with uvicorn(
-        tmp_path / "first", SECRET, command=SERVE_COMMAND, ENVIRONMENT="development"
+        tmp_path / "first", BROWSER_SECRET, command=SERVE_COMMAND, ENVIRONMENT="development"
     ) as first:
         page = open_demo(browser, first, "alice")
         panel = first_panel(page)
@@ -36,7 +35,7 @@ def test_after_a_restart_the_page_reconnects_by_itself(browser: Browser, tmp_pat
         expect(status(page, panel)).to_have_text("reconnecting")
     port = int(first.url.rsplit(":", 1)[1])
     with uvicorn_on(
-        port, tmp_path / "second", SECRET, command=SERVE_COMMAND, ENVIRONMENT="development"
+        port, tmp_path / "second", BROWSER_SECRET, command=SERVE_COMMAND, ENVIRONMENT="development"
     ):
         expect(status(page, panel)).to_have_text("open", timeout=SLOW)
         if has_channel("/ws/chat"):
@@ -48,7 +47,7 @@ def test_a_refused_token_shows_why_instead_of_a_reconnect_loop(
     browser: Browser, tmp_path: Path
 ) -> None:
     # Production: no development tokens, the page asks for one.
-    with uvicorn(tmp_path, SECRET, command=SERVE_COMMAND) as server:
+    with uvicorn(tmp_path, BROWSER_SECRET, command=SERVE_COMMAND) as server:
         page = browser.new_context().new_page()
         sockets: list[str] = []
         page.on("websocket", lambda socket: sockets.append(socket_url(socket)))
@@ -98,7 +97,7 @@ def test_the_client_answers_heartbeats_and_renews_its_token_before_it_expires(
     # A heartbeat after 1 s of silence, 1 s to answer it; tokens that last 10 s.
     with uvicorn(
         tmp_path,
-        SECRET,
+        BROWSER_SECRET,
         command=SERVE_COMMAND,
         ENVIRONMENT="development",
         WS_PING_INTERVAL="1",

@@ -2,9 +2,7 @@
 
 import json
 
-from playwright.sync_api import Browser, expect
-
-from .browser import Line, new_page, open_demo, sign_in, status
+from .browser import Browser, Line, expect, new_page, open_demo, sign_in, status
 from .e2e import Server
 
 

@@ -1,8 +1,6 @@
 """Notifications in the demo page, in Chromium."""
 
-from playwright.sync_api import Browser, expect
-
-from .browser import open_demo, screenshot, status
+from .browser import Browser, expect, open_demo, screenshot, status
 from .e2e import Server
 
 

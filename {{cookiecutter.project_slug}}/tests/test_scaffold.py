@@ -13,6 +13,11 @@ from {{ cookiecutter.package_name }}.scaffold import ScaffoldError, document, ne
 
 from .e2e import PROJECT
 
+# The project's own channels are copied into each test's project: a name no
+# README suggests, so that running its examples (`new-channel scores`) first
+# cannot make these tests find the channel there already.
+SAMPLE = "scaffold_sample"
+
 REGISTRY = '''"""Every channel."""
 
 from typing import Any
@@ -72,12 +77,12 @@ def test_a_name_that_is_no_module_or_would_shadow_one_is_refused(project: Path, 
 def test_it_writes_nothing_over_an_existing_channel_or_outside_a_project(
     project: Path, tmp_path: Path
 ) -> None:
-    written = new_channel("scores", project)
-    assert [path.name for path in written] == ["scores.py", "__init__.py", "test_scores.py"]
+    written = new_channel(SAMPLE, project)
+    assert [path.name for path in written] == [f"{SAMPLE}.py", "__init__.py", f"test_{SAMPLE}.py"]
     assert not (project / "README.md").exists()  # a project without one gets none
     registry = written[1].read_text()
     with pytest.raises(ScaffoldError, match="exists already"):
-        new_channel("scores", project)
+        new_channel(SAMPLE, project)
     assert written[1].read_text() == registry  # registered once
     with pytest.raises(ScaffoldError, match="from the project's root"):
         new_channel("other", tmp_path / "nowhere")
@@ -100,10 +105,10 @@ def test_the_readme_tables_get_the_new_messages_once_with_each_channel_named() -
 
 def test_a_path_another_channel_serves_already_is_refused(project: Path) -> None:
     channels = project / "src" / "{{ cookiecutter.package_name }}" / "channels"
-    (channels / "custom.py").write_text('class Custom:\n    path = "/ws/lobby"\n')
-    with pytest.raises(ScaffoldError, match="already serves /ws/lobby"):
-        new_channel("lobby", project)
-    assert not (channels / "lobby.py").exists()
+    (channels / "custom.py").write_text(f'class Custom:\n    path = "/ws/{SAMPLE}"\n')
+    with pytest.raises(ScaffoldError, match=f"already serves /ws/{SAMPLE}"):
+        new_channel(SAMPLE, project)
+    assert not (channels / f"{SAMPLE}.py").exists()
 
 
 def test_a_registry_laid_out_by_hand_is_refused_before_anything_is_written(
@@ -112,6 +117,6 @@ def test_a_registry_laid_out_by_hand_is_refused_before_anything_is_written(
     registry = project / "src" / "{{ cookiecutter.package_name }}" / "channels" / "__init__.py"
     registry.write_text(REGISTRY.replace("    RoomChannel,\n]", "    RoomChannel]"))
     with pytest.raises(ScaffoldError, match="add the channel to it by hand"):
-        new_channel("scores", project)
+        new_channel(SAMPLE, project)
     assert not list((project / "tests").iterdir())
-    assert not (registry.parent / "scores.py").exists()
+    assert not (registry.parent / f"{SAMPLE}.py").exists()
