@@ -182,6 +182,12 @@ def serving(target: Target, project: Path, workdir: Path, redis_url: str) -> Ite
             "WS_RATE_LIMIT": "1000000000",
             "WS_RATE_BURST": "1000000",
             "WS_MAX_CONNECTIONS": "100000",
+            # Thousands of handshakes from one address in seconds: a load
+            # generator, which the limits on connection attempts would refuse.
+            "WS_CONNECT_RATE": "1000000000",
+            "WS_CONNECT_BURST": "1000000",
+            "WS_CONNECT_RATE_PER_ADDRESS": "1000000000",
+            "WS_CONNECT_BURST_PER_ADDRESS": "1000000",
         }
     else:
         module = "baseline" if target.kind == "baseline" else "socketio_server"

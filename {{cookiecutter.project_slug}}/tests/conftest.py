@@ -90,8 +90,8 @@ def app(settings: Settings) -> FastAPI:
 @pytest.fixture
 def client(app: FastAPI) -> Iterator[TestClient]:
     # One client for the whole test: its sockets share one event loop and the
-    # lifespan (hub, broker) runs around them.
-    with TestClient(app) as client:
+    # lifespan (hub, broker) runs around them. From loopback, as a local browser.
+    with TestClient(app, client=("127.0.0.1", 50000)) as client:
         yield client
 
 

@@ -9,13 +9,14 @@ from jose import jwt
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from {{ cookiecutter.package_name }} import auth
 from {{ cookiecutter.package_name }}.auth import (
     AuthenticationError,
     create_token,
     main,
     verify_token,
 )
-from {{ cookiecutter.package_name }}.close_codes import WS_4401_UNAUTHORIZED
+from {{ cookiecutter.package_name }}.close_codes import WS_1011_INTERNAL_ERROR, WS_4401_UNAUTHORIZED
 from {{ cookiecutter.package_name }}.config import Settings
 
 from .conftest import TEST_SECRET, receive_type
@@ -185,3 +186,37 @@ def test_command_line_names_a_missing_secret(
         main(["alice"])
     assert exited.value.code == 2
     assert "JWT_SECRET" in capsys.readouterr().err
+
+
+def test_a_server_that_cannot_check_a_signature_says_so_and_never_refuses_the_token(
+    client: TestClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As at the file-descriptor limit, when python-jose's lazy imports fail: the
+    # library calls that a bad signature; a client told 4401 would stop for good.
+    key = auth._prepared_key(settings.jwt_algorithm, TEST_SECRET)
+
+    def no_descriptors_left(*args: object) -> bool:
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(type(key), "verify", no_descriptors_left)
+    token = create_token("alice", settings)
+    closed = refused(client, PROBE, subprotocols=["bearer", token])
+    assert (closed.code, closed.reason) == (
+        WS_1011_INTERNAL_ERROR,
+        "Could not verify the token; retry",
+    )
+    headers = {"authorization": f"Bearer {token}"}
+    assert client.post("/api/users/bob/disconnect", headers=headers).status_code == 503
+    monkeypatch.undo()
+    with client.websocket_connect(PROBE, subprotocols=["bearer", token]) as ws:
+        assert receive_type(ws, "connected")["user"] == "alice"
+
+
+def test_the_verification_key_is_built_and_used_once_before_the_first_handshake(
+    settings: Settings,
+) -> None:
+    auth._prepared_key.cache_clear()
+    auth.prepare(settings)
+    assert auth._prepared_key.cache_info().currsize == 1
+    verify_token(create_token("alice", settings), settings)
+    assert auth._prepared_key.cache_info().hits >= 1

@@ -1,9 +1,13 @@
 """The demo page and its client are served; development tokens exist in development only."""
 
+import logging
+
 import pytest
+from fastapi import FastAPI
 from jose import jwt
 from starlette.testclient import TestClient
 
+from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.auth import verify_token
 from {{ cookiecutter.package_name }}.config import Settings
 
@@ -43,6 +47,23 @@ def test_in_development_a_token_is_given_for_the_name_and_it_opens_a_socket(
     assert jwt.get_unverified_claims(body["token"])["scope"] == "notifications:send"
     with client.websocket_connect(PROBE, subprotocols=["bearer", body["token"]]) as ws:
         assert receive_type(ws, "connected")["user"] == "alice"
+
+
+@pytest.mark.settings(environment="development")
+def test_a_development_token_is_refused_to_a_client_on_another_machine(app: FastAPI) -> None:
+    with TestClient(app, client=("203.0.113.7", 50000)) as elsewhere:
+        answer = elsewhere.post("/dev/token", json={"user": "alice"})
+    assert answer.status_code == 403
+    assert "this machine only" in answer.json()["detail"]
+
+
+def test_a_development_server_says_loudly_that_it_gives_tokens_away(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    create_app(settings.model_copy(update={"environment": "development"}))
+    create_app(settings)  # production: not a word of it
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "/dev/token" in r.msg]
+    assert len(warnings) == 1
 
 
 @pytest.mark.settings(environment="development")

@@ -23,6 +23,8 @@ from .conftest import Connect, call, receive_type
 
 # Limits have their own tests; these let every frame reach the parser and the handlers.
 UNLIMITED = {"ws_rate_limit": 1e9, "ws_rate_burst": 1_000_000}
+UNLIMITED |= {"ws_connect_rate": 1e9, "ws_connect_burst": 1_000_000}
+UNLIMITED |= {"ws_connect_rate_per_address": 1e9, "ws_connect_burst_per_address": 1_000_000}
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),

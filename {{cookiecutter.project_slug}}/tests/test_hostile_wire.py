@@ -7,12 +7,18 @@ where it started, and its log holds no traceback.
 """
 
 import json
+import re
 import socket
 import struct
+import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
 
 import pytest
+
+from {{ cookiecutter.package_name }}.logs import FAULTS_BURST, FAULTS_PER_SECOND
 
 from .e2e import (
     PROBE_APP,
@@ -24,10 +30,13 @@ from .e2e import (
     receive,
     stalled_client,
     uvicorn,
+    wait_for_log,
 )
 from .probe import PROBE
 
 UNLIMITED = {"WS_RATE_LIMIT": "1000000000", "WS_RATE_BURST": "1000000"}
+UNLIMITED |= {"WS_CONNECT_RATE_PER_ADDRESS": "1000000", "WS_CONNECT_BURST_PER_ADDRESS": "100000"}
+UNLIMITED |= {"WS_CONNECT_RATE": "1000000", "WS_CONNECT_BURST": "100000"}
 
 
 @pytest.fixture(scope="module")
@@ -167,3 +176,70 @@ def test_afterwards_nothing_is_left_behind(server: Server, baseline: dict[str, i
     log = server.log.read_text()
     assert "Traceback" not in log
     assert "ERROR" not in log
+
+
+def test_huge_invalid_frames_at_the_rate_limit_cost_a_bystander_no_wait(tmp_path: Path) -> None:
+    """Two users send frames just under WS_MAX_MESSAGE_SIZE with 85,000 unknown fields,
+    as fast as their rate limit lets them, from two sockets each, and read nothing."""
+    frame = '{"type":"ping",' + ",".join(f'"k{n}":0' for n in range(85_000)) + "}"
+    secret = "a-secret-only-for-the-amplifier-test-0123456"
+    with uvicorn(tmp_path, secret, command=PROBE_APP) as server, ExitStack() as sockets:
+        bob = sockets.enter_context(server.connect(PROBE, "bob"))
+        receive(bob, "connected")
+        before = server.memory()
+        attackers = []
+        for user in ("mallory", "mallory", "trudy", "trudy"):
+            attackers.append(sockets.enter_context(server.connect(PROBE, user, compression=None)))
+            receive(attackers[-1], "connected")
+
+        def attack() -> None:
+            for _ in range(10):  # 20 a user: the whole burst of the rate limit
+                for attacker in attackers:
+                    attacker.send(frame)
+
+        sending = threading.Thread(target=attack)
+        sending.start()
+        round_trips: list[float] = []
+        while len(round_trips) < 15:  # within bob's own rate limit
+            started = time.monotonic()
+            bob.send(json.dumps({"type": "ping"}))
+            receive(bob, "pong")
+            round_trips.append(time.monotonic() - started)
+            time.sleep(0.02)
+        sending.join()
+        for attacker in attackers:  # every frame was answered, and briefly
+            assert json.loads(attacker.recv(timeout=WAIT))["code"] == "invalid_message"
+        # Before: 0.9 s of the event loop and an 8 MB reply for each frame.
+        assert max(round_trips) < 1.0, round_trips
+        assert server.memory() - before < 100 * 1024 * 1024
+
+
+def test_a_flood_of_bad_frames_each_with_its_close_logs_a_few_lines_and_no_traceback(
+    tmp_path: Path,
+) -> None:
+    """Invalid UTF-8 and a close frame in one write: uvicorn then tries to close a
+    closing socket, and asyncio used to log ~30 lines of traceback for each client."""
+    secret = "a-secret-only-for-the-log-flood-test-012345"
+    bad_then_close = client_frame(0x1, b"\xff\xfe") + client_frame(0x8, (1000).to_bytes(2, "big"))
+    with uvicorn(tmp_path, secret, command=PROBE_APP, **UNLIMITED) as server:
+        started = time.monotonic()
+        for _ in range(100):
+            with stalled_client(server, PROBE, "mallory") as raw:
+                raw.sendall(bad_then_close)
+                raw.settimeout(WAIT)
+                while raw.recv(65536):  # until the server has closed it
+                    pass
+        elapsed = time.monotonic() - started
+        still_serving(server)
+        log = server.log.read_text()
+        time.sleep(1 / FAULTS_PER_SECOND)
+        with stalled_client(server, PROBE, "mallory") as raw:  # the next line counts the rest
+            raw.sendall(bad_then_close)
+            while raw.recv(65536):
+                pass
+        later = wait_for_log(server, "client faults not logged")[len(log) :]
+    assert "Traceback" not in log
+    assert "Fatal error" not in log
+    faults = [line for line in log.splitlines() if "Invalid UTF-8" in line or "broke off" in line]
+    assert 1 <= len(faults) <= FAULTS_BURST + elapsed * FAULTS_PER_SECOND + 1, faults
+    assert re.search(r"\((\d+) more client faults not logged\)", later), later

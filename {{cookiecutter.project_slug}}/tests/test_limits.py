@@ -1,15 +1,17 @@
-"""Limits: a rate limit per connection, invalid-frame floods, caps on connections."""
+"""Limits: a rate limit per user, invalid-frame floods, caps on connections and attempts."""
 
 import pytest
+from starlette.testclient import TestClient
 
 from {{ cookiecutter.package_name }}.close_codes import (
     WS_1008_POLICY_VIOLATION,
     WS_1013_TRY_AGAIN_LATER,
+    WS_4401_UNAUTHORIZED,
     WS_4429_TOO_MANY_CONNECTIONS,
 )
-from {{ cookiecutter.package_name }}.core.runner import MAX_INVALID_IN_A_ROW
+from {{ cookiecutter.package_name }}.core.runner import MAX_INVALID_IN_A_ROW, TOO_MANY_ATTEMPTS
 
-from .conftest import Connect, closed_with, receive_type
+from .conftest import Connect, TokenFor, closed_with, receive_type
 from .probe import PROBE
 
 PATH = PROBE
@@ -90,3 +92,56 @@ def test_a_valid_frame_between_invalid_ones_resets_the_count(connect: Connect) -
                 receive_type(alice, "error")
             alice.send_json({"type": "ping"})
             receive_type(alice, "pong")
+
+
+@pytest.mark.settings(ws_rate_limit=0.001, ws_rate_burst=3)
+def test_the_rate_limit_is_the_users_across_their_sockets_and_reconnects(
+    connect: Connect,
+) -> None:
+    with connect(PATH, user="alice") as phone, connect(PATH, user="alice") as laptop:
+        receive_type(phone, "connected")
+        receive_type(laptop, "connected")
+        for ws in (phone, laptop, phone):
+            ws.send_json({"type": "ping"})
+            receive_type(ws, "pong")
+        laptop.send_json({"type": "ping"})
+        assert receive_type(laptop, "error")["code"] == "rate_limited"
+    # Reconnecting does not refill the bucket.
+    with connect(PATH, user="alice") as again:
+        receive_type(again, "connected")
+        again.send_json({"type": "ping"})
+        assert receive_type(again, "error")["code"] == "rate_limited"
+    with connect(PATH, user="bob") as bob:  # another user is not slowed
+        receive_type(bob, "connected")
+        bob.send_json({"type": "ping"})
+        receive_type(bob, "pong")
+
+
+@pytest.mark.settings(ws_connect_rate=0.001, ws_connect_burst=3)
+def test_a_user_reconnecting_too_often_is_refused_with_4429(connect: Connect) -> None:
+    for _ in range(3):
+        with connect(PATH, user="alice") as ws:
+            receive_type(ws, "connected")
+    with connect(PATH, user="alice") as ws:
+        assert closed_with(ws) == (WS_4429_TOO_MANY_CONNECTIONS, TOO_MANY_ATTEMPTS)
+    with connect(PATH, user="bob") as bob:
+        receive_type(bob, "connected")
+
+
+@pytest.mark.settings(ws_connect_rate_per_address=0.001, ws_connect_burst_per_address=3)
+def test_an_address_opening_too_many_handshakes_is_refused_token_or_not(
+    client: TestClient, token_for: TokenFor
+) -> None:
+    for user in ("alice", "bob"):
+        with client.websocket_connect(
+            PATH, headers={"authorization": f"Bearer {token_for(user)}"}
+        ) as ws:
+            receive_type(ws, "connected")
+    with client.websocket_connect(PATH, headers={"authorization": "Bearer not-a-token"}) as ws:
+        assert closed_with(ws)[0] == WS_4401_UNAUTHORIZED
+    headers = {"authorization": f"Bearer {token_for('carol')}"}
+    with client.websocket_connect(PATH, headers=headers) as ws:
+        assert closed_with(ws) == (WS_4429_TOO_MANY_CONNECTIONS, TOO_MANY_ATTEMPTS)
+    other = TestClient(client.app, client=("192.0.2.9", 50000))
+    with other, other.websocket_connect(PATH, headers=headers) as ws:
+        receive_type(ws, "connected")

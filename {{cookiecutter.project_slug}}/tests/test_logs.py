@@ -2,6 +2,8 @@
 
 import pytest
 
+from {{ cookiecutter.package_name }}.auth import create_token
+from {{ cookiecutter.package_name }}.config import Settings
 from {{ cookiecutter.package_name }}.logs import redact
 
 
@@ -22,3 +24,14 @@ from {{ cookiecutter.package_name }}.logs import redact
 )
 def test_a_token_parameter_is_redacted(line: str, expected: str) -> None:
     assert redact(line) == expected
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    ["/ws/chat?x=1;token={}", "/ws/chat?x=1%26token={}", "/ws/chat?token[]={}", "Bearer {}!"],
+)
+def test_a_real_token_is_redacted_wherever_it_stands(settings: Settings, spelling: str) -> None:
+    token = create_token("alice", settings)
+    line = redact(f'"WebSocket {spelling.format(token)}" 403')
+    assert token.split(".")[1] not in line  # not even its claims
+    assert "[redacted]" in line

@@ -17,6 +17,20 @@ def test_it_keeps_order_and_refuses_past_its_size() -> None:
     assert outbox.empty()
 
 
+def test_it_is_full_once_its_frames_weigh_its_size_in_bytes_and_one_always_fits() -> None:
+    outbox: Outbox[str | bytes] = Outbox(100, max_bytes=10)
+    outbox.put_nowait("abcdef")
+    outbox.put_nowait(b"ghij")  # 10 in all: full, though only two of a hundred frames
+    with pytest.raises(OutboxFull):
+        outbox.put_nowait("k")
+    outbox.get_nowait()
+    outbox.put_nowait("klmnop")
+    outbox.clear()
+    outbox.put_nowait("x" * 1000)  # larger than the whole bound, into an empty queue
+    with pytest.raises(OutboxFull):
+        outbox.put_nowait("y")
+
+
 async def waiting_scenario() -> list[str]:
     outbox: Outbox[str] = Outbox(1)
     outbox.put_nowait("first")

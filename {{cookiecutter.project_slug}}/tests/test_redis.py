@@ -135,3 +135,30 @@ def test_disconnecting_a_user_closes_their_sockets_on_every_process(
             assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4403, "banned")
         alice.send(json.dumps({"type": "ping"}))
         receive(alice, "pong")
+
+
+def test_a_users_rate_limit_holds_across_processes_and_reconnects(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    with two_uvicorns(
+        tmp_path, SECRET, BROKER_URL=redis_server.url, WS_RATE_LIMIT="0.001", WS_RATE_BURST="6"
+    ) as (a, b):
+        with a.connect(PROBE, "alice") as on_a:
+            receive(on_a, "connected")
+            for _ in range(4):
+                on_a.send(json.dumps({"type": "ping"}))
+                receive(on_a, "pong")
+        with b.connect(PROBE, "alice") as on_b:
+            receive(on_b, "connected")
+            for _ in range(2):
+                on_b.send(json.dumps({"type": "ping"}))
+                receive(on_b, "pong")
+            on_b.send(json.dumps({"type": "ping"}))
+            assert receive(on_b, "error")["code"] == "rate_limited"
+        with a.connect(PROBE, "alice") as again, b.connect(PROBE, "bob") as bob:
+            receive(again, "connected")
+            again.send(json.dumps({"type": "ping"}))
+            assert receive(again, "error")["code"] == "rate_limited"
+            receive(bob, "connected")
+            bob.send(json.dumps({"type": "ping"}))
+            receive(bob, "pong")

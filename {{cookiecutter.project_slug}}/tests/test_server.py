@@ -97,13 +97,13 @@ def test_a_missing_secret_stops_uvicorn_with_one_line_naming_it(tmp_path: Path) 
 
 @contextmanager
 def a_dropped_zombie(
-    tmp_path: Path, **settings: str
+    tmp_path: Path, command: tuple[str, ...] = PROBE_APP, **settings: str
 ) -> Iterator[tuple[Server, socket.socket, ClientConnection]]:
     """A server, a peer that never reads, and a sender whose flood got that peer dropped."""
     limits = {"WS_SEND_QUEUE_SIZE": "8", "WS_RATE_LIMIT": "1000000", "WS_RATE_BURST": "1000"}
     secret = "a-secret-only-for-the-slow-consumer-tests"
     with (
-        uvicorn(tmp_path, secret, command=PROBE_APP, **limits, **settings) as server,
+        uvicorn(tmp_path, secret, command=command, **limits, **settings) as server,
         stalled_client(server, PROBE, "zombie") as zombie,
         server.connect(PROBE, "sender") as sender,
     ):
@@ -127,19 +127,23 @@ def a_channel_path() -> str:
     return re.sub(r"\{[^}]+\}", "x", CHANNELS[0].path)
 
 
+def refuses_compression_and_a_huge_frame(server: Server, path: str) -> None:
+    """Compression offered (as browsers do) is not taken, and a frame announcing 8 MiB
+    (under uvicorn's own 16 MiB) is refused after 64 KiB of it, not read whole."""
+    with server.connect(path, "alice") as ws:
+        assert ws.protocol.extensions == []
+    with stalled_client(server, path, "mallory") as raw:
+        before = server.peak_memory()
+        frame = client_frame(0x1, b"x" * (8 * 1024 * 1024))
+        raw.sendall(frame[: 14 + 65536])
+        assert close_code_on(raw) == 1009
+    assert server.peak_memory() - before < 4 * 1024 * 1024
+
+
 def test_the_serve_command_refuses_a_huge_frame_without_reading_it(tmp_path: Path) -> None:
     secret = "a-secret-only-for-this-serve-command-test"
     with uvicorn(tmp_path, secret, command=SERVE_COMMAND) as server:
-        with server.connect(a_channel_path(), "alice") as ws:
-            assert ws.protocol.extensions == []  # no compression: WS_PER_MESSAGE_DEFLATE
-        with stalled_client(server, a_channel_path(), "mallory") as raw:
-            before = server.peak_memory()
-            # A text frame announcing 8 MiB (under uvicorn's own 16 MiB), and 64 KiB of it.
-            frame = client_frame(0x1, b"x" * (8 * 1024 * 1024))
-            raw.sendall(frame[: 14 + 65536])
-            assert close_code_on(raw) == 1009
-        # uvicorn's default would have read 8 MiB of it before refusing.
-        assert server.peak_memory() - before < 4 * 1024 * 1024
+        refuses_compression_and_a_huge_frame(server, a_channel_path())
 
 
 def test_with_compression_turned_on_the_size_after_decompression_is_bounded(
@@ -214,3 +218,43 @@ def read_to_the_end(raw: socket.socket) -> None:
     for _ in range(10_000):
         if not raw.recv(65536):
             return
+
+
+# Plain uvicorn with the options the README gives it (those `serve` passes itself).
+PLAIN_OPTIONS = (
+    *("--ws-per-message-deflate", "false", "--ws-max-size", "1048576"),
+    *("--timeout-graceful-shutdown", "2"),
+)
+PLAIN_PROBE = ("-m", "uvicorn", "--factory", "tests.probe:create_probe_app", *PLAIN_OPTIONS)
+
+
+def test_plain_uvicorn_without_the_options_refuses_to_start_outside_development(
+    tmp_path: Path,
+) -> None:
+    env = {**os.environ, "PYTHONPATH": str(SOURCE), "ENVIRONMENT": "production"}
+    env["JWT_SECRET"] = "a-secret-only-for-the-plain-uvicorn-test-0123"
+    command = [sys.executable, "-m", "uvicorn", f"{PACKAGE}.main:app", "--port", str(free_port())]
+    result = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30, check=False
+    )
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"{PACKAGE}: plain uvicorn lacks --ws-per-message-deflate false --ws-max-size 1048576 "
+        f"--timeout-graceful-shutdown 10: start with `python -m {PACKAGE} serve`, which passes "
+        "them from the settings, or add them"
+    )
+
+
+def test_plain_uvicorn_with_the_options_refuses_the_compression_bomb(tmp_path: Path) -> None:
+    secret = "a-secret-only-for-the-plain-uvicorn-test-0123"
+    with uvicorn(tmp_path, secret, command=(*PLAIN_PROBE, "--port")) as server:
+        refuses_compression_and_a_huge_frame(server, PROBE)
+
+
+def test_plain_uvicorn_with_the_options_shuts_down_in_time_past_a_stalled_reader(
+    tmp_path: Path,
+) -> None:
+    with a_dropped_zombie(tmp_path, command=(*PLAIN_PROBE, "--port")) as (server, _, _):
+        started = time.monotonic()
+        assert server.stop()  # the zombie is still connected at the TCP level
+        assert time.monotonic() - started < 2 + WAIT

@@ -6,12 +6,15 @@ Mint a development token from the project directory (reads `.env`):
 """
 
 import argparse
+import functools
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from jose import JWTError, jwt
+from jose import JWTError, jwk, jwt
+from jose.backends.base import Key
+from jose.utils import base64url_decode
 from starlette.requests import HTTPConnection
 
 from .config import Settings, SettingsError, load_settings
@@ -32,6 +35,11 @@ class AuthenticationError(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class VerifierFailed(Exception):
+    """The server could not check a token (an import or a file it could not open, under
+    descriptor or memory pressure): not the token's fault, so never a refusal of it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,12 +85,40 @@ def _verification_key(settings: Settings) -> str:
     return settings.jwt_public_key
 
 
+@functools.lru_cache(maxsize=4)
+def _prepared_key(algorithm: str, key: str) -> Key:
+    return jwk.construct(key, algorithm)
+
+
+def prepare(settings: Settings) -> None:
+    """Build the verification key and check a signature once, at start-up: no import or key
+    parsing is then left for a handshake, where a failure would look like a bad token."""
+    _prepared_key(settings.jwt_algorithm, _verification_key(settings)).verify(b"", b"\0" * 64)
+
+
+def _check_signature_failure(token: str, key: Key) -> None:
+    """python-jose reports any exception raised while checking a signature as a bad
+    signature. Ask the key again, directly: it answers False for any bad signature of the
+    algorithms the settings allow, so an exception is the server's (VerifierFailed)."""
+    signing_input, _, encoded = token.rpartition(".")
+    try:
+        signature = base64url_decode(encoded.encode())
+    except Exception:  # malformed: the client's fault, as jose said
+        return
+    try:
+        key.verify(signing_input.encode(), signature)
+    except Exception as exc:
+        raise VerifierFailed(f"could not check a token's signature: {exc!r}") from exc
+
+
 def verify_token(token: str, settings: Settings) -> User:
     """Return the token's user, or raise AuthenticationError if it is not one we signed.
 
     python-jose is called here only, with exactly one algorithm and its one
     key. It does not refuse an unknown `crit` header or an `iat` in the
-    future, so those are checked here too, as is the size.
+    future, so those are checked here too, as is the size. It takes any
+    failure to check a signature for a bad one: that is told apart here too,
+    and raised as VerifierFailed.
     """
     if len(token) > MAX_TOKEN_BYTES:
         raise AuthenticationError("token too large")
@@ -92,10 +128,11 @@ def verify_token(token: str, settings: Settings) -> User:
         raise AuthenticationError("invalid token") from None
     if header.get("alg") != settings.jwt_algorithm or "crit" in header:
         raise AuthenticationError("invalid token")
+    key = _prepared_key(settings.jwt_algorithm, _verification_key(settings))
     try:
         claims = jwt.decode(
             token,
-            _verification_key(settings),
+            key,
             algorithms=[settings.jwt_algorithm],
             audience=settings.jwt_audience,
             issuer=settings.jwt_issuer,
@@ -109,6 +146,8 @@ def verify_token(token: str, settings: Settings) -> User:
             },
         )
     except JWTError as exc:
+        if "signature verification failed" in str(exc).lower():
+            _check_signature_failure(token, key)
         raise AuthenticationError(_describe(exc)) from None
     # python-jose takes any string int() can parse as a time; a socket's expiry
     # must be a number, or it would never come.

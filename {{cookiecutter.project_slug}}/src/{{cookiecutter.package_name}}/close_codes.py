@@ -30,7 +30,10 @@ CLOSE_CODES: Final[dict[int, tuple[str, str]]] = {
         "the client went on sending while rate limited, or sent too many invalid frames in a row",
     ),
     WS_1009_MESSAGE_TOO_BIG: ("message too big", "a frame larger than WS_MAX_MESSAGE_SIZE"),
-    WS_1011_INTERNAL_ERROR: ("internal error", "the channel failed to start this connection"),
+    WS_1011_INTERNAL_ERROR: (
+        "internal error",
+        "the channel failed to start this connection, or the server could not check the token",
+    ),
     WS_1012_SERVICE_RESTART: (
         "service restart",
         "the server is shutting down, or lost messages it cannot replay: reconnect (with since)",
@@ -49,6 +52,7 @@ CLOSE_CODES: Final[dict[int, tuple[str, str]]] = {
     WS_4408_HEARTBEAT_TIMEOUT: ("heartbeat timeout", "the client did not answer a heartbeat"),
     WS_4429_TOO_MANY_CONNECTIONS: (
         "too many connections",
-        "the user has WS_MAX_CONNECTIONS_PER_USER sockets on this process already",
+        "the user has WS_MAX_CONNECTIONS_PER_USER sockets on this process already, or opened "
+        "handshakes too fast (WS_CONNECT_RATE), or their address did (WS_CONNECT_RATE_PER_ADDRESS)",
     ),
 }

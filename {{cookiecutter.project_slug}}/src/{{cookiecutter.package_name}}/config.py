@@ -47,12 +47,25 @@ class Settings(BaseSettings):
     ws_max_message_size: int = Field(default=1024 * 1024, ge=64)
     ws_per_message_deflate: bool = False
     shutdown_timeout: int = Field(default=10, ge=1)
+    # A socket's outbound queue: in frames, and in characters and bytes of them.
     ws_send_queue_size: int = Field(default=256, ge=1)
+    ws_send_queue_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     ws_max_connections: int = Field(default=10_000, ge=1)
     ws_max_connections_per_user: int = Field(default=20, ge=1)
     ws_max_subscriptions: int = Field(default=100, ge=1)
+    # Per user, across their sockets and reconnects: frames a minute, and a burst.
     ws_rate_limit: float = Field(default=100, gt=0)
     ws_rate_burst: int = Field(default=20, ge=1)
+    # Handshakes a minute, and a burst: per user (a valid token), and per client
+    # address (any handshake). Behind a proxy, the address is the proxy's unless
+    # uvicorn runs with --proxy-headers.
+    ws_connect_rate: float = Field(default=60, gt=0)
+    ws_connect_burst: int = Field(default=30, ge=1)
+    ws_connect_rate_per_address: float = Field(default=600, gt=0)
+    ws_connect_burst_per_address: int = Field(default=200, ge=1)
+    # A text frame with more commas and colons than this (strings included) is
+    # refused unread: parsing it would cost time in proportion to them.
+    ws_max_frame_items: int = Field(default=10_000, ge=16)
     # Comma-separated in the environment: `https://app.example.com,https://example.com`.
     allowed_origins: Annotated[list[str], NoDecode] = []
     broker_url: str = "memory://"

@@ -6,16 +6,20 @@ gets its token from `POST /dev/token`; elsewhere that route does not exist,
 and the page asks for a token minted the real way.
 """
 
+import ipaddress
+import logging
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, FastAPI, HTTPException
+from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from .auth import create_token
 from .config import Settings
+
+logger = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
 # Scopes a development token may carry: the demo page sends notifications and
@@ -45,15 +49,32 @@ def mount_demo(app: FastAPI, settings: Settings) -> None:
         return FileResponse(STATIC / "index.html")
 
     if settings.environment == "development":
+        logger.warning(
+            "ENVIRONMENT=development: POST /dev/token signs a token for any user name, "
+            "for clients on this machine; never let others reach a development server"
+        )
         app.include_router(_dev_token_router(settings))
+
+
+def _from_this_machine(request: Request) -> bool:
+    """Whether the request came over loopback (as uvicorn says; with --proxy-headers,
+    the address the trusted proxy forwarded)."""
+    host = request.client.host if request.client else ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _dev_token_router(settings: Settings) -> APIRouter:
     router = APIRouter(prefix="/dev", tags=["development only"])
 
     @router.post("/token")
-    async def dev_token(body: DevTokenRequest) -> DevToken:
-        """A token for any user, with no password: ENVIRONMENT=development only."""
+    async def dev_token(body: DevTokenRequest, request: Request) -> DevToken:
+        """A token for any user, with no password: ENVIRONMENT=development, from this
+        machine only."""
+        if not _from_this_machine(request):
+            raise HTTPException(403, "development tokens are for clients on this machine only")
         unknown = sorted(set(body.scopes) - set(DEV_SCOPES))
         if unknown:
             raise HTTPException(

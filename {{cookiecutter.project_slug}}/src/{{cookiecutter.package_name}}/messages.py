@@ -15,9 +15,15 @@ MAX_CONTENT_LENGTH = 4000
 MAX_REF_LENGTH = 64
 MAX_TOKEN_LENGTH = 4096
 
+# The integers JavaScript holds exactly: a larger ref would come back as another number.
+MAX_SAFE_INTEGER = 2**53 - 1
+
 # A client's correlation id: echoed on the reply so the client can match them.
 # Strict, so that the echo is what was sent (`true` is not the ref 1).
-Ref = Annotated[StrictStr, StringConstraints(max_length=MAX_REF_LENGTH)] | StrictInt
+Ref = (
+    Annotated[StrictStr, StringConstraints(max_length=MAX_REF_LENGTH)]
+    | Annotated[StrictInt, Field(ge=-MAX_SAFE_INTEGER, le=MAX_SAFE_INTEGER)]
+)
 # A live-update resource: its kind (`post`), and which one (42 or "a1b2").
 ResourceName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 ResourceId = (

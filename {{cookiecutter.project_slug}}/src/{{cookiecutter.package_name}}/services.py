@@ -7,10 +7,12 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from .auth import prepare as prepare_token_checks
 from .config import Settings
 from .core.broker import broker_from_url
 from .core.hub import Hub
 from .core.presence import presence_from_url
+from .core.ratelimit import KeyedLimit, MessageLimit, message_limit_from_url
 from .core.tasks import cancel_and_wait
 from .core.watchdog import Watchdog
 from .notifications import Notifier, store_from_settings
@@ -35,12 +37,32 @@ def worker_count(argv: Sequence[str], environ: Mapping[str, str]) -> int:
 
 
 @dataclass(frozen=True, slots=True)
+class Limits:
+    """Rate limits of this process that outlive a socket (README.md, "Limits")."""
+
+    messages: MessageLimit  # frames per user, across their sockets (and workers, with Redis)
+    attempts_per_user: KeyedLimit  # handshakes with a valid token, per user
+    attempts_per_address: KeyedLimit  # handshakes per client address, token or not
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Limits":
+        return cls(
+            message_limit_from_url(
+                settings.broker_url, settings.ws_rate_limit, settings.ws_rate_burst
+            ),
+            KeyedLimit(settings.ws_connect_rate, settings.ws_connect_burst),
+            KeyedLimit(settings.ws_connect_rate_per_address, settings.ws_connect_burst_per_address),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Services:
     settings: Settings
     hub: Hub
     notifier: Notifier
     updates: UpdatePublisher
     watchdog: Watchdog
+    limits: Limits
     _tasks: list["asyncio.Task[None]"] = field(default_factory=list)
 
     @classmethod
@@ -49,15 +71,18 @@ class Services:
             broker_from_url(settings.broker_url, settings.history_limits),
             presence_from_url(settings.broker_url, ttl_seconds=settings.presence_ttl),
             send_queue_size=settings.ws_send_queue_size,
+            send_queue_bytes=settings.ws_send_queue_bytes,
             max_topics=settings.ws_max_subscriptions,
         )
         store = store_from_settings(settings)
         watchdog = Watchdog(
             hub, ping_interval=settings.ws_ping_interval, ping_timeout=settings.ws_ping_timeout
         )
-        return cls(settings, hub, Notifier(store, hub), UpdatePublisher(hub), watchdog)
+        limits = Limits.from_settings(settings)
+        return cls(settings, hub, Notifier(store, hub), UpdatePublisher(hub), watchdog, limits)
 
     async def start(self) -> None:
+        prepare_token_checks(self.settings)
         workers = worker_count(sys.argv, os.environ)
         if workers > 1 and self.settings.broker_url.startswith("memory://"):
             logger.warning(
@@ -73,4 +98,5 @@ class Services:
         for task in self._tasks:
             await cancel_and_wait(task)
         await self.hub.stop()
+        await self.limits.messages.close()
         await self.notifier.store.close()

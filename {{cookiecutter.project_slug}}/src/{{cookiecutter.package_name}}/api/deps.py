@@ -1,6 +1,7 @@
 """Dependencies of the HTTP routes: the shared services, and callers checked by scope."""
 
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -8,8 +9,10 @@ from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
-from ..auth import MAX_USER_ID_LENGTH, AuthenticationError, User, verify_token
+from ..auth import MAX_USER_ID_LENGTH, AuthenticationError, User, VerifierFailed, verify_token
 from ..services import Services
+
+logger = logging.getLogger(__name__)
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT signed with JWT_SECRET")
 
@@ -66,6 +69,10 @@ def caller_with_scope(scope: str) -> Callable[[Services, Credentials], Awaitable
             user = verify_token(credentials.credentials, services.settings)
         except AuthenticationError as exc:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, exc.reason, challenge) from None
+        except VerifierFailed:
+            logger.exception("could not verify a token")
+            unavailable = status.HTTP_503_SERVICE_UNAVAILABLE
+            raise HTTPException(unavailable, "could not verify the token; try again") from None
         granted = user.claims.get("scope", "")
         if not isinstance(granted, str) or scope not in granted.split():
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"the token lacks scope {scope!r}")

@@ -35,7 +35,7 @@ from ..close_codes import WS_4008_SLOW_CONSUMER
 from .batch import Frame as Frame  # what a socket is sent; imported from here elsewhere
 from .batch import Framed, batch_writer
 from .flush import Flusher
-from .outbox import Outbox, OutboxFull
+from .outbox import DEFAULT_MAX_BYTES, Outbox, OutboxFull
 from .tasks import cancel_and_wait
 from .transport import PROTOCOL_KEY
 
@@ -61,6 +61,9 @@ class _Close:
     code: int
     reason: str
 
+    def __len__(self) -> int:
+        return 0  # weighs nothing in the outbox
+
 
 class Connection:
     """An accepted socket of one authenticated user, with the topics it has joined."""
@@ -71,6 +74,7 @@ class Connection:
         user: User,
         *,
         queue_size: int,
+        queue_bytes: int = DEFAULT_MAX_BYTES,
         channel: str = "",
         flusher: Flusher | None = None,
     ) -> None:
@@ -91,7 +95,7 @@ class Connection:
         self.close_code: int | None = None
         self.close_reason = ""
         self._websocket = websocket
-        self._queue: Outbox[Frame | _Close] = Outbox(queue_size)
+        self._queue: Outbox[Frame | _Close] = Outbox(queue_size, queue_bytes)
         # One system call for several frames, where the server allows it.
         self._write_batch = batch_writer(websocket.scope)
         # Where it can, broadcast frames are written by the flusher rather than

@@ -34,6 +34,7 @@ from .errors import ClientError
 from .flush import Flusher
 from .gaps import Gaps
 from .history import Position, Replay
+from .outbox import DEFAULT_MAX_BYTES
 from .presence import Presence
 
 logger = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ class Hub:
         presence: Presence,
         *,
         send_queue_size: int,
+        send_queue_bytes: int = DEFAULT_MAX_BYTES,
         max_topics: int = 100,
     ) -> None:
         self.broker = broker
@@ -80,6 +82,7 @@ class Hub:
         self.max_topics = max_topics
         self.connections: set[Connection] = set()
         self._send_queue_size = send_queue_size
+        self._send_queue_bytes = send_queue_bytes
         self._flusher = Flusher()
         self._topics: dict[str, set[Connection]] = {}
         # Subscriptions on their way to the broker: a second joiner waits for them too.
@@ -107,6 +110,7 @@ class Hub:
             websocket,
             user,
             queue_size=self._send_queue_size,
+            queue_bytes=self._send_queue_bytes,
             channel=channel,
             flusher=self._flusher,
         )

@@ -1,4 +1,5 @@
-"""A socket's outbound queue: bounded, first in first out, read by its writer alone.
+"""A socket's outbound queue: bounded in items and in size, first in first out, read by its
+writer alone.
 
 `asyncio.Queue` would do, for many readers and writers, with three deques and
 an Event: about 3.3 KB per socket before anything is queued. One deque and a
@@ -7,27 +8,39 @@ sockets (the benchmark measures memory per connection).
 """
 
 import asyncio
+import sys
 from collections import deque
+from collections.abc import Sized
 from typing import Generic, TypeVar
 
-T = TypeVar("T")
+# What is queued weighs its len(): a text's characters, a binary's bytes.
+T = TypeVar("T", bound=Sized)
 
 
 class OutboxFull(Exception):
     """`put_nowait` on a full outbox."""
 
 
-class Outbox(Generic[T]):
-    __slots__ = ("_items", "_reader", "_room", "maxsize")
+# What a socket may have queued by default (WS_SEND_QUEUE_BYTES).
+DEFAULT_MAX_BYTES = 4 * 1024 * 1024
 
-    def __init__(self, maxsize: int) -> None:
+
+class Outbox(Generic[T]):
+    """At most `maxsize` items; no more once they weigh `max_bytes` (their len()), so that
+    a few large frames fill it as surely as many small ones. One item always fits."""
+
+    __slots__ = ("_bytes", "_items", "_reader", "_room", "max_bytes", "maxsize")
+
+    def __init__(self, maxsize: int, max_bytes: int = sys.maxsize) -> None:
         self.maxsize = maxsize
+        self.max_bytes = max_bytes
+        self._bytes = 0
         self._items: deque[T] = deque()
         self._reader: asyncio.Future[None] | None = None  # the writer, waiting for an item
         self._room: asyncio.Future[None] | None = None  # putters, waiting for room
 
     def full(self) -> bool:
-        return len(self._items) >= self.maxsize
+        return len(self._items) >= self.maxsize or self._bytes >= self.max_bytes
 
     def empty(self) -> bool:
         return not self._items
@@ -46,6 +59,7 @@ class Outbox(Generic[T]):
         if self.full():
             raise OutboxFull
         self._items.append(item)
+        self._bytes += len(item)
 
     def wake_reader(self) -> None:
         """Let the reader take what was put quietly."""
@@ -62,6 +76,7 @@ class Outbox(Generic[T]):
 
     def get_nowait(self) -> T:
         item = self._items.popleft()
+        self._bytes -= len(item)
         _wake(self._room)
         return item
 
@@ -76,6 +91,7 @@ class Outbox(Generic[T]):
 
     def clear(self) -> None:
         self._items.clear()
+        self._bytes = 0
         _wake(self._room)
 
 

@@ -1,23 +1,88 @@
-"""A token bucket per connection: a steady rate with room for a burst."""
+"""Token buckets: one for a steady rate with room for a burst, and one per key that outlives
+the sockets it counts (a user's messages, a user's or an address's connection attempts)."""
 
 import time
+from typing import Protocol
+
+
+class MessageLimit(Protocol):
+    """A user's messages, limited in this process (KeyedLimit) or across processes."""
+
+    async def take(self, key: str) -> bool: ...
+
+    async def close(self) -> None: ...
+
+
+def message_limit_from_url(url: str, per_minute: float, burst: int) -> MessageLimit:
+    """Shared through Redis where the broker is Redis; this process's own otherwise."""
+    if url.startswith(("redis://", "rediss://")):
+        from .redis_limit import SharedLimit  # imported only when used
+
+        return SharedLimit(url, per_minute, burst)
+    return KeyedLimit(per_minute, burst)
 
 
 class TokenBucket:
     """Allows `rate` events a second on average and up to `burst` at once."""
 
-    def __init__(self, rate: float, burst: int) -> None:
+    __slots__ = ("_tokens", "_updated", "burst", "rate")
+
+    def __init__(self, rate: float, burst: int, now: float | None = None) -> None:
         self.rate = rate
         self.burst = burst
         self._tokens = float(burst)
-        self._updated = time.monotonic()
+        self._updated = time.monotonic() if now is None else now
 
-    def allow(self) -> bool:
+    def allow(self, now: float | None = None) -> bool:
         """Take a token if there is one; False means the event is over the limit."""
-        now = time.monotonic()
+        now = time.monotonic() if now is None else now
         self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
         self._updated = now
         if self._tokens >= 1:
             self._tokens -= 1
             return True
         return False
+
+    def full(self, now: float) -> bool:
+        """Whether it has refilled: then it is no different from a new bucket."""
+        return self._tokens + (now - self._updated) * self.rate >= self.burst
+
+
+class KeyedLimit:
+    """A token bucket per key, kept across the sockets of that key, so that reconnecting
+    does not refill it. A bucket that has refilled is forgotten (a new one is the same);
+    past `max_keys` the oldest are forgotten first, so memory stays bounded."""
+
+    def __init__(self, per_minute: float, burst: int, *, max_keys: int = 100_000) -> None:
+        self.rate = per_minute / 60
+        self.burst = burst
+        self.max_keys = max_keys
+        self._buckets: dict[str, TokenBucket] = {}
+        self._next_sweep = 0.0
+
+    def allow(self, key: str) -> bool:
+        now = time.monotonic()
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            if now >= self._next_sweep or len(self._buckets) >= self.max_keys:
+                self._sweep(now)
+            bucket = self._buckets[key] = TokenBucket(self.rate, self.burst, now)
+        return bucket.allow(now)
+
+    async def take(self, key: str) -> bool:
+        """`allow`, as the shared limit (redis_limit.py) is asked."""
+        return self.allow(key)
+
+    async def close(self) -> None:
+        """Nothing to release: the shared limit's counterpart."""
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def _sweep(self, now: float) -> None:
+        self._buckets = {
+            key: bucket for key, bucket in self._buckets.items() if not bucket.full(now)
+        }
+        while len(self._buckets) >= self.max_keys:
+            del self._buckets[next(iter(self._buckets))]
+        self._next_sweep = now + 10.0

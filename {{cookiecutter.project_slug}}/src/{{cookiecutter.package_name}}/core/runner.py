@@ -20,7 +20,13 @@ from starlette.types import Message
 from starlette.websockets import WebSocket
 
 from .. import metrics
-from ..auth import BEARER_SUBPROTOCOL, AuthenticationError, authenticate, verify_token
+from ..auth import (
+    BEARER_SUBPROTOCOL,
+    AuthenticationError,
+    VerifierFailed,
+    authenticate,
+    verify_token,
+)
 from ..close_codes import (
     WS_1000_NORMAL_CLOSURE,
     WS_1008_POLICY_VIOLATION,
@@ -38,7 +44,6 @@ from .errors import ClientError, error_for_invalid_frame
 from .history import Position
 from .hub import user_topic
 from .origins import origin_allowed
-from .ratelimit import TokenBucket
 
 if TYPE_CHECKING:
     from ..services import Services
@@ -51,6 +56,7 @@ Endpoint = Callable[[WebSocket], Awaitable[None]]
 SINCE_KEY = "azu.since"
 # Invalid frames in a row before a client is taken for broken or hostile (1008).
 MAX_INVALID_IN_A_ROW = 10
+TOO_MANY_ATTEMPTS = "Too many connection attempts; wait before reconnecting"
 
 
 class Refused(Exception):
@@ -102,13 +108,25 @@ def admit(
     `?since=epoch:offset`, where the client left off, is checked here too,
     and left in the scope for the channel.
     """
-    settings = services.settings
+    settings, limits = services.settings, services.limits
     if not origin_allowed(websocket.headers, settings.allowed_origins):
         raise Refused(WS_4403_FORBIDDEN, "origin not allowed", "origin")
+    # Counted before the token is checked: a bad token costs an attempt too.
+    address = websocket.client.host if websocket.client else ""
+    if not limits.attempts_per_address.allow(address):
+        raise Refused(WS_4429_TOO_MANY_CONNECTIONS, TOO_MANY_ATTEMPTS, "attempts")
     try:
         user = authenticate(websocket, settings)
     except AuthenticationError as exc:
         raise Refused(WS_4401_UNAUTHORIZED, exc.reason, "token") from None
+    except VerifierFailed:
+        # The server's fault, not the token's: a code the client retries, never 4401.
+        logger.exception("%s: could not verify a token", channel_class.path)
+        raise Refused(
+            WS_1011_INTERNAL_ERROR, "Could not verify the token; retry", "internal"
+        ) from None
+    if not limits.attempts_per_user.allow(user.id):
+        raise Refused(WS_4429_TOO_MANY_CONNECTIONS, TOO_MANY_ATTEMPTS, "attempts")
     if services.hub.is_revoked(user):
         raise Refused(WS_4401_UNAUTHORIZED, "token revoked", "revoked")
     websocket.scope["user"] = user
@@ -161,7 +179,11 @@ class Session:
         self.params = params
         settings = services.settings
         self.max_size = settings.ws_max_message_size
-        self.bucket = TokenBucket(settings.ws_rate_limit / 60, settings.ws_rate_burst)
+        self.max_items = settings.ws_max_frame_items
+        # The user's, shared by their sockets: reconnecting does not refill it.
+        self.messages = services.limits.messages
+        self.user_id: str = websocket.scope["user"].id
+        self.burst = settings.ws_rate_burst
         self.strikes = 0  # frames refused in a row for the rate limit
         self.invalid = 0  # invalid frames in a row
 
@@ -240,7 +262,7 @@ class Session:
         data: bytes = b"" if text is not None else (message.get("bytes") or b"")
         if self._too_big(text, data):
             await channel.close(WS_1009_MESSAGE_TOO_BIG, "Message too big")
-        elif not self.bucket.allow():
+        elif not await self.messages.take(self.user_id):
             await self._over_rate_limit(channel)
         else:
             self.strikes = 0
@@ -262,7 +284,7 @@ class Session:
         # burst of refusals is flooding, not bursting: it is closed.
         self.strikes += 1
         metrics.RATE_LIMITED.labels(channel.path).inc()
-        if self.strikes > self.bucket.burst:
+        if self.strikes > self.burst:
             await channel.close(WS_1008_POLICY_VIOLATION, "Rate limit exceeded")
         else:
             await channel.push(
@@ -270,15 +292,19 @@ class Session:
             )
 
     async def _handle_text(self, channel: Channel[Any, Any], text: str) -> None:
+        # Parsing and validating cost time in proportion to a frame's fields and
+        # items, whatever they are: past WS_MAX_FRAME_ITEMS separators (counted
+        # in C, with strings and all), a frame is refused unread.
+        if len(text) > self.max_items and text.count(",") + text.count(":") > self.max_items:
+            unread = f"More than {self.max_items} fields and items: not read"
+            await self._refuse_invalid(
+                channel, ErrorMessage(code="invalid_message", message=unread)
+            )
+            return
         try:
             message = channel.inbound.validate_json(text)
         except ValidationError as exc:
-            metrics.counter_for(metrics.MESSAGES_RECEIVED, channel.path, "invalid").inc()
-            self.invalid += 1
-            if self.invalid > MAX_INVALID_IN_A_ROW:
-                await channel.close(WS_1008_POLICY_VIOLATION, "Too many invalid messages")
-            else:
-                await channel.push(error_for_invalid_frame(exc, text))
+            await self._refuse_invalid(channel, error_for_invalid_frame(exc, text))
             return
         self.invalid = 0
         metrics.counter_for(metrics.MESSAGES_RECEIVED, channel.path, message.type).inc()
@@ -287,12 +313,26 @@ class Session:
             return
         await self._guard(channel, channel.on_message(message), ref=getattr(message, "ref", None))
 
+    async def _refuse_invalid(self, channel: Channel[Any, Any], error: ErrorMessage) -> None:
+        """Answer an invalid frame with `error`; close a stream of them with 1008."""
+        metrics.counter_for(metrics.MESSAGES_RECEIVED, channel.path, "invalid").inc()
+        self.invalid += 1
+        if self.invalid > MAX_INVALID_IN_A_ROW:
+            await channel.close(WS_1008_POLICY_VIOLATION, "Too many invalid messages")
+        else:
+            await channel.push(error)
+
     async def _reauthenticate(self, channel: Channel[Any, Any], message: Auth) -> None:
         """Take a fresh token for the same user: the socket outlives the old one's expiry."""
         try:
             user = verify_token(message.token, self.services.settings)
         except AuthenticationError as exc:
             await channel.reply(message, ErrorMessage(code="invalid_token", message=exc.reason))
+            return
+        except VerifierFailed:
+            logger.exception("%s: could not verify a token", channel.path)
+            failed = ErrorMessage(code="internal_error", message="Could not verify the token")
+            await channel.reply(message, failed)
             return
         connection = channel.connection
         if user.id != connection.user.id:
