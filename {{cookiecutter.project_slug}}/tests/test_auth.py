@@ -5,6 +5,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from jose import jwt
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
@@ -21,6 +22,7 @@ from {{ cookiecutter.package_name }}.config import Settings
 
 from .conftest import TEST_SECRET, receive_type
 from .probe import PROBE
+from .test_jwt import EC_PRIVATE, EC_PUBLIC
 
 
 def refused(client: TestClient, url: str = PROBE, **kwargs: object) -> WebSocketDisconnect:
@@ -212,11 +214,34 @@ def test_a_server_that_cannot_check_a_signature_says_so_and_never_refuses_the_to
         assert receive_type(ws, "connected")["user"] == "alice"
 
 
-def test_the_verification_key_is_built_and_used_once_before_the_first_handshake(
-    settings: Settings,
+def test_the_verification_key_is_built_when_the_app_starts_before_any_handshake(
+    app: FastAPI, settings: Settings
 ) -> None:
     auth._prepared_key.cache_clear()
-    auth.prepare(settings)
-    assert auth._prepared_key.cache_info().currsize == 1
-    verify_token(create_token("alice", settings), settings)
-    assert auth._prepared_key.cache_info().hits >= 1
+    with TestClient(app):  # its lifespan: the services start
+        assert auth._prepared_key.cache_info().currsize == 1
+        verify_token(create_token("alice", settings), settings)
+        assert auth._prepared_key.cache_info().misses == 1  # built once, at the start
+
+
+def test_an_es256_key_that_cannot_check_a_signature_is_a_server_failure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # python-jose's EC keys answer False for any exception: checked without them.
+    settings = Settings(
+        _env_file=None, jwt_algorithm="ES256", jwt_public_key=EC_PUBLIC, jwt_private_key=EC_PRIVATE
+    )
+    token = create_token("alice", settings)
+    assert verify_token(token, settings).id == "alice"
+    key = auth._prepared_key(settings.jwt_algorithm, EC_PUBLIC.replace("\\n", "\n"))
+
+    def no_descriptors_left(*args: object) -> None:
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(type(key.prepared_key), "verify", no_descriptors_left)  # type: ignore[attr-defined]
+    with pytest.raises(auth.VerifierFailed):
+        verify_token(token, settings)
+    forged = token[: token.rindex(".") + 1] + "A" * 86
+    monkeypatch.undo()
+    with pytest.raises(AuthenticationError):  # a bad signature is still the client's
+        verify_token(forged, settings)

@@ -165,3 +165,21 @@ def test_an_integer_ref_is_one_javascript_holds_exactly(
             assert "ref" not in error
             assert {field["field"].split(".")[0] for field in error["fields"]} == {"ref"}
         still_open(ws)
+
+
+def test_deep_nesting_counts_against_the_frame_items_too(
+    connect: Connect, settings: Settings
+) -> None:
+    # Arrays in arrays have no commas or colons, and parsing them costs all the same.
+    nested = "[" * 150 + "]" * 150
+    frame = '{"type":"ping","ref":[' + ",".join([nested] * 3000) + "]}"
+    assert len(frame.encode()) < settings.ws_max_message_size
+    with connect() as ws:
+        receive_type(ws, "connected")
+        ws.send_text(frame)
+        error = receive_type(ws, "error")
+        assert (
+            error["message"]
+            == f"More than {settings.ws_max_frame_items} fields and items: not read"
+        )
+        still_open(ws)

@@ -14,6 +14,9 @@ from {{ cookiecutter.package_name }}.config import Settings
 from .conftest import receive_type
 from .probe import PROBE
 
+# The demo page as a browser on this machine asks for it: by loopback, named so.
+ON_THIS_MACHINE = {"host": "localhost:8000"}
+
 
 def test_the_demo_page_and_its_scripts_are_served(client: TestClient) -> None:
     page = client.get("/")
@@ -38,7 +41,8 @@ def test_outside_development_there_is_no_development_token(client: TestClient) -
 def test_in_development_a_token_is_given_for_the_name_and_it_opens_a_socket(
     client: TestClient, settings: Settings
 ) -> None:
-    answer = client.post("/dev/token", json={"user": "alice", "scopes": ["notifications:send"]})
+    body = {"user": "alice", "scopes": ["notifications:send"]}
+    answer = client.post("/dev/token", json=body, headers=ON_THIS_MACHINE)
     assert answer.status_code == 200
     body = answer.json()
     assert (body["user"], body["expires_in"]) == ("alice", 900)
@@ -80,6 +84,19 @@ def test_a_development_server_says_loudly_that_it_gives_tokens_away(
 def test_a_bad_development_token_request_is_refused_with_422(
     client: TestClient, body: dict[str, object]
 ) -> None:
-    answer = client.post("/dev/token", json=body)
+    answer = client.post("/dev/token", json=body, headers=ON_THIS_MACHINE)
     assert answer.status_code == 422
     assert answer.json()["detail"]
+
+
+@pytest.mark.settings(environment="development")
+def test_a_development_token_is_refused_to_a_page_that_renamed_itself_this_machine(
+    client: TestClient,
+) -> None:
+    # DNS rebinding: a foreign site's name made to point at 127.0.0.1.
+    answer = client.post(
+        "/dev/token", json={"user": "alice"}, headers={"host": "attacker.example:8000"}
+    )
+    assert answer.status_code == 403
+    local = client.post("/dev/token", json={"user": "alice"}, headers=ON_THIS_MACHINE)
+    assert local.status_code == 200

@@ -179,9 +179,11 @@ def test_afterwards_nothing_is_left_behind(server: Server, baseline: dict[str, i
 
 
 def test_huge_invalid_frames_at_the_rate_limit_cost_a_bystander_no_wait(tmp_path: Path) -> None:
-    """Two users send frames just under WS_MAX_MESSAGE_SIZE with 85,000 unknown fields,
-    as fast as their rate limit lets them, from two sockets each, and read nothing."""
-    frame = '{"type":"ping",' + ",".join(f'"k{n}":0' for n in range(85_000)) + "}"
+    """Two users send frames just under WS_MAX_MESSAGE_SIZE, with 85,000 unknown fields or
+    thousands of arrays 150 deep, as fast as their rate limit lets them, from two sockets
+    each, and read nothing."""
+    flat = '{"type":"ping",' + ",".join(f'"k{n}":0' for n in range(85_000)) + "}"
+    deep = '{"type":"ping","ref":[' + ",".join(["[" * 150 + "]" * 150] * 3000) + "]}"
     secret = "a-secret-only-for-the-amplifier-test-0123456"
     with uvicorn(tmp_path, secret, command=PROBE_APP) as server, ExitStack() as sockets:
         bob = sockets.enter_context(server.connect(PROBE, "bob"))
@@ -193,7 +195,7 @@ def test_huge_invalid_frames_at_the_rate_limit_cost_a_bystander_no_wait(tmp_path
             receive(attackers[-1], "connected")
 
         def attack() -> None:
-            for _ in range(10):  # 20 a user: the whole burst of the rate limit
+            for frame in [flat, deep] * 5:  # 20 a user: the whole burst of the rate limit
                 for attacker in attackers:
                     attacker.send(frame)
 

@@ -7,9 +7,10 @@ from {{ cookiecutter.package_name }}.close_codes import (
     WS_1008_POLICY_VIOLATION,
     WS_1013_TRY_AGAIN_LATER,
     WS_4401_UNAUTHORIZED,
+    WS_4403_FORBIDDEN,
     WS_4429_TOO_MANY_CONNECTIONS,
 )
-from {{ cookiecutter.package_name }}.core.runner import MAX_INVALID_IN_A_ROW, TOO_MANY_ATTEMPTS
+from {{ cookiecutter.package_name }}.core.runner import MAX_INVALID_IN_A_ROW, TOO_MANY_ATTEMPTS, address_key
 
 from .conftest import Connect, TokenFor, closed_with, receive_type
 from .probe import PROBE
@@ -145,3 +146,22 @@ def test_an_address_opening_too_many_handshakes_is_refused_token_or_not(
     other = TestClient(client.app, client=("192.0.2.9", 50000))
     with other, other.websocket_connect(PATH, headers=headers) as ws:
         receive_type(ws, "connected")
+
+
+@pytest.mark.settings(ws_connect_rate_per_address=0.001, ws_connect_burst_per_address=2)
+def test_a_handshake_refused_for_its_origin_counts_against_its_address(
+    client: TestClient, connect: Connect
+) -> None:
+    with client.websocket_connect(PATH, headers={"origin": "https://evil.example"}) as ws:
+        assert closed_with(ws)[0] == WS_4403_FORBIDDEN
+    with connect(PATH, user="alice") as ws:
+        receive_type(ws, "connected")
+    with connect(PATH, user="bob") as ws:
+        assert closed_with(ws) == (WS_4429_TOO_MANY_CONNECTIONS, TOO_MANY_ATTEMPTS)
+
+
+def test_an_ipv6_client_is_counted_with_its_slash_64_and_an_ipv4_one_alone() -> None:
+    assert address_key("2001:db8:1:2::1") == address_key("2001:db8:1:2:abcd::7")
+    assert address_key("2001:db8:1:2::1") != address_key("2001:db8:1:3::1")
+    assert address_key("192.0.2.1") != address_key("192.0.2.2")
+    assert address_key("testclient") == "testclient"

@@ -35,3 +35,13 @@ def test_a_real_token_is_redacted_wherever_it_stands(settings: Settings, spellin
     line = redact(f'"WebSocket {spelling.format(token)}" 403')
     assert token.split(".")[1] not in line  # not even its claims
     assert "[redacted]" in line
+
+
+@pytest.mark.timeout(5)
+@pytest.mark.parametrize("unit", ["eyJ", "?x", "eyJabcd.", "&x=1"])
+def test_redacting_pathological_lines_takes_linear_time(unit: str) -> None:
+    # A line is searched up to 16 KiB; a quadratic search of a hundred such
+    # lines would take ten seconds or more, and the timeout fails it.
+    line = "GET /" + unit * 150_000
+    for _ in range(100):
+        assert redact(line).startswith("GET /")

@@ -1,5 +1,6 @@
 """Scale-out over a real Redis: two app processes, one conversation, and Redis restarted mid-run."""
 
+import asyncio
 import json
 import re
 import time
@@ -11,6 +12,7 @@ import redis
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection
 
+from {{ cookiecutter.package_name }}.core.redis_limit import SharedLimit
 from {{ cookiecutter.package_name }}.services import worker_count
 
 from .e2e import PROBE_APP, WAIT, Server, receive, two_uvicorns, uvicorn
@@ -162,3 +164,51 @@ def test_a_users_rate_limit_holds_across_processes_and_reconnects(
             receive(bob, "connected")
             bob.send(json.dumps({"type": "ping"}))
             receive(bob, "pong")
+
+
+async def lease_scenario(url: str) -> tuple[list[bool], int]:
+    """Ten frames of one user at once, on one process, with a burst of 20 (leases of 2)."""
+    limit = SharedLimit(url, per_minute=0.001, burst=20)
+    try:
+        allowed = await asyncio.gather(*(limit.take("alice") for _ in range(10)))
+        later = [await limit.take("alice") for _ in range(20)]
+    finally:
+        await limit.close()
+    return [*allowed, *later], sum(allowed) + sum(later)
+
+
+def test_concurrent_frames_share_their_leases_and_the_burst_is_never_passed(
+    redis_server: RedisServer,
+) -> None:
+    outcomes, allowed = asyncio.run(lease_scenario(redis_server.url))
+    # Every token Redis handed out was spent: 20 allowed, then only refusals.
+    assert allowed == 20
+    assert outcomes[-10:] == [False] * 10
+
+
+async def failing_scenario(url: str) -> tuple[list[bool], float]:
+    limit = SharedLimit(url, per_minute=0.001, burst=3)
+    try:
+        started = time.monotonic()
+        outcomes = [await limit.take("alice") for _ in range(5)]
+        return outcomes, time.monotonic() - started
+    finally:
+        await limit.close()
+
+
+def test_while_redis_fails_the_limit_is_the_process_s_own_and_redis_is_not_asked_each_frame(
+    redis_server: RedisServer,
+) -> None:
+    client = redis.Redis.from_url(redis_server.url)
+    client.config_set("maxmemory", "1")  # every write refused: OOM
+    client.config_set("maxmemory-policy", "noeviction")
+    outcomes, _ = asyncio.run(failing_scenario(redis_server.url))
+    client.config_set("maxmemory", "0")
+    assert outcomes == [True, True, True, False, False]  # the local limit, burst 3
+    stats = client.info("commandstats")
+    asked = sum(
+        stats.get(f"cmdstat_{name}", {}).get(kind, 0)
+        for name in ("eval", "evalsha")
+        for kind in ("calls", "rejected_calls")
+    )
+    assert asked <= 2  # asked once (a script that is not loaded yet may take two)

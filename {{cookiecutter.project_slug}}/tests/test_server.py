@@ -258,3 +258,29 @@ def test_plain_uvicorn_with_the_options_shuts_down_in_time_past_a_stalled_reader
         started = time.monotonic()
         assert server.stop()  # the zombie is still connected at the TCP level
         assert time.monotonic() - started < 2 + WAIT
+
+
+def test_a_handshake_whose_headers_never_finish_is_cut_off_and_others_are_served(
+    tmp_path: Path,
+) -> None:
+    secret = "a-secret-only-for-the-header-deadline-test-01"
+    with uvicorn(tmp_path, secret, command=PROBE_APP) as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=WAIT + 5) as slow:
+            started = time.monotonic()
+            slow.sendall(f"GET {PROBE} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode())
+            for _ in range(3):  # trickling headers does not buy more time
+                time.sleep(1)
+                slow.sendall(b"X-Trickle: 1\r\n")
+            assert slow.recv(1024) == b""  # closed, with no answer
+            # uvicorn's --timeout-keep-alive, 5 s by default, from the first byte.
+            assert 4 < time.monotonic() - started < 5 + WAIT
+        with server.connect(PROBE, "alice") as ws:
+            receive(ws, "connected")
+
+
+def test_plain_uvicorn_with_the_options_starts_in_production(tmp_path: Path) -> None:
+    secret = "a-secret-only-for-the-plain-uvicorn-test-0123"
+    command = ("-m", "uvicorn", f"{PACKAGE}.main:app", *PLAIN_OPTIONS, "--port")
+    with uvicorn(tmp_path, secret, command=command) as server:
+        assert "plain uvicorn lacks" not in server.log.read_text()

@@ -19,6 +19,7 @@ from pathlib import Path
 import uvicorn
 
 from .config import SettingsError, load_settings
+from .core.header_deadline import HeaderDeadline
 from .metrics import MULTIPROCESS_DIR
 
 
@@ -64,6 +65,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         reload=args.reload,
         workers=args.workers,
         ws="websockets-sansio",
+        # uvicorn's own, with a deadline for request headers (header_deadline.py).
+        http=HeaderDeadline,
         ws_max_size=settings.ws_max_message_size,
         ws_per_message_deflate=settings.ws_per_message_deflate,
         # Protocol pings too, which browsers answer by themselves; with a longer

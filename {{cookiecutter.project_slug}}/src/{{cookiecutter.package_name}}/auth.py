@@ -12,6 +12,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from jose import JWTError, jwk, jwt
 from jose.backends.base import Key
 from jose.utils import base64url_decode
@@ -98,17 +102,33 @@ def prepare(settings: Settings) -> None:
 
 def _check_signature_failure(token: str, key: Key) -> None:
     """python-jose reports any exception raised while checking a signature as a bad
-    signature. Ask the key again, directly: it answers False for any bad signature of the
-    algorithms the settings allow, so an exception is the server's (VerifierFailed)."""
+    signature. Check it again, directly: a bad signature answers False (or raises
+    InvalidSignature), so any other exception is the server's (VerifierFailed)."""
     signing_input, _, encoded = token.rpartition(".")
     try:
         signature = base64url_decode(encoded.encode())
     except Exception:  # malformed: the client's fault, as jose said
         return
     try:
-        key.verify(signing_input.encode(), signature)
+        if isinstance(getattr(key, "prepared_key", None), ec.EllipticCurvePublicKey):
+            _verify_ecdsa(key, signing_input.encode(), signature)
+        else:
+            key.verify(signing_input.encode(), signature)
+    except InvalidSignature:
+        return
     except Exception as exc:
         raise VerifierFailed(f"could not check a token's signature: {exc!r}") from exc
+
+
+def _verify_ecdsa(key: Key, message: bytes, signature: bytes) -> None:
+    """ES256 as python-jose checks it, but without its `except Exception: return False`,
+    which hides the server's own failures: raise InvalidSignature for a bad one."""
+    public_key: ec.EllipticCurvePublicKey = key.prepared_key  # type: ignore[attr-defined]
+    size = (public_key.key_size + 7) // 8
+    if len(signature) != 2 * size:
+        raise InvalidSignature
+    r, s = int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big")
+    public_key.verify(encode_dss_signature(r, s), message, ec.ECDSA(hashes.SHA256()))
 
 
 def verify_token(token: str, settings: Settings) -> User:

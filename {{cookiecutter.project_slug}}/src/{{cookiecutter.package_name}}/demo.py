@@ -58,10 +58,17 @@ def mount_demo(app: FastAPI, settings: Settings) -> None:
 
 def _from_this_machine(request: Request) -> bool:
     """Whether the request came over loopback (as uvicorn says; with --proxy-headers,
-    the address the trusted proxy forwarded)."""
-    host = request.client.host if request.client else ""
+    the address the trusted proxy forwarded), addressed to this machine by name: a
+    page of another site whose name was made to point here (DNS rebinding) is not."""
+    client = request.client.host if request.client else ""
+    return _is_loopback(client) and _is_loopback(request.url.hostname or "")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
 

@@ -9,10 +9,13 @@ from websockets.exceptions import InvalidState
 from .core.ratelimit import TokenBucket
 
 # One query parameter: its name, then its value up to the next `&`, space or quote.
-_QUERY_PARAMETER = re.compile(r"([?&])([^=&\s\"]*)=([^&\s\"]*)")
+# Possessive, and no `?` in a name: each character is scanned once, whatever the line.
+_QUERY_PARAMETER = re.compile(r"([?&])([^=&?\s\"]*+)=([^&\s\"]*+)")
 # Anything shaped like a JSON Web Token, wherever it stands: its header is
 # base64url of `{"`, then two more dot-separated base64url parts.
-_JWT = re.compile(r"eyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]*")
+_JWT = re.compile(r"(?<![\w-])eyJ[\w-]{4,}+\.[\w-]{4,}+\.[\w-]*+")
+# A line is redacted up to this long; the rest is cut, not searched.
+MAX_LINE = 16 * 1024
 _SERVER_LOGGERS = ("uvicorn.error", "uvicorn.access")
 
 
@@ -24,6 +27,8 @@ def redact(text: str) -> str:
     By shape, tokens are found where no parameter name says so too:
     `?x=1;token=...`, `?x=1%26token=...`, `?token[]=...`.
     """
+    if len(text) > MAX_LINE:
+        text = text[:MAX_LINE] + " [cut]"
     if "eyJ" in text:
         text = _JWT.sub("[redacted]", text)
     if "=" not in text:

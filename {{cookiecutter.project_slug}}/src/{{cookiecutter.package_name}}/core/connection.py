@@ -64,6 +64,9 @@ class _Close:
     def __len__(self) -> int:
         return 0  # weighs nothing in the outbox
 
+    def __bool__(self) -> bool:
+        return True  # a close is something, though it weighs nothing
+
 
 class Connection:
     """An accepted socket of one authenticated user, with the topics it has joined."""

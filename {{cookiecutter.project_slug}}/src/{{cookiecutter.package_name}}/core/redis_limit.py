@@ -4,9 +4,11 @@ which each process draws on in small leases so that most frames cost no round tr
 import logging
 import time
 
+from redis.exceptions import RedisError
+
 from .ratelimit import KeyedLimit
 from .redis_broker import PREFIX
-from .redis_client import UNREACHABLE, open_redis
+from .redis_client import open_redis
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +29,10 @@ return granted
 """
 # A lease unused this long is dropped: its tokens are lost, never added back.
 LEASE_SECONDS = 1.0
+# After Redis failed (unreachable, out of memory, read-only, loading), limits
+# stay local this long before Redis is asked again: a hung Redis costs one
+# frame a wait, not every frame.
+LOCAL_SECONDS = 5.0
 
 
 class SharedLimit:
@@ -47,7 +53,7 @@ class SharedLimit:
         self._lease = max(1, burst // 10)
         self._leases: dict[str, tuple[int, float]] = {}  # key -> (tokens left, until)
         self._local = KeyedLimit(per_minute, burst)
-        self._unreachable = False
+        self._local_until = 0.0  # while Redis failed lately: this process's own limit
 
     async def take(self, key: str) -> bool:
         now = time.monotonic()
@@ -55,6 +61,8 @@ class SharedLimit:
         if left > 0 and now < until:
             self._leases[key] = (left - 1, until)
             return True
+        if now < self._local_until:
+            return self._local.allow(key)
         try:
             granted = int(
                 await self._take(
@@ -62,18 +70,19 @@ class SharedLimit:
                     args=[self._rate_per_ms, self._burst, self._lease],
                 )
             )
-        except UNREACHABLE as exc:
-            if not self._unreachable:
-                logger.warning("Redis unreachable (%s): rate limits are this process's", exc)
-            self._unreachable = True
+        except (RedisError, OSError) as exc:
+            logger.warning("Redis failed (%r): rate limits are this process's for a while", exc)
+            self._local_until = time.monotonic() + LOCAL_SECONDS
             return self._local.allow(key)
-        self._unreachable = False
+        # Another frame of this key may have taken a lease meanwhile: add to it.
+        now = time.monotonic()
+        left, until = self._leases.get(key, (0, 0.0))
+        left = (left if now < until else 0) + granted
         if len(self._leases) > 10_000:
             self._leases = {k: v for k, v in self._leases.items() if v[1] > now and v[0] > 0}
-        if granted < 1:
-            self._leases.pop(key, None)
+        if left < 1:
             return False
-        self._leases[key] = (granted - 1, now + LEASE_SECONDS)
+        self._leases[key] = (left - 1, now + LEASE_SECONDS)
         return True
 
     async def close(self) -> None:

@@ -10,6 +10,7 @@ every topic and its presence; a client that vanishes never raises out of the
 endpoint.
 """
 
+import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -57,6 +58,11 @@ SINCE_KEY = "azu.since"
 # Invalid frames in a row before a client is taken for broken or hostile (1008).
 MAX_INVALID_IN_A_ROW = 10
 TOO_MANY_ATTEMPTS = "Too many connection attempts; wait before reconnecting"
+
+
+def _structure(text: str) -> int:
+    """An upper bound on a JSON text's members, items and levels of nesting."""
+    return text.count(",") + text.count(":") + text.count("[") + text.count("{")
 
 
 class Refused(Exception):
@@ -109,12 +115,12 @@ def admit(
     and left in the scope for the channel.
     """
     settings, limits = services.settings, services.limits
+    # Counted before anything is checked: a refused handshake costs an attempt too.
+    host = websocket.client.host if websocket.client else ""
+    if not limits.attempts_per_address.allow(address_key(host)):
+        raise Refused(WS_4429_TOO_MANY_CONNECTIONS, TOO_MANY_ATTEMPTS, "attempts")
     if not origin_allowed(websocket.headers, settings.allowed_origins):
         raise Refused(WS_4403_FORBIDDEN, "origin not allowed", "origin")
-    # Counted before the token is checked: a bad token costs an attempt too.
-    address = websocket.client.host if websocket.client else ""
-    if not limits.attempts_per_address.allow(address):
-        raise Refused(WS_4429_TOO_MANY_CONNECTIONS, TOO_MANY_ATTEMPTS, "attempts")
     try:
         user = authenticate(websocket, settings)
     except AuthenticationError as exc:
@@ -143,6 +149,18 @@ def admit(
     except ValueError:
         raise Refused(WS_4400_BAD_REQUEST, "invalid since", "params") from None
     return params
+
+
+def address_key(host: str) -> str:
+    """Whose handshakes are counted together: a client's IPv4 address, or its IPv6 /64,
+    which one subscriber usually holds whole."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return host
 
 
 def over_capacity(services: "Services", user_id: str) -> Refused | None:
@@ -292,10 +310,11 @@ class Session:
             )
 
     async def _handle_text(self, channel: Channel[Any, Any], text: str) -> None:
-        # Parsing and validating cost time in proportion to a frame's fields and
-        # items, whatever they are: past WS_MAX_FRAME_ITEMS separators (counted
-        # in C, with strings and all), a frame is refused unread.
-        if len(text) > self.max_items and text.count(",") + text.count(":") > self.max_items:
+        # Parsing and validating cost time in proportion to a frame's fields,
+        # items and nesting, whatever they are: past WS_MAX_FRAME_ITEMS of them
+        # (commas, colons, brackets and braces, counted in C, strings and all),
+        # a frame is refused unread.
+        if len(text) > self.max_items and _structure(text) > self.max_items:
             unread = f"More than {self.max_items} fields and items: not read"
             await self._refuse_invalid(
                 channel, ErrorMessage(code="invalid_message", message=unread)
