@@ -41,8 +41,8 @@ def test_outside_development_there_is_no_development_token(client: TestClient) -
 def test_in_development_a_token_is_given_for_the_name_and_it_opens_a_socket(
     client: TestClient, settings: Settings
 ) -> None:
-    body = {"user": "alice", "scopes": ["notifications:send"]}
-    answer = client.post("/dev/token", json=body, headers=ON_THIS_MACHINE)
+    request = {"user": "alice", "scopes": ["notifications:send"]}
+    answer = client.post("/dev/token", json=request, headers=ON_THIS_MACHINE)
     assert answer.status_code == 200
     body = answer.json()
     assert (body["user"], body["expires_in"]) == ("alice", 900)

@@ -10,7 +10,11 @@ from {{ cookiecutter.package_name }}.close_codes import (
     WS_4403_FORBIDDEN,
     WS_4429_TOO_MANY_CONNECTIONS,
 )
-from {{ cookiecutter.package_name }}.core.runner import MAX_INVALID_IN_A_ROW, TOO_MANY_ATTEMPTS, address_key
+from {{ cookiecutter.package_name }}.core.runner import (
+    MAX_INVALID_IN_A_ROW,
+    TOO_MANY_ATTEMPTS,
+    address_key,
+)
 
 from .conftest import Connect, TokenFor, closed_with, receive_type
 from .probe import PROBE
