@@ -63,8 +63,8 @@ class Settings(BaseSettings):
     ws_connect_burst: int = Field(default=30, ge=1)
     ws_connect_rate_per_address: float = Field(default=600, gt=0)
     ws_connect_burst_per_address: int = Field(default=200, ge=1)
-    # A text frame with more commas and colons than this (strings included) is
-    # refused unread: parsing it would cost time in proportion to them.
+    # A text frame with more commas, colons, brackets and braces than this
+    # (strings included) is refused unread: parsing costs time in proportion.
     ws_max_frame_items: int = Field(default=10_000, ge=16)
     # Comma-separated in the environment: `https://app.example.com,https://example.com`.
     allowed_origins: Annotated[list[str], NoDecode] = []

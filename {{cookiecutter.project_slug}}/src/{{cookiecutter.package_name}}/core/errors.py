@@ -78,7 +78,10 @@ def _describe(exc: ValidationError) -> ErrorMessage:
 
 def _quote(value: object) -> str:
     """Something the client sent, as an error may repeat it: shortened."""
-    text = repr(value)
+    return _shorten(repr(value))
+
+
+def _shorten(text: str) -> str:
     return text if len(text) <= MAX_QUOTED else text[: MAX_QUOTED - 3] + "..."
 
 
@@ -86,8 +89,7 @@ def _field_name(error: ErrorDetails) -> str:
     # The first element of `loc` is the union member's tag ("message"); the
     # client thinks in fields of its own message, so drop it.
     loc: tuple[Any, ...] = tuple(error["loc"][1:]) or tuple(error["loc"])
-    name = ".".join(str(part) for part in loc) or "(message)"
-    return name if len(name) <= MAX_QUOTED else name[: MAX_QUOTED - 3] + "..."
+    return _shorten(".".join(str(part) for part in loc) or "(message)")
 
 
 def _ref_of(text: str) -> str | int | None:

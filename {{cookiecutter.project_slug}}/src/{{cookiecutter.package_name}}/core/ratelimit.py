@@ -76,9 +76,6 @@ class KeyedLimit:
     async def close(self) -> None:
         """Nothing to release: the shared limit's counterpart."""
 
-    def __len__(self) -> int:
-        return len(self._buckets)
-
     def _sweep(self, now: float) -> None:
         self._buckets = {
             key: bucket for key, bucket in self._buckets.items() if not bucket.full(now)
