@@ -91,7 +91,7 @@ def bake(output: Path) -> Path:
 def mint_tokens(project: Path, count: int, path: Path) -> None:
     script = (
         "import sys\n"
-        f"from {PACKAGE}.auth import create_token\n"
+        "from azu_ws.auth import create_token\n"
         f"from {PACKAGE}.config import Settings\n"
         f"settings = Settings(_env_file=None, jwt_secret={SECRET!r})\n"
         "print('\\n'.join(create_token(f'user{n}', settings) for n in range(int(sys.argv[1]))))\n"

@@ -199,7 +199,7 @@ def serve(host: str, port: int, output: Path) -> None:
     # --inexact: dev tools the user added with `uv sync` stay.
     run(UV, "sync", "--locked", "--no-dev", "--inexact", "--quiet", cwd=project)
     python = project / ".venv" / "bin" / "python"
-    token = run(python, "-m", f"{DEFAULT_PACKAGE}.auth", "alice", cwd=project, quiet=True).strip()
+    token = run(python, "-m", DEFAULT_PACKAGE, "token", "alice", cwd=project, quiet=True).strip()
     uv = shutil.which("uv") or UV
     kept = ""
     if edited:
@@ -225,7 +225,7 @@ Work on the project (its README says more):
     cd {project}
     {uv} sync --locked       # add the dev tools: ruff, mypy, pytest
     {uv} run pytest
-    {uv} run python -m {DEFAULT_PACKAGE}.auth bob    # another token
+    {uv} run python -m {DEFAULT_PACKAGE} token bob    # another token
 """,
         flush=True,
     )

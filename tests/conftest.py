@@ -97,7 +97,8 @@ def uv(project: Path, *arguments: str, **settings: str) -> subprocess.CompletedP
 
 
 def package_of(project: Path) -> str:
-    (package,) = (project / "src").iterdir()
+    """The app's package: the one beside the runtime (`azu_ws`) in src/."""
+    (package,) = [path for path in (project / "src").iterdir() if path.name != "azu_ws"]
     return package.name
 
 

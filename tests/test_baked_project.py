@@ -75,9 +75,11 @@ def test_it_builds_a_wheel_with_its_package(full_project: Path, tmp_path: Path) 
     names = zipfile.ZipFile(wheel).namelist()
     package = package_of(project)
     assert f"{package}/channels/chat.py" in names
-    # The demo page and the JavaScript client ship with the package (GET / serves them).
+    # The runtime ships beside the app, with the demo page and the JavaScript
+    # client (GET / serves them).
+    assert "azu_ws/__init__.py" in names
     for static in ("index.html", "demo.js", "azu-ws.js", "azu-ws.d.ts", "style.css"):
-        assert f"{package}/static/{static}" in names
+        assert f"azu_ws/static/{static}" in names
 
 
 def test_a_copy_of_the_chat_channel_registered_as_lobby_passes_its_tests(

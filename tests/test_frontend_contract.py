@@ -110,7 +110,7 @@ def test_the_typescript_types_compile_and_catch_a_wrong_message(bake: Bake, tmp_
     project = bake()
     package = package_of(project)
     python_in(project, "-m", package, "types", "--output", str(tmp_path / "messages.d.ts"))
-    shutil.copy(project / "src" / package / "static" / "azu-ws.d.ts", tmp_path)
+    shutil.copy(project / "src" / "azu_ws" / "static" / "azu-ws.d.ts", tmp_path)
     (tmp_path / "usage.ts").write_text(USAGE)
     compile_ = [node, str(tsc), "--noEmit", "--strict", "--target", "es2022"]
     compile_ += ["--module", "es2022", "--moduleResolution", "bundler", "usage.ts"]

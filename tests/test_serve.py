@@ -72,7 +72,7 @@ def wait_for_health(url: str, process: "subprocess.Popen[bytes]", log: Path) -> 
 
 def mint_token(project: Path, user: str) -> str:
     """The generated README's command, run in the project as a user would."""
-    return python_in(project, "-m", "realtime_app.auth", user).strip()
+    return python_in(project, "-m", "realtime_app", "token", user).strip()
 
 
 def greeting(url: str, token: str) -> str:

@@ -6,13 +6,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
+from azu_ws.auth import create_token
+from azu_ws.services import Services
 from fastapi import FastAPI
 from starlette.testclient import TestClient, WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
-from {{ cookiecutter.package_name }}.auth import create_token
 from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.services import Services
 
 from .e2e import BROWSER_SECRET, SERVE_COMMAND, Server, uvicorn
 from .probe import PROBE, create_probe_app

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from azu_ws.auth import create_token
 from websockets.sync.client import ClientConnection, connect
 
 import {{ cookiecutter.package_name }}
-from {{ cookiecutter.package_name }}.auth import create_token
 from {{ cookiecutter.package_name }}.config import Settings
 
 PACKAGE = {{ cookiecutter.package_name }}.__name__

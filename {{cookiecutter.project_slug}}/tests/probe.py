@@ -6,14 +6,15 @@ the end-to-end tests.
 
 from typing import Annotated
 
+from azu_ws.channel import Channel
+from azu_ws.messages import Ping, Pong
 from fastapi import FastAPI
 from pydantic import Field
 
 from {{ cookiecutter.package_name }}.app import create_app
 from {{ cookiecutter.package_name }}.channels import CHANNELS
 from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.core.channel import Channel
-from {{ cookiecutter.package_name }}.messages import Connected, NewMessage, Ping, Pong, PostMessage
+from {{ cookiecutter.package_name }}.messages import Connected, NewMessage, PostMessage
 
 ProbeInbound = Annotated[Ping | PostMessage, Field(discriminator="type")]
 ProbeOutbound = Connected | Pong | NewMessage

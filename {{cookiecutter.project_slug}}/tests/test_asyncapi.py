@@ -7,16 +7,16 @@ from typing import Annotated, Any, Literal
 
 import jsonschema
 import pytest
+from azu_ws.asyncapi import channel_id, message_type
+from azu_ws.channel import Channel
+from azu_ws.close_codes import CLOSE_CODES
+from azu_ws.messages import ClientMessage, Ping, Pong, ServerMessage
 from pydantic import Field
 from starlette.testclient import TestClient
 
 from {{ cookiecutter.package_name }}.app import create_app
-from {{ cookiecutter.package_name }}.asyncapi import channel_id, message_type
 from {{ cookiecutter.package_name }}.channels import CHANNELS
-from {{ cookiecutter.package_name }}.close_codes import CLOSE_CODES
 from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.core.channel import Channel
-from {{ cookiecutter.package_name }}.messages import ClientMessage, Ping, Pong, ServerMessage
 
 from .conftest import Connect, receive_type
 from .e2e import PACKAGE, SOURCE

@@ -5,19 +5,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from azu_ws import auth
+from azu_ws.auth import AuthenticationError, create_token, verify_token
+from azu_ws.cli import main as cli
+from azu_ws.close_codes import WS_1011_INTERNAL_ERROR, WS_4401_UNAUTHORIZED
 from fastapi import FastAPI
 from jose import jwt
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from {{ cookiecutter.package_name }} import auth
-from {{ cookiecutter.package_name }}.auth import (
-    AuthenticationError,
-    create_token,
-    main,
-    verify_token,
-)
-from {{ cookiecutter.package_name }}.close_codes import WS_1011_INTERNAL_ERROR, WS_4401_UNAUTHORIZED
 from {{ cookiecutter.package_name }}.config import Settings
 
 from .conftest import TEST_SECRET, receive_type
@@ -173,7 +169,7 @@ def test_command_line_mints_a_token_for_the_user(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], settings: Settings
 ) -> None:
     monkeypatch.setenv("JWT_SECRET", TEST_SECRET)
-    main(["alice", "--ttl", "60"])
+    cli("{{ cookiecutter.package_name }}", ["token", "alice", "--ttl", "60"])
     token = capsys.readouterr().out.strip()
     user = verify_token(token, settings)
     assert user.id == "alice"
@@ -185,7 +181,7 @@ def test_command_line_names_a_missing_secret(
 ) -> None:
     monkeypatch.chdir(tmp_path)  # no .env here
     with pytest.raises(SystemExit) as exited:
-        main(["alice"])
+        cli("{{ cookiecutter.package_name }}", ["token", "alice"])
     assert exited.value.code == 2
     assert "JWT_SECRET" in capsys.readouterr().err
 

@@ -3,8 +3,9 @@
 from pathlib import Path
 
 import pytest
+from azu_ws.settings import PLACEHOLDER_SECRET
 
-from {{ cookiecutter.package_name }}.config import PLACEHOLDER_SECRET, SettingsError, load_settings
+from {{ cookiecutter.package_name }}.config import SettingsError, load_settings
 
 from .conftest import TEST_SECRET
 

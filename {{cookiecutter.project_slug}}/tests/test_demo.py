@@ -3,12 +3,12 @@
 import logging
 
 import pytest
+from azu_ws.auth import verify_token
 from fastapi import FastAPI
 from jose import jwt
 from starlette.testclient import TestClient
 
 from {{ cookiecutter.package_name }}.app import create_app
-from {{ cookiecutter.package_name }}.auth import verify_token
 from {{ cookiecutter.package_name }}.config import Settings
 
 from .conftest import receive_type

@@ -3,14 +3,14 @@
 import asyncio
 from typing import Any, cast
 
+from azu_ws.auth import User
+from azu_ws.broker import MemoryBroker
+from azu_ws.close_codes import WS_4008_SLOW_CONSUMER
+from azu_ws.hub import Hub
+from azu_ws.presence import MemoryPresence
 from prometheus_client import REGISTRY
 from starlette.websockets import WebSocket
 
-from {{ cookiecutter.package_name }}.auth import User
-from {{ cookiecutter.package_name }}.close_codes import WS_4008_SLOW_CONSUMER
-from {{ cookiecutter.package_name }}.core.broker import MemoryBroker
-from {{ cookiecutter.package_name }}.core.hub import Hub
-from {{ cookiecutter.package_name }}.core.presence import MemoryPresence
 from {{ cookiecutter.package_name }}.messages import NewMessage
 
 

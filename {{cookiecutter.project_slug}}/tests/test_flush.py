@@ -10,24 +10,20 @@ from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import pytest
+from azu_ws import flush
+from azu_ws.auth import User
+from azu_ws.broker import MemoryBroker
+from azu_ws.close_codes import WS_1012_SERVICE_RESTART, WS_4008_SLOW_CONSUMER
+from azu_ws.connection import Connection
+from azu_ws.flush import Flusher
+from azu_ws.hub import Hub
+from azu_ws.presence import MemoryPresence
+from azu_ws.transport import PROTOCOL_KEY
 from starlette.websockets import WebSocket
 from websockets.extensions.permessage_deflate import PerMessageDeflate
 from websockets.frames import Frame as WireFrame
 from websockets.frames import Opcode
 from websockets.protocol import Protocol, Side, State
-
-from {{ cookiecutter.package_name }}.auth import User
-from {{ cookiecutter.package_name }}.close_codes import (
-    WS_1012_SERVICE_RESTART,
-    WS_4008_SLOW_CONSUMER,
-)
-from {{ cookiecutter.package_name }}.core import flush
-from {{ cookiecutter.package_name }}.core.broker import MemoryBroker
-from {{ cookiecutter.package_name }}.core.connection import Connection
-from {{ cookiecutter.package_name }}.core.flush import Flusher
-from {{ cookiecutter.package_name }}.core.hub import Hub
-from {{ cookiecutter.package_name }}.core.presence import MemoryPresence
-from {{ cookiecutter.package_name }}.core.transport import PROTOCOL_KEY
 
 
 def deflate() -> PerMessageDeflate:

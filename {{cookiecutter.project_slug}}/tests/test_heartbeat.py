@@ -5,8 +5,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from {{ cookiecutter.package_name }}.close_codes import WS_4408_HEARTBEAT_TIMEOUT
+from azu_ws.close_codes import WS_4408_HEARTBEAT_TIMEOUT
 
 from .conftest import Connect, closed_with, receive_type
 from .e2e import WAIT, stalled_client, uvicorn

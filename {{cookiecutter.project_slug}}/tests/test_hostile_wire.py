@@ -17,8 +17,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-
-from {{ cookiecutter.package_name }}.logs import FAULTS_BURST, FAULTS_PER_SECOND
+from azu_ws.logs import FAULTS_BURST, FAULTS_PER_SECOND
 
 from .e2e import (
     PROBE_APP,

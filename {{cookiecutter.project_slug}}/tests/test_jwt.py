@@ -8,11 +8,11 @@ import time
 from typing import Any
 
 import pytest
+from azu_ws.auth import AuthenticationError, create_token, verify_token
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jose import jwt
 
-from {{ cookiecutter.package_name }}.auth import AuthenticationError, create_token, verify_token
 from {{ cookiecutter.package_name }}.config import Settings, SettingsError, load_settings
 
 from .conftest import TEST_SECRET

@@ -4,22 +4,19 @@ import gc
 from typing import Annotated, Any
 
 import pytest
+from azu_ws.channel import Channel
+from azu_ws.close_codes import WS_1009_MESSAGE_TOO_BIG, WS_1011_INTERNAL_ERROR, WS_4403_FORBIDDEN
+from azu_ws.collector import YOUNG_THRESHOLD
+from azu_ws.messages import Ping, Pong
+from azu_ws.runner import Session
 from fastapi import FastAPI
 from pydantic import Field
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from {{ cookiecutter.package_name }}.app import create_app
-from {{ cookiecutter.package_name }}.close_codes import (
-    WS_1009_MESSAGE_TOO_BIG,
-    WS_1011_INTERNAL_ERROR,
-    WS_4403_FORBIDDEN,
-)
 from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.core.channel import Channel
-from {{ cookiecutter.package_name }}.core.collector import YOUNG_THRESHOLD
-from {{ cookiecutter.package_name }}.core.runner import Session
-from {{ cookiecutter.package_name }}.messages import Connected, NewMessage, Ping, Pong, PostMessage
+from {{ cookiecutter.package_name }}.messages import Connected, NewMessage, PostMessage
 
 from .conftest import Connect, receive_type
 

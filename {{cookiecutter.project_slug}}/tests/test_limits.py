@@ -1,20 +1,15 @@
 """Limits: a rate limit per user, invalid-frame floods, caps on connections and attempts."""
 
 import pytest
-from starlette.testclient import TestClient
-
-from {{ cookiecutter.package_name }}.close_codes import (
+from azu_ws.close_codes import (
     WS_1008_POLICY_VIOLATION,
     WS_1013_TRY_AGAIN_LATER,
     WS_4401_UNAUTHORIZED,
     WS_4403_FORBIDDEN,
     WS_4429_TOO_MANY_CONNECTIONS,
 )
-from {{ cookiecutter.package_name }}.core.runner import (
-    MAX_INVALID_IN_A_ROW,
-    TOO_MANY_ATTEMPTS,
-    address_key,
-)
+from azu_ws.runner import MAX_INVALID_IN_A_ROW, TOO_MANY_ATTEMPTS, address_key
+from starlette.testclient import TestClient
 
 from .conftest import Connect, TokenFor, closed_with, receive_type
 from .probe import PROBE

@@ -4,9 +4,10 @@ import json
 from pathlib import Path
 
 import pytest
+from azu_ws.services import Services
 from starlette.testclient import TestClient
 
-from {{ cookiecutter.package_name }}.services import Services
+from {{ cookiecutter.package_name }}.updates import UpdatePublisher
 
 from .conftest import Connect, TokenFor, call, receive_type
 from .e2e import SERVE_COMMAND, Server, receive, two_uvicorns
@@ -18,7 +19,8 @@ PATH = "/ws/live_updates"
 def publish(
     client: TestClient, services: Services, resource: str, id: int | str, **data: object
 ) -> None:
-    call(client, services.updates.publish_update, resource, id, dict(data))
+    updates: UpdatePublisher = client.app.state.updates  # type: ignore[attr-defined]
+    call(client, updates.publish_update, resource, id, dict(data))
 
 
 def test_a_socket_starts_subscribed_to_its_own_user(

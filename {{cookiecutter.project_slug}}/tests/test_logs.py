@@ -1,10 +1,10 @@
 """Tokens never reach the logs, however the query string spells the parameter."""
 
 import pytest
+from azu_ws.auth import create_token
+from azu_ws.logs import redact
 
-from {{ cookiecutter.package_name }}.auth import create_token
 from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.logs import redact
 
 
 @pytest.mark.parametrize(

@@ -9,16 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from azu_ws.notifications import Notification, NotificationStore, Notifier, SqliteNotificationStore
+from azu_ws.services import Services
 from fastapi import FastAPI
 from starlette.testclient import TestClient
 
 from {{ cookiecutter.package_name }}.config import Settings
-from {{ cookiecutter.package_name }}.notifications import (
-    Notification,
-    NotificationStore,
-    SqliteNotificationStore,
-)
-from {{ cookiecutter.package_name }}.services import Services
 
 from .conftest import Connect, TokenFor, call, receive_type
 from .e2e import PROBE_APP, Server, receive, two_uvicorns, uvicorn
@@ -27,8 +23,13 @@ from .redis_server import RedisServer
 PATH = "/ws/notifications"
 
 
+def notifier(client: TestClient) -> Notifier:
+    running: Notifier = client.app.state.notifier  # type: ignore[attr-defined]
+    return running
+
+
 def notify(client: TestClient, services: Services, user: str, **payload: Any) -> int:
-    notification = call(client, services.notifier.notify_user, user, payload)
+    notification = call(client, notifier(client).notify_user, user, payload)
     return notification.id
 
 
@@ -99,7 +100,7 @@ def test_pending_notifications_survive_a_restart(settings: Settings, connect: Co
 
 
 def connect_header(settings: Settings, user: str) -> str:
-    from {{ cookiecutter.package_name }}.auth import create_token
+    from azu_ws.auth import create_token
 
     return f"Bearer {create_token(user, settings)}"
 
@@ -119,7 +120,7 @@ def test_beyond_the_per_user_cap_the_oldest_is_dropped(
 def test_an_expired_notification_is_not_delivered(
     client: TestClient, services: Services, connect: Connect
 ) -> None:
-    store, now = services.notifier.store, time.time()
+    store, now = notifier(client).store, time.time()
     store.clock = lambda: now - 61  # stored a minute and a second ago
     notify(client, services, "bob", old=True)
     store.clock = lambda: now
@@ -134,12 +135,12 @@ def test_an_expired_notification_is_not_delivered(
 def test_expired_rows_are_deleted_even_for_users_who_never_connect(
     client: TestClient, services: Services, settings: Settings
 ) -> None:
-    store, now = services.notifier.store, time.time()
+    store, now = notifier(client).store, time.time()
     store.clock = lambda: now - 61
     notify(client, services, "ghost")
     store.clock = lambda: now
     notify(client, services, "bob")
-    with sqlite3.connect(settings.database_path) as db:
+    with sqlite3.connect(settings.database_url.removeprefix("sqlite:///")) as db:
         users = [row[0] for row in db.execute("SELECT user_id FROM notifications")]
     assert users == ["bob"]
 
@@ -158,14 +159,14 @@ def test_a_backlog_larger_than_the_send_queue_arrives_whole_and_in_order(
 def test_one_sent_while_the_backlog_goes_out_comes_once_and_in_order(
     client: TestClient, services: Services, connect: Connect, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = services.notifier.store
+    store = notifier(client).store
     backlog = [notify(client, services, "bob", n=n) for n in range(3)]
     fetch = store.pending
     racing: list[int] = []
 
     async def pending_while_another_is_sent(user_id: str, **page: Any) -> list[Notification]:
         if not racing:  # the first page: a live one lands right now
-            racing.append((await services.notifier.notify_user("bob", {"n": "live"})).id)
+            racing.append((await notifier(client).notify_user("bob", {"n": "live"})).id)
         return await fetch(user_id, **page)
 
     monkeypatch.setattr(store, "pending", pending_while_another_is_sent)
@@ -180,7 +181,7 @@ def test_a_system_notification_reaches_every_connected_user_and_is_not_stored(
     client: TestClient, services: Services, connect: Connect
 ) -> None:
     with connect(PATH, user="alice") as alice, connect(PATH, user="bob") as bob:
-        call(client, services.notifier.broadcast_system_notification, {"maintenance": "soon"})
+        call(client, notifier(client).broadcast_system_notification, {"maintenance": "soon"})
         for ws in (alice, bob):
             frame = receive_type(ws, "notification")
             assert (frame["kind"], frame["id"], frame["payload"]) == (
@@ -281,7 +282,7 @@ EXPECTED = [True, True, True, False, False, [3, 4, 5], [3], []]
 def test_the_redis_store_keeps_the_same_contract_as_sqlite(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:
-    from {{ cookiecutter.package_name }}.redis_store import RedisNotificationStore
+    from azu_ws.redis_store import RedisNotificationStore
 
     sqlite = SqliteNotificationStore(tmp_path / "n.db", max_pending=3, ttl_seconds=60)
     redis_store = RedisNotificationStore(redis_server.url, max_pending=3, ttl_seconds=60)

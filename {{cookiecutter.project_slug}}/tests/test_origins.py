@@ -1,10 +1,9 @@
 """The origin check: browsers from other sites are refused; non-browsers and our own pages pass."""
 
 import pytest
+from azu_ws.close_codes import WS_4403_FORBIDDEN
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
-
-from {{ cookiecutter.package_name }}.close_codes import WS_4403_FORBIDDEN
 
 from .conftest import TokenFor, closed_with
 from .probe import PROBE

@@ -3,8 +3,7 @@
 import asyncio
 
 import pytest
-
-from {{ cookiecutter.package_name }}.core.outbox import Outbox, OutboxFull
+from azu_ws.outbox import Outbox, OutboxFull
 
 
 def test_it_keeps_order_and_refuses_past_its_size() -> None:

@@ -2,7 +2,7 @@
 
 import asyncio
 
-from {{ cookiecutter.package_name }}.core.presence import MemoryPresence, Presence
+from azu_ws.presence import MemoryPresence, Presence
 
 from .redis_server import RedisServer
 
@@ -48,7 +48,7 @@ def test_in_memory() -> None:
 def test_in_redis_the_same_and_a_closed_process_leaves_nothing_behind(
     redis_server: RedisServer,
 ) -> None:
-    from {{ cookiecutter.package_name }}.core.redis_presence import RedisPresence
+    from azu_ws.redis_presence import RedisPresence
 
     assert asyncio.run(contract(RedisPresence(redis_server.url, ttl_seconds=5))) == EXPECTED
 
@@ -65,7 +65,7 @@ def test_in_redis_the_same_and_a_closed_process_leaves_nothing_behind(
 
 
 def test_in_redis_two_processes_share_one_list(redis_server: RedisServer) -> None:
-    from {{ cookiecutter.package_name }}.core.redis_presence import RedisPresence
+    from azu_ws.redis_presence import RedisPresence
 
     async def scenario() -> tuple[list[str], list[str], bool, bool]:
         one = RedisPresence(redis_server.url, ttl_seconds=5)

@@ -7,9 +7,9 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from azu_ws.asyncapi import message_type
 from pydantic import BaseModel
 
-from {{ cookiecutter.package_name }}.asyncapi import message_type
 from {{ cookiecutter.package_name }}.channels import CHANNELS
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()

@@ -6,9 +6,9 @@ Unit tests on a stand-in socket: the end-to-end tests cannot time these races.
 import asyncio
 from typing import Any
 
-from {{ cookiecutter.package_name }}.auth import User
-from {{ cookiecutter.package_name }}.close_codes import WS_4403_FORBIDDEN
-from {{ cookiecutter.package_name }}.core.connection import Connection
+from azu_ws.auth import User
+from azu_ws.close_codes import WS_4403_FORBIDDEN
+from azu_ws.connection import Connection
 
 FRAME = {"type": "websocket.receive", "text": '{"type": "ping"}'}
 

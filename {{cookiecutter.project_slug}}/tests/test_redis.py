@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 import redis
+from azu_ws.redis_limit import SharedLimit
+from azu_ws.services import worker_count
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection
-
-from {{ cookiecutter.package_name }}.core.redis_limit import SharedLimit
-from {{ cookiecutter.package_name }}.services import worker_count
 
 from .e2e import PROBE_APP, WAIT, Server, receive, two_uvicorns, uvicorn
 from .probe import PROBE

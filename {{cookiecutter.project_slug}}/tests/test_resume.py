@@ -15,21 +15,17 @@ from typing import Any, cast
 
 import pytest
 import redis
+from azu_ws.auth import User
+from azu_ws.broker import MemoryBroker
+from azu_ws.close_codes import WS_1012_SERVICE_RESTART, WS_4008_SLOW_CONSUMER, WS_4400_BAD_REQUEST
+from azu_ws.history import HistoryLimits, MemoryHistory, Position
+from azu_ws.hub import Hub, keeps_history
+from azu_ws.presence import MemoryPresence
+from azu_ws.redis_broker import RedisBroker
 from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from websockets.sync.client import ClientConnection
 
-from {{ cookiecutter.package_name }}.auth import User
-from {{ cookiecutter.package_name }}.close_codes import (
-    WS_1012_SERVICE_RESTART,
-    WS_4008_SLOW_CONSUMER,
-    WS_4400_BAD_REQUEST,
-)
-from {{ cookiecutter.package_name }}.core.broker import MemoryBroker
-from {{ cookiecutter.package_name }}.core.history import HistoryLimits, MemoryHistory, Position
-from {{ cookiecutter.package_name }}.core.hub import Hub, keeps_history
-from {{ cookiecutter.package_name }}.core.presence import MemoryPresence
-from {{ cookiecutter.package_name }}.core.redis_broker import RedisBroker
 from {{ cookiecutter.package_name }}.messages import Connected, NewMessage
 
 from .conftest import Connect, receive_type

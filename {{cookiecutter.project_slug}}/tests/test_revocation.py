@@ -2,10 +2,9 @@
 
 import time
 
+from azu_ws.close_codes import WS_4401_UNAUTHORIZED, WS_4403_FORBIDDEN
+from azu_ws.services import Services
 from starlette.testclient import TestClient
-
-from {{ cookiecutter.package_name }}.close_codes import WS_4401_UNAUTHORIZED, WS_4403_FORBIDDEN
-from {{ cookiecutter.package_name }}.services import Services
 
 from .conftest import Connect, TokenFor, call, closed_with, receive_type
 from .probe import PROBE

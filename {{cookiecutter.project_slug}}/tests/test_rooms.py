@@ -6,15 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from azu_ws.close_codes import WS_4400_BAD_REQUEST, WS_4403_FORBIDDEN, WS_4408_HEARTBEAT_TIMEOUT
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 from websockets.sync.client import ClientConnection
-
-from {{ cookiecutter.package_name }}.close_codes import (
-    WS_4400_BAD_REQUEST,
-    WS_4403_FORBIDDEN,
-    WS_4408_HEARTBEAT_TIMEOUT,
-)
 
 from .conftest import Connect, TokenFor, call, closed_with, receive_type
 from .e2e import SERVE_COMMAND, WAIT, Server, receive, two_uvicorns

@@ -8,8 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-from {{ cookiecutter.package_name }}.scaffold import ScaffoldError, document, new_channel, register
+from azu_ws.scaffold import ScaffoldError, document, new_channel, register
 
 from .e2e import PROJECT
 
@@ -70,22 +69,22 @@ def project(tmp_path: Path) -> Path:
 )
 def test_a_name_that_is_no_module_or_would_shadow_one_is_refused(project: Path, name: str) -> None:
     with pytest.raises(ScaffoldError, match="is not a channel name"):
-        new_channel(name, project)
+        new_channel(name, project, "{{ cookiecutter.package_name }}")
     assert not list((project / "tests").iterdir())
 
 
 def test_it_writes_nothing_over_an_existing_channel_or_outside_a_project(
     project: Path, tmp_path: Path
 ) -> None:
-    written = new_channel(SAMPLE, project)
+    written = new_channel(SAMPLE, project, "{{ cookiecutter.package_name }}")
     assert [path.name for path in written] == [f"{SAMPLE}.py", "__init__.py", f"test_{SAMPLE}.py"]
     assert not (project / "README.md").exists()  # a project without one gets none
     registry = written[1].read_text()
     with pytest.raises(ScaffoldError, match="exists already"):
-        new_channel(SAMPLE, project)
+        new_channel(SAMPLE, project, "{{ cookiecutter.package_name }}")
     assert written[1].read_text() == registry  # registered once
     with pytest.raises(ScaffoldError, match="from the project's root"):
-        new_channel("other", tmp_path / "nowhere")
+        new_channel("other", tmp_path / "nowhere", "{{ cookiecutter.package_name }}")
 
 
 def test_the_readme_tables_get_the_new_messages_once_with_each_channel_named() -> None:
@@ -107,7 +106,7 @@ def test_a_path_another_channel_serves_already_is_refused(project: Path) -> None
     channels = project / "src" / "{{ cookiecutter.package_name }}" / "channels"
     (channels / "custom.py").write_text(f'class Custom:\n    path = "/ws/{SAMPLE}"\n')
     with pytest.raises(ScaffoldError, match=f"already serves /ws/{SAMPLE}"):
-        new_channel(SAMPLE, project)
+        new_channel(SAMPLE, project, "{{ cookiecutter.package_name }}")
     assert not (channels / f"{SAMPLE}.py").exists()
 
 
@@ -117,6 +116,6 @@ def test_a_registry_laid_out_by_hand_is_refused_before_anything_is_written(
     registry = project / "src" / "{{ cookiecutter.package_name }}" / "channels" / "__init__.py"
     registry.write_text(REGISTRY.replace("    RoomChannel,\n]", "    RoomChannel]"))
     with pytest.raises(ScaffoldError, match="add the channel to it by hand"):
-        new_channel(SAMPLE, project)
+        new_channel(SAMPLE, project, "{{ cookiecutter.package_name }}")
     assert not list((project / "tests").iterdir())
     assert not (registry.parent / f"{SAMPLE}.py").exists()

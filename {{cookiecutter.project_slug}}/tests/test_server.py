@@ -13,11 +13,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from azu_ws.connection import DROP_GRACE_SECONDS
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from {{ cookiecutter.package_name }}.channels import CHANNELS
-from {{ cookiecutter.package_name }}.core.connection import DROP_GRACE_SECONDS
 
 from .e2e import (
     PACKAGE,

@@ -3,10 +3,10 @@
 import time
 
 import pytest
+from azu_ws.auth import create_token
+from azu_ws.close_codes import WS_4401_UNAUTHORIZED
 from starlette.testclient import TestClient
 
-from {{ cookiecutter.package_name }}.auth import create_token
-from {{ cookiecutter.package_name }}.close_codes import WS_4401_UNAUTHORIZED
 from {{ cookiecutter.package_name }}.config import Settings
 
 from .conftest import TokenFor, closed_with, receive_type

@@ -1,100 +1,44 @@
-"""`create_app()`: the application, its channels as routes, its resources in a lifespan."""
+"""`create_app()`: this app's channels and HTTP routes on the azu_ws runtime."""
 
-import asyncio
-import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
-from fastapi.responses import PlainTextResponse
-from starlette.routing import WebSocketRoute
+from azu_ws import Channel, Notifier, Services, build_app, open_store
+from fastapi import FastAPI
 
 from .api import ROUTERS
-from .asyncapi import asyncapi_document, check_unique_ids
 from .channels import CHANNELS
 from .config import Settings, load_settings
-from .core.channel import Channel
-from .core.collector import settle_for_many_sockets
-from .core.runner import channel_endpoint
-from .core.transport import TransportHandle
-from .demo import mount_demo
-from .logs import log_app_events, redact_tokens_in_server_logs
-from .metrics import exposition, forget_this_process
-from .services import Services
-from .typescript import typescript_types
+from .updates import UpdatePublisher
 
-logger = logging.getLogger(__name__)
 TITLE = "{{ cookiecutter.project_name }}"
 
 
 def create_app(
     settings: Settings | None = None, channels: Sequence[type[Channel[Any, Any]]] = CHANNELS
 ) -> FastAPI:
-    """Build the app; the hub and broker are made in the lifespan, never at import."""
+    """Build the app; its resources are made in the lifespan, never at import."""
     settings = settings or load_settings()
-    check_unique_ids(channels)  # or /asyncapi.json would fail on its first request
-    redact_tokens_in_server_logs()
-    log_app_events(__package__ or __name__)
-    if settings.uses_placeholder_secret:
-        logger.warning("JWT_SECRET is the public placeholder: anyone can sign tokens for this app")
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = Services.create(settings)
-        await services.start()
-        app.state.services = services
-        settle_for_many_sockets()
+    async def resources(app: FastAPI, services: Services) -> AsyncIterator[None]:
+        # Hung on app.state: channels reach them as `self.state`, routes as deps.
+        store = open_store(
+            settings.database_url,
+            max_pending=settings.notification_max_pending,
+            ttl_seconds=settings.notification_ttl,
+        )
+        app.state.notifier = Notifier(store, services.hub)
+        app.state.updates = UpdatePublisher(services.hub)
         try:
             yield
         finally:
-            await services.stop()
-            forget_this_process()
+            await store.close()
 
-    app = FastAPI(title=TITLE, lifespan=lifespan)
-    app.state.settings = settings
-
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str | int]:
-        """Up, with the counts that show a leak: open connections, topics, asyncio tasks."""
-        hub = app.state.services.hub
-        return {
-            "status": "ok",
-            "connections": len(hub.connections),
-            "topics": hub.topic_count,
-            "tasks": len(asyncio.all_tasks()),
-        }
-
-    @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
-        """Prometheus metrics: no user data, bounded labels; keep it off the public internet."""
-        body, content_type = exposition()
-        return Response(body, media_type=content_type)
-
-    @app.get("/asyncapi.json", include_in_schema=False)
-    async def asyncapi(request: Request) -> dict[str, Any]:
-        """The websockets' AsyncAPI 3.0 document, made from the channels' own unions."""
-        return asyncapi_document(
-            channels,
-            title=app.title,
-            version=app.version,
-            host=request.url.netloc,
-            secure=request.url.scheme in ("https", "wss"),
-        )
-
-    @app.get("/messages.d.ts", include_in_schema=False)
-    async def typescript() -> PlainTextResponse:
-        """TypeScript types of every message, made from the same models."""
-        body = typescript_types(channels, title=app.title)
-        return PlainTextResponse(body, media_type="application/typescript")
-
-    app.add_middleware(TransportHandle)
-    mount_demo(app, settings)
+    app = build_app(
+        settings, channels, title=TITLE, package=__package__ or __name__, resources=resources
+    )
     for router in ROUTERS:
         app.include_router(router)
-    for channel_class in channels:
-        # Starlette's route, not FastAPI's: a channel takes no dependencies,
-        # and FastAPI's per-socket exit stacks cost about 3 KB per connection.
-        route = WebSocketRoute(channel_class.path, channel_endpoint(channel_class))
-        app.router.routes.append(route)
     return app

@@ -6,17 +6,17 @@ the options `serve` passes (outside development). Tests build their own app
 with `create_app`.
 """
 
+from azu_ws import UnsafeLaunch, check_launch
 from fastapi import FastAPI
 
 from .app import create_app
 from .config import SettingsError, load_settings
-from .launch import UnsafeLaunch, check_launch
 
 
 def _app_or_exit() -> FastAPI:
     try:
         settings = load_settings()
-        check_launch(settings)
+        check_launch(settings, __package__ or __name__)
         return create_app(settings)
     except (SettingsError, UnsafeLaunch) as exc:
         # One readable line instead of a traceback; under --reload, uvicorn

@@ -3,7 +3,8 @@
 import re
 from typing import Any
 
-from .core.hub import Hub
+from azu_ws import Hub
+
 from .messages import ResourceId, Update
 
 _INTEGER = re.compile(r"^(0|-?[1-9][0-9]{0,17})$")

@@ -5,12 +5,17 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
+from azu_ws import (
+    MAX_USER_ID_LENGTH,
+    AuthenticationError,
+    Services,
+    User,
+    VerifierFailed,
+    verify_token,
+)
 from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator, BaseModel, ConfigDict
-
-from ..auth import MAX_USER_ID_LENGTH, AuthenticationError, User, VerifierFailed, verify_token
-from ..services import Services
 
 logger = logging.getLogger(__name__)
 

@@ -2,12 +2,19 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from azu_ws import Notifier, StoreUnavailable, User
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel
 
-from ..auth import User
-from ..notifications import StoreUnavailable
-from .deps import Body, Payload, ServicesDep, UserIdPath, caller_with_scope
+from .deps import Body, Payload, UserIdPath, caller_with_scope
+
+
+def get_notifier(request: Request) -> Notifier:
+    notifier: Notifier = request.app.state.notifier  # made in app.py's lifespan
+    return notifier
+
+
+NotifierDep = Annotated[Notifier, Depends(get_notifier)]
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"])
 Sender = Annotated[User, Depends(caller_with_scope("notifications:send"))]
@@ -30,7 +37,7 @@ class SystemNotificationSent(BaseModel):
 async def notify_user(
     user_id: UserIdPath,
     body: NotificationIn,
-    services: ServicesDep,
+    notifier: NotifierDep,
     sender: Sender,
 ) -> NotificationStored:
     """Store a notification for `user_id` and deliver it to each of their open sockets.
@@ -38,7 +45,7 @@ async def notify_user(
     503 when the store cannot be reached: nothing was stored, send it again.
     """
     try:
-        notification = await services.notifier.notify_user(user_id, body.payload)
+        notification = await notifier.notify_user(user_id, body.payload)
     except StoreUnavailable as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
     return NotificationStored(id=notification.id, user_id=user_id)
@@ -46,8 +53,8 @@ async def notify_user(
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED)
 async def broadcast_system_notification(
-    body: NotificationIn, services: ServicesDep, sender: Sender
+    body: NotificationIn, notifier: NotifierDep, sender: Sender
 ) -> SystemNotificationSent:
     """Send a notification to every user connected to /ws/notifications now (not stored)."""
-    await services.notifier.broadcast_system_notification(body.payload)
+    await notifier.broadcast_system_notification(body.payload)
     return SystemNotificationSent()

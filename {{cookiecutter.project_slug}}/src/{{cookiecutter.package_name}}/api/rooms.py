@@ -2,10 +2,10 @@
 
 from typing import Annotated
 
+from azu_ws import User
 from fastapi import APIRouter, Depends, Path, status
 from pydantic import BaseModel, StringConstraints
 
-from ..auth import User
 from ..channels.rooms import ROOM_ID_PATTERN, room_topic
 from ..messages import MAX_CONTENT_LENGTH, NewMessage
 from .deps import Body, ServicesDep, caller_with_scope

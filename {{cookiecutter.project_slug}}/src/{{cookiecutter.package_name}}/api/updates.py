@@ -2,13 +2,21 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, status
+from azu_ws import User
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 from pydantic import BaseModel
 
-from ..auth import User
 from ..channels.live_updates import RESOURCES
-from ..updates import canonical_id
-from .deps import Body, Payload, ServicesDep, caller_with_scope
+from ..updates import UpdatePublisher, canonical_id
+from .deps import Body, Payload, caller_with_scope
+
+
+def get_updates(request: Request) -> UpdatePublisher:
+    updates: UpdatePublisher = request.app.state.updates  # made in app.py's lifespan
+    return updates
+
+
+UpdatesDep = Annotated[UpdatePublisher, Depends(get_updates)]
 
 router = APIRouter(prefix="/api/updates", tags=["live updates"])
 Publisher = Annotated[User, Depends(caller_with_scope("updates:publish"))]
@@ -27,11 +35,11 @@ async def publish_update(
     resource: str,
     resource_id: Annotated[str, Path(min_length=1, max_length=64)],
     body: UpdateIn,
-    services: ServicesDep,
+    updates: UpdatesDep,
     publisher: Publisher,
 ) -> UpdatePublished:
     """Send `data` to the subscribers of (`resource`, `resource_id`)."""
     if resource not in RESOURCES:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown resource {resource!r}")
-    await services.updates.publish_update(resource, canonical_id(resource_id), body.data)
+    await updates.publish_update(resource, canonical_id(resource_id), body.data)
     return UpdatePublished()

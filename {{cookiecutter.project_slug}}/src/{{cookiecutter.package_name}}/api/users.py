@@ -2,11 +2,10 @@
 
 from typing import Annotated
 
+from azu_ws import User, close_codes
 from fastapi import APIRouter, Depends, status
 from pydantic import BaseModel, StringConstraints
 
-from ..auth import User
-from ..close_codes import WS_4403_FORBIDDEN
 from .deps import Body, ServicesDep, UserIdPath, caller_with_scope
 
 router = APIRouter(prefix="/api/users", tags=["users"])
@@ -32,5 +31,7 @@ async def disconnect_user(
 ) -> Disconnected:
     """Close every socket of `user_id` with 4403, on every worker; their tokens still need
     revoking at the source. `sockets` counts those this worker closed."""
-    sockets = await services.hub.disconnect_user(user_id, WS_4403_FORBIDDEN, body.reason)
+    sockets = await services.hub.disconnect_user(
+        user_id, close_codes.WS_4403_FORBIDDEN, body.reason
+    )
     return Disconnected(user_id=user_id, sockets=sockets)

@@ -2,7 +2,8 @@
 
 from typing import Any
 
-from ..core.channel import Channel
+from azu_ws import Channel
+
 from .chat import ChatChannel
 from .live_updates import LiveUpdatesChannel
 from .notifications import NotificationsChannel

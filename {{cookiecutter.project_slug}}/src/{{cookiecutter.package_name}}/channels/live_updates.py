@@ -10,22 +10,10 @@ Back from a dropped connection, a client resumes its `user` resource with
 from collections.abc import Callable
 from typing import Annotated
 
+from azu_ws import Channel, ErrorMessage, Ping, Pong, Position, User
 from pydantic import Field
 
-from ..auth import User
-from ..core.channel import Channel
-from ..core.history import Position
-from ..messages import (
-    ErrorMessage,
-    Ping,
-    Pong,
-    ResourceId,
-    Subscribe,
-    Subscribed,
-    Unsubscribe,
-    Unsubscribed,
-    Update,
-)
+from ..messages import ResourceId, Subscribe, Subscribed, Unsubscribe, Unsubscribed, Update
 from ..updates import canonical_id, update_topic
 
 LiveUpdatesInbound = Annotated[Ping | Subscribe | Unsubscribe, Field(discriminator="type")]

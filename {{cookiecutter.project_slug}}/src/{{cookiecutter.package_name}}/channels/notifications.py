@@ -2,18 +2,26 @@
 
 Pending ones first, oldest first; then new ones as they are sent. Each stays
 pending until acknowledged with `{"type": "ack", "id": N}` (at least once:
-see `notifications.py` at the package root for the exact semantics).
+see `azu_ws/notifications.py` for the exact semantics).
 """
 
 import json
 from typing import Annotated
 
+from azu_ws import (
+    SYSTEM_NOTIFICATIONS,
+    Channel,
+    ErrorMessage,
+    Frame,
+    NotificationMessage,
+    Notifier,
+    Ping,
+    Pong,
+    notifications_topic,
+)
 from pydantic import Field
 
-from ..core.channel import Channel
-from ..core.connection import Frame
-from ..messages import Ack, Acked, ErrorMessage, NotificationMessage, Ping, Pong
-from ..notifications import SYSTEM_NOTIFICATIONS, notifications_topic
+from ..messages import Ack, Acked
 
 NotificationsInbound = Annotated[Ping | Ack, Field(discriminator="type")]
 # Notifications reach the socket from the store and the notifier, already serialised.
@@ -22,6 +30,11 @@ NotificationsOutbound = Pong | Acked | NotificationMessage
 
 class NotificationsChannel(Channel[NotificationsInbound, NotificationsOutbound]):
     path = "/ws/notifications"
+
+    @property
+    def notifier(self) -> Notifier:
+        notifier: Notifier = self.state.notifier  # made in app.py's lifespan
+        return notifier
 
     async def on_connect(self) -> None:
         # Live notifications wait while the pending ones go out, oldest first;
@@ -40,7 +53,7 @@ class NotificationsChannel(Channel[NotificationsInbound, NotificationsOutbound])
             case Ping():
                 await self.reply(message, Pong())
             case Ack(id=notification_id):
-                if await self.services.notifier.store.ack(self.user.id, notification_id):
+                if await self.notifier.store.ack(self.user.id, notification_id):
                     await self.reply(message, Acked(id=notification_id))
                 else:
                     unknown = f"No pending notification {notification_id}"
@@ -49,7 +62,7 @@ class NotificationsChannel(Channel[NotificationsInbound, NotificationsOutbound])
 
     async def _push_pending(self) -> int:
         """Send every pending notification, a page at a time; return the newest id sent."""
-        store, after = self.services.notifier.store, 0
+        store, after = self.notifier.store, 0
         while page := await store.pending(self.user.id, after=after, limit=PAGE):
             for notification in page:
                 await self.connection.send_in_turn(notification.message().model_dump_json())

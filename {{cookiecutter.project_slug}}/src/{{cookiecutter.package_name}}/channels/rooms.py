@@ -9,21 +9,10 @@ room's history. A client back from a dropped connection adds
 
 from typing import Annotated
 
+from azu_ws import Channel, ErrorMessage, Ping, Pong
 from pydantic import BaseModel, Field, StringConstraints
 
-from ..core.channel import Channel
-from ..messages import (
-    ErrorMessage,
-    Joined,
-    NewMessage,
-    Ping,
-    Pong,
-    PostMessage,
-    SetTyping,
-    UserJoined,
-    UserLeft,
-    UserTyping,
-)
+from ..messages import Joined, NewMessage, PostMessage, SetTyping, UserJoined, UserLeft, UserTyping
 
 RoomInbound = Annotated[Ping | PostMessage | SetTyping, Field(discriminator="type")]
 RoomOutbound = Joined | UserJoined | UserLeft | Pong | NewMessage | UserTyping

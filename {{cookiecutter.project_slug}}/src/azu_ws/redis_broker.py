@@ -27,7 +27,7 @@ import random
 import uuid
 from typing import Any
 
-from .. import metrics
+from . import metrics
 from .broker import Deliver
 from .connection import Frame
 from .history import HistoryLimits, Position, Replay, new_epoch, replay, stamp_prefix

@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, cast
 
-from .core.redis_client import UNREACHABLE, open_redis
 from .notifications import Notification, StoreUnavailable
+from .redis_client import UNREACHABLE, open_redis
 
 COUNTER = "azu:notifications:next-id"
 

@@ -29,11 +29,11 @@ from typing import Any
 from starlette.types import Message
 from starlette.websockets import WebSocket
 
-from .. import metrics
-from ..auth import User
-from ..close_codes import WS_4008_SLOW_CONSUMER
+from . import metrics
+from .auth import User
 from .batch import Frame as Frame  # what a socket is sent; imported from here elsewhere
 from .batch import Framed, batch_writer
+from .close_codes import WS_4008_SLOW_CONSUMER
 from .flush import Flusher
 from .outbox import DEFAULT_MAX_BYTES, Outbox, OutboxFull
 from .tasks import cancel_and_wait

@@ -14,17 +14,18 @@ from typing import (
 )
 
 from pydantic import BaseModel, Field, TypeAdapter
+from starlette.datastructures import State
 
-from .. import metrics
-from ..auth import User
-from ..messages import RUNNER_MESSAGES, Auth, ClientMessage, ErrorMessage, ServerMessage
+from . import metrics
+from .auth import User
 from .catching import Followed
 from .connection import Connection
 from .history import Position
 from .hub import ALL_TOPIC, user_topic
+from .messages import RUNNER_MESSAGES, Auth, ClientMessage, ErrorMessage, ServerMessage
 
 if TYPE_CHECKING:
-    from ..services import Services
+    from .services import Services
 
 InboundT = TypeVar("InboundT")
 OutboundT = TypeVar("OutboundT", bound=ServerMessage)
@@ -37,7 +38,7 @@ class Channel(Generic[InboundT, OutboundT]):
     -------------------
     Subclass with the union of client messages it accepts and the union of
     server messages it sends, set `path`, and add the class to `CHANNELS` in
-    `channels/__init__.py`::
+    the app's `channels/__init__.py`::
 
         Inbound = Annotated[Ping | PostMessage, Field(discriminator="type")]
         Outbound = Pong | NewMessage
@@ -167,10 +168,13 @@ class Channel(Generic[InboundT, OutboundT]):
         self,
         connection: Connection,
         services: "Services",
+        state: State,
         params: dict[str, str],
         since: Position | None = None,
     ) -> None:
         self.connection = connection
+        # The app's own resources, hung on `app.state` in its lifespan.
+        self.state = state
         self.user: User = connection.user
         self.params = params
         # Where the client left off, from `?since=epoch:offset` (checked at the handshake).

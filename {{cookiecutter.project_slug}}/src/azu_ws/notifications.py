@@ -24,15 +24,36 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
-from .config import Settings
-from .core.hub import Hub
-from .messages import NotificationMessage
+from .hub import Hub
+from .messages import ServerMessage, utc_now
 
 SYSTEM_NOTIFICATIONS = "notifications:system"
 T = TypeVar("T")
+
+
+class NotificationMessage(ServerMessage):
+    """A user's notification (with an `id` to acknowledge) or a system one (without)."""
+
+    type: Literal["notification"] = "notification"
+    id: int | None
+    kind: Literal["user", "system"]
+    payload: dict[str, Any]
+    timestamp: datetime
+
+    @classmethod
+    def for_user(
+        cls, notification_id: int, payload: dict[str, Any], created_at: float
+    ) -> "NotificationMessage":
+        timestamp = datetime.fromtimestamp(created_at, UTC)
+        return cls(id=notification_id, kind="user", payload=payload, timestamp=timestamp)
+
+    @classmethod
+    def for_system(cls, payload: dict[str, Any]) -> "NotificationMessage":
+        return cls(id=None, kind="system", payload=payload, timestamp=utc_now())
 
 
 def notifications_topic(user_id: str) -> str:
@@ -189,14 +210,17 @@ class NotificationStore(Protocol):
     async def close(self) -> None: ...
 
 
-def store_from_settings(settings: Settings) -> NotificationStore:
-    """The store DATABASE_URL names: `sqlite:///path` (the default) or `redis://...`."""
-    cap, ttl = settings.notification_max_pending, settings.notification_ttl
-    if settings.database_url.startswith(("redis://", "rediss://")):
+SQLITE_PREFIX = "sqlite:///"
+
+
+def open_store(url: str, *, max_pending: int, ttl_seconds: float) -> NotificationStore:
+    """The store `url` names: `sqlite:///relative/path`, `sqlite:////absolute`, or `redis://...`."""
+    if url.startswith(("redis://", "rediss://")):
         from .redis_store import RedisNotificationStore  # imported only when used
 
-        return RedisNotificationStore(settings.database_url, max_pending=cap, ttl_seconds=ttl)
-    return SqliteNotificationStore(Path(settings.database_path), max_pending=cap, ttl_seconds=ttl)
+        return RedisNotificationStore(url, max_pending=max_pending, ttl_seconds=ttl_seconds)
+    path = Path(url.removeprefix(SQLITE_PREFIX))
+    return SqliteNotificationStore(path, max_pending=max_pending, ttl_seconds=ttl_seconds)
 
 
 class Notifier:

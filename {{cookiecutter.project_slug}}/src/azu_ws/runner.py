@@ -20,15 +20,16 @@ from pydantic import ValidationError
 from starlette.types import Message
 from starlette.websockets import WebSocket
 
-from .. import metrics
-from ..auth import (
+from . import metrics
+from .auth import (
     BEARER_SUBPROTOCOL,
     AuthenticationError,
     VerifierFailed,
     authenticate,
     verify_token,
 )
-from ..close_codes import (
+from .channel import Channel
+from .close_codes import (
     WS_1000_NORMAL_CLOSURE,
     WS_1008_POLICY_VIOLATION,
     WS_1009_MESSAGE_TOO_BIG,
@@ -39,15 +40,14 @@ from ..close_codes import (
     WS_4403_FORBIDDEN,
     WS_4429_TOO_MANY_CONNECTIONS,
 )
-from ..messages import Auth, Authenticated, ErrorMessage
-from .channel import Channel
 from .errors import ClientError, error_for_invalid_frame
 from .history import Position
 from .hub import user_topic
+from .messages import Auth, Authenticated, ErrorMessage
 from .origins import origin_allowed
 
 if TYPE_CHECKING:
-    from ..services import Services
+    from .services import Services
 
 logger = logging.getLogger(__name__)
 
@@ -219,7 +219,8 @@ class Session:
             await self.websocket.close(WS_1011_INTERNAL_ERROR, "Internal error")
             return
         since = self.websocket.scope.get(SINCE_KEY)
-        channel = self.channel_class(connection, self.services, self.params, since)
+        state = self.websocket.app.state
+        channel = self.channel_class(connection, self.services, state, self.params, since)
         user = connection.user.id
         metrics.CONNECTIONS_OPEN.labels(path).inc()
         logger.info("%s: %s connected (connections: %d)", path, user, len(hub.connections))

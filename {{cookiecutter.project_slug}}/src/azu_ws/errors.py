@@ -6,7 +6,7 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from ..messages import MAX_REF_LENGTH, MAX_SAFE_INTEGER, ErrorCode, ErrorMessage, FieldError
+from .messages import MAX_REF_LENGTH, MAX_SAFE_INTEGER, ErrorCode, ErrorMessage, FieldError
 
 # An `invalid_message` error names this many fields at most, and counts the rest.
 MAX_LISTED_FIELDS = 5

@@ -16,9 +16,9 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from .channel import Channel
 from .close_codes import CLOSE_CODES
-from .core.channel import Channel
-from .core.history import SINCE_PATTERN
+from .history import SINCE_PATTERN
 from .messages import ClientMessage, ServerMessage
 
 SCHEMAS = "#/components/schemas/{model}"

@@ -6,18 +6,20 @@ gets its token from `POST /dev/token`; elsewhere that route does not exist,
 and the page asks for a token minted the real way.
 """
 
+import html
 import ipaddress
 import logging
 from pathlib import Path
+from string import Template
 from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from .auth import create_token
-from .config import Settings
+from .settings import RuntimeSettings
 
 logger = logging.getLogger(__name__)
 
@@ -41,12 +43,15 @@ class DevToken(BaseModel):
     expires_in: int
 
 
-def mount_demo(app: FastAPI, settings: Settings) -> None:
+def mount_demo(app: FastAPI, settings: RuntimeSettings, package: str) -> None:
+    """The page at `/`, titled as the app, naming `package` in its hints; its files at `/static`."""
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    page = Template((STATIC / "index.html").read_text(encoding="utf-8"))
+    body = page.safe_substitute(title=html.escape(app.title), package=html.escape(package))
 
     @app.get("/", include_in_schema=False)
-    async def demo_page() -> FileResponse:
-        return FileResponse(STATIC / "index.html")
+    async def demo_page() -> HTMLResponse:
+        return HTMLResponse(body)
 
     if settings.environment == "development":
         logger.warning(
@@ -73,7 +78,7 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _dev_token_router(settings: Settings) -> APIRouter:
+def _dev_token_router(settings: RuntimeSettings) -> APIRouter:
     router = APIRouter(prefix="/dev", tags=["development only"])
 
     @router.post("/token")

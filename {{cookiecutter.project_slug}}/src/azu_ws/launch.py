@@ -9,7 +9,7 @@ from typing import Any
 
 import uvicorn
 
-from .config import Settings
+from .settings import RuntimeSettings
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ def uvicorn_options(argv: Sequence[str]) -> dict[str, Any] | None:
     return dict(context.params)
 
 
-def missing_options(settings: Settings, options: dict[str, Any]) -> list[str]:
+def missing_options(settings: RuntimeSettings, options: dict[str, Any]) -> list[str]:
     """The uvicorn options that would make this launch as safe as `serve`."""
     missing = []
     # Compression lets a few kilobytes inflate to WS_MAX_MESSAGE_SIZE per frame,
@@ -43,13 +43,15 @@ def missing_options(settings: Settings, options: dict[str, Any]) -> list[str]:
     return missing
 
 
-def check_launch(settings: Settings, argv: Sequence[str] | None = None) -> None:
-    """Refuse an unsafe plain-uvicorn launch outside development (UnsafeLaunch); warn in it."""
+def check_launch(
+    settings: RuntimeSettings, package: str, argv: Sequence[str] | None = None
+) -> None:
+    """Refuse an unsafe plain-uvicorn launch of the app `package` outside development
+    (UnsafeLaunch); warn in it."""
     options = uvicorn_options(sys.argv if argv is None else argv)
     missing = missing_options(settings, options) if options is not None else []
     if not missing:
         return
-    package = __package__ or "app"
     advice = (
         f"plain uvicorn lacks {' '.join(missing)}: start with `python -m {package} serve`, "
         "which passes them from the settings, or add them"

@@ -1,11 +1,8 @@
 """JSON Web Tokens: minting, verifying, and finding the token in a websocket handshake.
 
-Mint a development token from the project directory (reads `.env`):
-
-    python -m {{ cookiecutter.package_name }}.auth alice --ttl 3600
+python-jose is called here only, with its known gaps guarded (`verify_token`).
 """
 
-import argparse
 import functools
 import time
 from collections.abc import Mapping, Sequence
@@ -21,7 +18,7 @@ from jose.backends.base import Key
 from jose.utils import base64url_decode
 from starlette.requests import HTTPConnection
 
-from .config import Settings, SettingsError, load_settings
+from .settings import RuntimeSettings
 
 # Browsers cannot set headers on a websocket handshake, so they offer two
 # subprotocols: this marker, then the token. The server echoes the marker.
@@ -56,7 +53,7 @@ class User:
 
 def create_token(
     subject: str,
-    settings: Settings,
+    settings: RuntimeSettings,
     *,
     ttl_seconds: int = 3600,
     extra_claims: Mapping[str, Any] | None = None,
@@ -72,7 +69,7 @@ def create_token(
     return jwt.encode(claims, _signing_key(settings), algorithm=settings.jwt_algorithm)
 
 
-def _signing_key(settings: Settings) -> str:
+def _signing_key(settings: RuntimeSettings) -> str:
     if settings.jwt_algorithm.startswith("HS"):
         assert settings.jwt_secret is not None  # the settings refuse HS* without one
         return settings.jwt_secret.get_secret_value()
@@ -81,7 +78,7 @@ def _signing_key(settings: Settings) -> str:
     return settings.jwt_private_key.get_secret_value().replace("\\n", "\n")
 
 
-def _verification_key(settings: Settings) -> str:
+def _verification_key(settings: RuntimeSettings) -> str:
     if settings.jwt_algorithm.startswith("HS"):
         assert settings.jwt_secret is not None
         return settings.jwt_secret.get_secret_value()
@@ -94,7 +91,7 @@ def _prepared_key(algorithm: str, key: str) -> Key:
     return jwk.construct(key, algorithm)
 
 
-def prepare(settings: Settings) -> None:
+def prepare(settings: RuntimeSettings) -> None:
     """Build the verification key and check a signature once, at start-up: no import or key
     parsing is then left for a handshake, where a failure would look like a bad token."""
     _prepared_key(settings.jwt_algorithm, _verification_key(settings)).verify(b"", b"\0" * 64)
@@ -131,7 +128,7 @@ def _verify_ecdsa(key: Key, message: bytes, signature: bytes) -> None:
     public_key.verify(encode_dss_signature(r, s), message, ec.ECDSA(hashes.SHA256()))
 
 
-def verify_token(token: str, settings: Settings) -> User:
+def verify_token(token: str, settings: RuntimeSettings) -> User:
     """Return the token's user, or raise AuthenticationError if it is not one we signed.
 
     python-jose is called here only, with exactly one algorithm and its one
@@ -208,33 +205,9 @@ def token_from_handshake(connection: HTTPConnection) -> str | None:
     return connection.query_params.get("token") or None
 
 
-def authenticate(connection: HTTPConnection, settings: Settings) -> User:
+def authenticate(connection: HTTPConnection, settings: RuntimeSettings) -> User:
     """Verify the handshake's token; raise AuthenticationError when there is none or it is bad."""
     token = token_from_handshake(connection)
     if token is None:
         raise AuthenticationError("missing token")
     return verify_token(token, settings)
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """Print a signed token for a user: the quickest way to connect during development."""
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("user", help="the user id, stored as the token's `sub` claim")
-    parser.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
-    parser.add_argument(
-        "--scope",
-        action="append",
-        default=[],
-        help="grant an HTTP API scope, e.g. notifications:send (repeatable)",
-    )
-    args = parser.parse_args(argv)
-    try:
-        settings = load_settings()
-        claims = {"scope": " ".join(args.scope)} if args.scope else None
-        print(create_token(args.user, settings, ttl_seconds=args.ttl, extra_claims=claims))
-    except (SettingsError, AuthenticationError) as exc:
-        parser.exit(2, f"{exc}\n")
-
-
-if __name__ == "__main__":
-    main()

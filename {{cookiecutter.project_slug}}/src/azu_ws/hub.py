@@ -24,16 +24,16 @@ import time
 from pydantic import BaseModel, ValidationError
 from starlette.websockets import WebSocket
 
-from ..auth import User
-from ..close_codes import WS_1012_SERVICE_RESTART
-from ..messages import Published
+from .auth import User
 from .broker import Broker
 from .catching import CatchingUp, Followed
+from .close_codes import WS_1012_SERVICE_RESTART
 from .connection import Connection, Frame
 from .errors import ClientError
 from .flush import Flusher
 from .gaps import Gaps
 from .history import Position, Replay
+from .messages import Published
 from .outbox import DEFAULT_MAX_BYTES
 from .presence import Presence
 

@@ -17,9 +17,9 @@ import asyncio
 import logging
 import time
 
-from ..close_codes import WS_4401_UNAUTHORIZED, WS_4408_HEARTBEAT_TIMEOUT
-from ..messages import Heartbeat
+from .close_codes import WS_4401_UNAUTHORIZED, WS_4408_HEARTBEAT_TIMEOUT
 from .hub import Hub
+from .messages import Heartbeat
 
 logger = logging.getLogger(__name__)
 

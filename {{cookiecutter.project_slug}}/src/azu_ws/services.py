@@ -1,4 +1,4 @@
-"""What channels and HTTP routes share: built once per app, in its lifespan."""
+"""The runtime's resources (hub, watchdog, limits): built once per app, in its lifespan."""
 
 import asyncio
 import logging
@@ -8,15 +8,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .auth import prepare as prepare_token_checks
-from .config import Settings
-from .core.broker import broker_from_url
-from .core.hub import Hub
-from .core.presence import presence_from_url
-from .core.ratelimit import KeyedLimit, MessageLimit, message_limit_from_url
-from .core.tasks import cancel_and_wait
-from .core.watchdog import Watchdog
-from .notifications import Notifier, store_from_settings
-from .updates import UpdatePublisher
+from .broker import broker_from_url
+from .hub import Hub
+from .presence import presence_from_url
+from .ratelimit import KeyedLimit, MessageLimit, message_limit_from_url
+from .settings import RuntimeSettings
+from .tasks import cancel_and_wait
+from .watchdog import Watchdog
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +43,7 @@ class Limits:
     attempts_per_address: KeyedLimit  # handshakes per client address, token or not
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "Limits":
+    def from_settings(cls, settings: RuntimeSettings) -> "Limits":
         return cls(
             message_limit_from_url(
                 settings.broker_url, settings.ws_rate_limit, settings.ws_rate_burst
@@ -57,16 +55,14 @@ class Limits:
 
 @dataclass(frozen=True, slots=True)
 class Services:
-    settings: Settings
+    settings: RuntimeSettings
     hub: Hub
-    notifier: Notifier
-    updates: UpdatePublisher
     watchdog: Watchdog
     limits: Limits
     _tasks: list["asyncio.Task[None]"] = field(default_factory=list)
 
     @classmethod
-    def create(cls, settings: Settings) -> "Services":
+    def create(cls, settings: RuntimeSettings) -> "Services":
         hub = Hub(
             broker_from_url(settings.broker_url, settings.history_limits),
             presence_from_url(settings.broker_url, ttl_seconds=settings.presence_ttl),
@@ -74,12 +70,11 @@ class Services:
             send_queue_bytes=settings.ws_send_queue_bytes,
             max_topics=settings.ws_max_subscriptions,
         )
-        store = store_from_settings(settings)
         watchdog = Watchdog(
             hub, ping_interval=settings.ws_ping_interval, ping_timeout=settings.ws_ping_timeout
         )
         limits = Limits.from_settings(settings)
-        return cls(settings, hub, Notifier(store, hub), UpdatePublisher(hub), watchdog, limits)
+        return cls(settings, hub, watchdog, limits)
 
     async def start(self) -> None:
         prepare_token_checks(self.settings)
@@ -99,4 +94,3 @@ class Services:
             await cancel_and_wait(task)
         await self.hub.stop()
         await self.limits.messages.close()
-        await self.notifier.store.close()

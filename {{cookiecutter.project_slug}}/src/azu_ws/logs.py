@@ -6,7 +6,7 @@ from urllib.parse import unquote_plus
 
 from websockets.exceptions import InvalidState
 
-from .core.ratelimit import TokenBucket
+from .ratelimit import TokenBucket
 
 # One query parameter: its name, then its value up to the next `&`, space or quote.
 # Possessive, and no `?` in a name: each character is scanned once, whatever the line.
@@ -122,16 +122,20 @@ def redact_tokens_in_server_logs() -> None:
 
 
 def log_app_events(package: str) -> None:
-    """Show the app's INFO lines (connects, disconnects) when nobody configured logging.
+    """Show the INFO lines (connects, disconnects) of the runtime and of the app `package`
+    when nobody configured logging.
 
-    uvicorn configures only its own loggers, so without this the app's lines
-    would go nowhere. An application that sets up logging itself is left alone.
+    uvicorn configures only its own loggers, so without this those lines would
+    go nowhere. An application that sets up logging itself is left alone.
     """
-    logger = logging.getLogger(package)
-    if logger.handlers or logging.getLogger().handlers:
+    if logging.getLogger().handlers:
         return
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
-    handler.addFilter(RedactTokens())
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
+    for name in dict.fromkeys((__package__ or "azu_ws", package)):
+        logger = logging.getLogger(name)
+        if logger.handlers:
+            continue
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
+        handler.addFilter(RedactTokens())
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)

@@ -1,6 +1,6 @@
 """TypeScript types of every message, made from the Pydantic models that validate them.
 
-Served at `GET /messages.d.ts`, and written by `python -m {{ cookiecutter.package_name }} types
+Served at `GET /messages.d.ts`, and written by `python -m <package> types
 --output FILE` for a front end's repository. Like `/asyncapi.json` it comes
 from the channels' own unions, so it cannot drift from the server: a front
 end that compiles against it sends what the server accepts.
@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode
 
 from .asyncapi import channel_id, check_unique_ids
-from .core.channel import Channel
+from .channel import Channel
 from .scaffold import camel_case
 
 HEADER = (

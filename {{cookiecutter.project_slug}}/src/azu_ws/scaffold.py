@@ -1,4 +1,4 @@
-"""`python -m {{ cookiecutter.package_name }} new-channel NAME`: a new channel that works, to edit.
+"""`python -m <package> new-channel NAME`: a new channel that works, to edit.
 
 Like Phoenix's `mix phx.gen.channel`: it writes `channels/NAME.py` (the
 channel and its message models), registers it in `channels/__init__.py`,
@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
-PACKAGE = Path(__file__).resolve().parent.name
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 # Names that would shadow what a channels module or the package already uses,
 # or whose topic (the channel's name) is one of the hub's: `all` reaches every
@@ -34,10 +33,10 @@ channel is for. Made by
 from datetime import datetime
 from typing import Annotated, Literal
 
+from azu_ws import Channel, ClientMessage, Ping, Pong, Published, utc_now
 from pydantic import Field, StringConstraints
 
-from ..core.channel import Channel
-from ..messages import ClientMessage, Connected, Ping, Pong, Published, utc_now
+from ..messages import Connected
 
 TOPIC = "$name"
 
@@ -130,6 +129,7 @@ class ScaffoldError(ValueError):
 class NewChannel:
     name: str
     root: Path  # the project: where src/ and tests/ are
+    package: str  # the app's package, in src/
 
     @property
     def class_prefix(self) -> str:
@@ -137,7 +137,7 @@ class NewChannel:
 
     @property
     def channels(self) -> Path:
-        return self.root / "src" / PACKAGE / "channels"
+        return self.root / "src" / self.package / "channels"
 
     @property
     def module(self) -> Path:
@@ -177,7 +177,7 @@ class NewChannel:
         values = {
             "name": self.name,
             "Name": self.class_prefix,
-            "package": PACKAGE,
+            "package": self.package,
         }
         # Everything is worked out before anything is written: a registry this
         # cannot edit leaves the project as it was.
@@ -251,6 +251,7 @@ def tidy(paths: list[Path]) -> None:
     subprocess.run(command, check=False, capture_output=True)  # noqa: S603 - our own files
 
 
-def new_channel(name: str, root: Path) -> list[Path]:
-    """Write the channel `name`, its registration and its test; the paths written."""
-    return NewChannel(name, root).write()
+def new_channel(name: str, root: Path, package: str) -> list[Path]:
+    """Write the channel `name` into the app `package`, its registration and its test; the
+    paths written."""
+    return NewChannel(name, root, package).write()

@@ -1,0 +1,91 @@
+"""The line between the app a team owns and the runtime it runs on (`src/azu_ws/`)."""
+
+import ast
+import filecmp
+import re
+from pathlib import Path
+
+import pytest
+
+from .conftest import LONG_NAME, ROOT, Bake, package_of
+
+TEMPLATE_RUNTIME = ROOT / "{{cookiecutter.project_slug}}" / "src" / "azu_ws"
+RUNTIME = "azu_ws"
+
+
+def runtime_files(runtime: Path) -> list[str]:
+    return sorted(
+        str(path.relative_to(runtime))
+        for path in runtime.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    )
+
+
+def imports_of(path: Path) -> list[tuple[int, str, list[str]]]:
+    """Each import of a module: (level, module, names), `import x` as (0, "x", [])."""
+    found: list[tuple[int, str, list[str]]] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            found.append((node.level, node.module or "", [alias.name for alias in node.names]))
+        elif isinstance(node, ast.Import):
+            found.extend((0, alias.name, []) for alias in node.names)
+    return found
+
+
+def public_surface() -> set[str]:
+    tree = ast.parse((TEMPLATE_RUNTIME / "__init__.py").read_text(encoding="utf-8"))
+    (names,) = [
+        ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "__all__"
+    ]
+    return set(names)
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [
+        {},
+        {"with_rooms": "no", "with_notifications": "no", "with_live_updates": "no"},
+        {"default_broker": "redis", "with_chat": "no", **LONG_NAME},
+    ],
+)
+def test_the_runtime_is_copied_into_every_bake_byte_for_byte(
+    bake: Bake, answers: dict[str, str]
+) -> None:
+    baked = bake(**answers) / "src" / RUNTIME
+    expected = runtime_files(TEMPLATE_RUNTIME)
+    assert runtime_files(baked) == expected
+    _, mismatched, errors = filecmp.cmpfiles(TEMPLATE_RUNTIME, baked, expected, shallow=False)
+    assert (mismatched, errors) == ([], [])
+
+
+def test_the_runtime_has_no_template_syntax_and_a_version() -> None:
+    for name in runtime_files(TEMPLATE_RUNTIME):
+        text = (TEMPLATE_RUNTIME / name).read_text(encoding="utf-8")
+        assert "cookiecutter" not in text, name
+        assert "{%" not in text, name
+    init = (TEMPLATE_RUNTIME / "__init__.py").read_text(encoding="utf-8")
+    assert re.search(r'^__version__ = "\d+\.\d+\.\d+"$', init, re.MULTILINE)
+
+
+def test_the_runtime_imports_nothing_from_the_app(bake: Bake) -> None:
+    project = bake(**LONG_NAME)
+    app = package_of(project)
+    for path in (project / "src" / RUNTIME).rglob("*.py"):
+        for level, module, _ in imports_of(path):
+            assert level <= 1, f"{path.name} reaches out of the runtime: {'.' * level}{module}"
+            assert level == 1 or module.split(".")[0] != app, f"{path.name} imports {module}"
+
+
+def test_the_app_imports_the_runtime_by_its_public_names_only(bake: Bake) -> None:
+    project = bake()
+    public = public_surface()
+    app = project / "src" / package_of(project)
+    for path in app.rglob("*.py"):
+        for _, module, names in imports_of(path):
+            if module.split(".")[0] != RUNTIME:
+                continue
+            where = path.relative_to(project)
+            assert module == RUNTIME, f"{where} reaches into the runtime: {module}"
+            assert set(names) <= public, f"{where} imports {set(names) - public}"

@@ -1,0 +1,80 @@
+"""azu_ws: typed WebSocket channels on FastAPI, the runtime an app is built on.
+
+An app imports what is named here, and nothing else of the runtime. The
+package is the same in every project baked from the azu-ws template, and
+imports nothing from the app, so that it could be published as a
+distribution as it stands: a project would then delete `src/azu_ws/` and
+add one dependency line.
+"""
+
+from . import close_codes
+from .app import build_app
+from .auth import MAX_USER_ID_LENGTH, AuthenticationError, User, VerifierFailed, verify_token
+from .channel import Channel
+from .cli import main as run_cli
+from .connection import Frame
+from .history import Position
+from .hub import Hub
+from .launch import UnsafeLaunch, check_launch
+from .messages import (
+    ClientMessage,
+    ErrorMessage,
+    Greeting,
+    Ping,
+    Pong,
+    Published,
+    ServerMessage,
+    Since,
+    is_none,
+    utc_now,
+)
+from .notifications import (
+    SYSTEM_NOTIFICATIONS,
+    NotificationMessage,
+    Notifier,
+    StoreUnavailable,
+    notifications_topic,
+    open_store,
+)
+from .services import Services
+from .settings import RuntimeSettings, SettingsError, load_settings
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MAX_USER_ID_LENGTH",
+    "SYSTEM_NOTIFICATIONS",
+    "AuthenticationError",
+    "Channel",
+    "ClientMessage",
+    "ErrorMessage",
+    "Frame",
+    "Greeting",
+    "Hub",
+    "NotificationMessage",
+    "Notifier",
+    "Ping",
+    "Pong",
+    "Position",
+    "Published",
+    "RuntimeSettings",
+    "ServerMessage",
+    "Services",
+    "SettingsError",
+    "Since",
+    "StoreUnavailable",
+    "UnsafeLaunch",
+    "User",
+    "VerifierFailed",
+    "__version__",
+    "build_app",
+    "check_launch",
+    "close_codes",
+    "is_none",
+    "load_settings",
+    "notifications_topic",
+    "open_store",
+    "run_cli",
+    "utc_now",
+    "verify_token",
+]

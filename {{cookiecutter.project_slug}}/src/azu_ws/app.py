@@ -1,0 +1,110 @@
+"""`build_app()`: a FastAPI app serving channels, with the runtime's routes and lifespan."""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import PlainTextResponse
+from starlette.routing import WebSocketRoute
+
+from .asyncapi import asyncapi_document, check_unique_ids
+from .channel import Channel
+from .collector import settle_for_many_sockets
+from .demo import mount_demo
+from .logs import log_app_events, redact_tokens_in_server_logs
+from .metrics import exposition, forget_this_process
+from .runner import channel_endpoint
+from .services import Services
+from .settings import RuntimeSettings
+from .transport import TransportHandle
+from .typescript import typescript_types
+
+logger = logging.getLogger(__name__)
+
+# The app's own resources, made after the runtime's and closed before them:
+# given the app and the runtime's services, an async context manager.
+Resources = Callable[[FastAPI, Services], AbstractAsyncContextManager[None]]
+
+
+def _no_resources(app: FastAPI, services: Services) -> AbstractAsyncContextManager[None]:
+    return nullcontext()
+
+
+def build_app(
+    settings: RuntimeSettings,
+    channels: Sequence[type[Channel[Any, Any]]],
+    *,
+    title: str,
+    package: str,
+    resources: Resources = _no_resources,
+) -> FastAPI:
+    """The app: a route per channel, `/healthz`, `/metrics`, `/asyncapi.json`,
+    `/messages.d.ts` and the demo page; the hub and broker are made in the lifespan,
+    never at import. `package` is the app's: its loggers, and the demo page's hints."""
+    check_unique_ids(channels)  # or /asyncapi.json would fail on its first request
+    redact_tokens_in_server_logs()
+    log_app_events(package)
+    if settings.uses_placeholder_secret:
+        logger.warning("JWT_SECRET is the public placeholder: anyone can sign tokens for this app")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = Services.create(settings)
+        await services.start()
+        app.state.services = services
+        settle_for_many_sockets()
+        try:
+            async with resources(app, services):
+                yield
+        finally:
+            await services.stop()
+            forget_this_process()
+
+    app = FastAPI(title=title, lifespan=lifespan)
+    app.state.settings = settings
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str | int]:
+        """Up, with the counts that show a leak: open connections, topics, asyncio tasks."""
+        hub = app.state.services.hub
+        return {
+            "status": "ok",
+            "connections": len(hub.connections),
+            "topics": hub.topic_count,
+            "tasks": len(asyncio.all_tasks()),
+        }
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        """Prometheus metrics: no user data, bounded labels; keep it off the public internet."""
+        body, content_type = exposition()
+        return Response(body, media_type=content_type)
+
+    @app.get("/asyncapi.json", include_in_schema=False)
+    async def asyncapi(request: Request) -> dict[str, Any]:
+        """The websockets' AsyncAPI 3.0 document, made from the channels' own unions."""
+        return asyncapi_document(
+            channels,
+            title=app.title,
+            version=app.version,
+            host=request.url.netloc,
+            secure=request.url.scheme in ("https", "wss"),
+        )
+
+    @app.get("/messages.d.ts", include_in_schema=False)
+    async def typescript() -> PlainTextResponse:
+        """TypeScript types of every message, made from the same models."""
+        body = typescript_types(channels, title=app.title)
+        return PlainTextResponse(body, media_type="application/typescript")
+
+    app.add_middleware(TransportHandle)
+    mount_demo(app, settings, package)
+    for channel_class in channels:
+        # Starlette's route, not FastAPI's: a channel takes no dependencies,
+        # and FastAPI's per-socket exit stacks cost about 3 KB per connection.
+        route = WebSocketRoute(channel_class.path, channel_endpoint(channel_class))
+        app.router.routes.append(route)
+    return app

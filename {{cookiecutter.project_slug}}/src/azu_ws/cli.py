@@ -1,0 +1,133 @@
+"""The app's command line: `python -m <package> serve | types | new-channel | token`.
+
+It finds the app by convention, importing each part only when a command
+needs it: `<package>.config.load_settings`, `<package>.channels.CHANNELS`,
+`<package>.app.TITLE`, and `<package>.main:app` for uvicorn.
+
+Plain `uvicorn <package>.main:app` works too, but uvicorn's own defaults
+then apply where the app cannot reach: frames of up to 16 MiB are read before
+the app can refuse them, and compression is on, so one small compressed frame
+can cost far more memory than it weighs. This command passes
+WS_MAX_MESSAGE_SIZE, WS_PER_MESSAGE_DEFLATE and the heartbeat settings to
+uvicorn, and picks its websockets implementation, which bounds the size after
+decompression.
+"""
+
+import argparse
+import importlib
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import uvicorn
+
+from .auth import AuthenticationError, create_token
+from .header_deadline import HeaderDeadline
+from .metrics import MULTIPROCESS_DIR
+from .settings import RuntimeSettings, SettingsError
+
+
+def main(package: str, argv: Sequence[str] | None = None) -> None:
+    """Run the command line of the app `package` (its `__main__.py` calls this)."""
+    parser = argparse.ArgumentParser(prog=f"python -m {package}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve the app with uvicorn")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--reload", action="store_true", help="restart on code changes")
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument(
+        "--app",
+        default=f"{package}.main:app",
+        help="what to serve, as an import string (default: %(default)s)",
+    )
+    serve.add_argument("--factory", action="store_true", help="--app names a function to call")
+    types = commands.add_parser("types", help="write the messages' TypeScript types")
+    types.add_argument("--output", type=Path, help="a .d.ts file (default: standard output)")
+    channel = commands.add_parser("new-channel", help="write a new channel, registered and tested")
+    channel.add_argument("name", help="lower case, as in /ws/NAME (letters, digits, _)")
+    token = commands.add_parser("token", help="print a signed token for a user (development)")
+    token.add_argument("user", help="the user id, stored as the token's `sub` claim")
+    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
+    token.add_argument(
+        "--scope",
+        action="append",
+        default=[],
+        help="grant an HTTP API scope, e.g. notifications:send (repeatable)",
+    )
+    args = parser.parse_args(argv)
+    if args.command == "types":
+        write_types(package, args.output)
+        return
+    if args.command == "new-channel":
+        write_channel(parser, package, args.name)
+        return
+    try:
+        settings = app_settings(package)
+    except SettingsError as exc:
+        parser.exit(2, f"{exc}\n")
+    if args.command == "token":
+        claims = {"scope": " ".join(args.scope)} if args.scope else None
+        try:
+            print(create_token(args.user, settings, ttl_seconds=args.ttl, extra_claims=claims))
+        except AuthenticationError as exc:
+            parser.exit(2, f"{exc}\n")
+        return
+    if args.workers > 1 and not os.environ.get(MULTIPROCESS_DIR):
+        # Each worker counts in files here, and /metrics adds them up; set
+        # before the workers start, which import prometheus-client. A fresh
+        # directory per run: prometheus-client wants it empty at start.
+        os.environ[MULTIPROCESS_DIR] = tempfile.mkdtemp(prefix="metrics-")
+    uvicorn.run(
+        args.app,
+        factory=args.factory,
+        host=args.host,
+        port=args.port,
+        reload=args.reload,
+        workers=args.workers,
+        ws="websockets-sansio",
+        # uvicorn's own, with a deadline for request headers (header_deadline.py).
+        http=HeaderDeadline,
+        ws_max_size=settings.ws_max_message_size,
+        ws_per_message_deflate=settings.ws_per_message_deflate,
+        # Protocol pings too, which browsers answer by themselves; with a longer
+        # timeout than the app's, so that a silent peer always gets the app's
+        # 4408 (and leaves its rooms) rather than uvicorn's 1011.
+        ws_ping_interval=settings.ws_ping_interval,
+        ws_ping_timeout=settings.ws_ping_interval + 2 * settings.ws_ping_timeout,
+        # A client that stopped reading can hold its socket (and a shutdown)
+        # open forever: shutting down waits this long for them at most.
+        timeout_graceful_shutdown=settings.shutdown_timeout,
+    )
+
+
+def app_settings(package: str) -> RuntimeSettings:
+    settings: RuntimeSettings = importlib.import_module(f"{package}.config").load_settings()
+    return settings
+
+
+def write_types(package: str, output: Path | None) -> None:
+    # Imported here, not at the top: `serve` leaves importing the app to uvicorn.
+    from .typescript import typescript_types
+
+    channels = importlib.import_module(f"{package}.channels").CHANNELS
+    title = importlib.import_module(f"{package}.app").TITLE
+    text = typescript_types(channels, title=title)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)
+
+
+def write_channel(parser: argparse.ArgumentParser, package: str, name: str) -> None:
+    from .scaffold import ScaffoldError, new_channel
+
+    try:
+        written = new_channel(name, Path.cwd(), package)
+    except ScaffoldError as exc:
+        parser.exit(2, f"{parser.prog} new-channel: {exc}\n")
+    for path in written:
+        print(f"wrote {path.relative_to(Path.cwd())}")
+    print(f"Serve it at /ws/{name}; its test: pytest tests/test_{name}.py")

@@ -1,0 +1,179 @@
+"""The runtime's settings, read from the environment and `.env`; an app's settings extend them."""
+
+from typing import Annotated, Literal, TypeVar
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from .history import HistoryLimits
+
+# The value `.env.example` ships with. It is public, so it may only sign
+# tokens on a developer's machine.
+PLACEHOLDER_SECRET = "change-me-to-a-random-secret-of-at-least-32-bytes"  # noqa: S105
+
+MIN_SECRET_BYTES = 32
+SUPPORTED_BROKERS = ("memory://", "redis://", "rediss://")
+
+Environment = Literal["development", "staging", "production"]
+# One algorithm per deployment, and one kind of key for it: an HMAC secret
+# (HS*), or a public key (RS256, ES256) when an identity provider signs the
+# tokens. Pinning it is what refuses tokens signed any other way, `none`
+# included, and an HS256 token "signed" with the public key.
+JwtAlgorithm = Literal["HS256", "HS384", "HS512", "RS256", "ES256"]
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; the message names each one by its variable."""
+
+
+class RuntimeSettings(BaseSettings):
+    """Every knob of the runtime; each field is read from the upper-case variable of its name."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    environment: Environment = "production"
+    jwt_secret: SecretStr | None = None
+    jwt_algorithm: JwtAlgorithm = "HS256"
+    # PEM; `\n` may stand for line breaks, so that a key fits on one line of .env.
+    jwt_public_key: str | None = None
+    jwt_private_key: SecretStr | None = None
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+    ws_ping_interval: float = Field(default=30.0, gt=0)
+    ws_ping_timeout: float = Field(default=10.0, gt=0)
+    ws_max_message_size: int = Field(default=1024 * 1024, ge=64)
+    ws_per_message_deflate: bool = False
+    shutdown_timeout: int = Field(default=10, ge=1)
+    # A socket's outbound queue: in frames, and in characters and bytes of them.
+    ws_send_queue_size: int = Field(default=256, ge=1)
+    ws_send_queue_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    ws_max_connections: int = Field(default=10_000, ge=1)
+    ws_max_connections_per_user: int = Field(default=20, ge=1)
+    ws_max_subscriptions: int = Field(default=100, ge=1)
+    # Per user, across their sockets and reconnects: frames a minute, and a burst.
+    ws_rate_limit: float = Field(default=100, gt=0)
+    ws_rate_burst: int = Field(default=20, ge=1)
+    # Handshakes a minute, and a burst: per user (a valid token), and per client
+    # address (any handshake). Behind a proxy, the address is the proxy's unless
+    # uvicorn runs with --proxy-headers.
+    ws_connect_rate: float = Field(default=60, gt=0)
+    ws_connect_burst: int = Field(default=30, ge=1)
+    ws_connect_rate_per_address: float = Field(default=600, gt=0)
+    ws_connect_burst_per_address: int = Field(default=200, ge=1)
+    # A text frame with more commas, colons, brackets and braces than this
+    # (strings included) is refused unread: parsing costs time in proportion.
+    ws_max_frame_items: int = Field(default=10_000, ge=16)
+    # Comma-separated in the environment: `https://app.example.com,https://example.com`.
+    allowed_origins: Annotated[list[str], NoDecode] = []
+    broker_url: str = "memory://"
+    # With Redis, a worker that dies is out of every presence list within this.
+    presence_ttl: float = Field(default=15.0, ge=1)
+    # Per topic (room, chat, live-update resource): the last HISTORY_SIZE
+    # messages, kept HISTORY_TTL seconds after the last one, for clients that
+    # resume; where the topic stands, HISTORY_META_TTL seconds.
+    history_size: int = Field(default=100, ge=1)
+    history_ttl: float = Field(default=300.0, gt=0)
+    history_meta_ttl: float = Field(default=86400.0, gt=0)
+
+    @property
+    def history_limits(self) -> HistoryLimits:
+        return HistoryLimits(self.history_size, self.history_ttl, self.history_meta_ttl)
+
+    @field_validator(
+        "jwt_secret",
+        "jwt_audience",
+        "jwt_issuer",
+        "jwt_public_key",
+        "jwt_private_key",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # `JWT_AUDIENCE=` in a .env file means "not set", not "the empty audience".
+        return None if value == "" else value
+
+    @field_validator("jwt_public_key", mode="after")
+    @classmethod
+    def _unescape_key(cls, value: str | None) -> str | None:
+        return value.replace("\\n", "\n") if value else value
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip().rstrip("/") for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("allowed_origins", mode="after")
+    @classmethod
+    def _origins_in_lower_case(cls, value: list[str]) -> list[str]:
+        # Scheme and host compare without regard to case, as browsers treat them.
+        return [origin.lower() for origin in value]
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _secret_is_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"must be at least {MIN_SECRET_BYTES} bytes")
+        return value
+
+    @field_validator("broker_url")
+    @classmethod
+    def _broker_is_supported(cls, value: str) -> str:
+        if not value.startswith(SUPPORTED_BROKERS):
+            raise ValueError(f"unsupported broker {value!r}; use one of {SUPPORTED_BROKERS}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_key_for_the_algorithm(self) -> "RuntimeSettings":
+        if self.jwt_algorithm.startswith("HS"):
+            if self.jwt_secret is None:
+                raise ValueError(f"JWT_SECRET: Field required for {self.jwt_algorithm}")
+        elif self.jwt_public_key is None:
+            raise ValueError(f"JWT_PUBLIC_KEY: Field required for {self.jwt_algorithm}")
+        else:
+            check_public_key(self.jwt_algorithm, self.jwt_public_key)
+        return self
+
+    @model_validator(mode="after")
+    def _no_placeholder_outside_development(self) -> "RuntimeSettings":
+        if self.environment != "development" and self.uses_placeholder_secret:
+            raise ValueError(
+                "JWT_SECRET is the public placeholder from .env.example; set a random one: "
+                "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+            )
+        return self
+
+    @property
+    def uses_placeholder_secret(self) -> bool:
+        secret = self.jwt_secret
+        return secret is not None and secret.get_secret_value() == PLACEHOLDER_SECRET
+
+
+SettingsT = TypeVar("SettingsT", bound=RuntimeSettings)
+
+
+def check_public_key(algorithm: str, pem: str) -> None:
+    """Refuse a public key that cannot verify `algorithm` (RS256: RSA; ES256: EC P-256)."""
+    try:
+        key = serialization.load_pem_public_key(pem.encode())
+    except ValueError:
+        raise ValueError("JWT_PUBLIC_KEY: not a PEM public key") from None
+    wanted = rsa.RSAPublicKey if algorithm == "RS256" else ec.EllipticCurvePublicKey
+    if not isinstance(key, wanted):
+        raise ValueError(f"JWT_PUBLIC_KEY: not a key for {algorithm}")
+
+
+def load_settings(settings_class: type[SettingsT]) -> SettingsT:
+    """Read the settings, turning pydantic's report into one line per bad variable."""
+    try:
+        return settings_class()
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            message = error["msg"].removeprefix("Value error, ")
+            name = "_".join(str(part) for part in error["loc"]).upper()
+            problems.append(f"{name}: {message}" if name else message)
+        raise SettingsError("invalid settings: " + "; ".join(problems)) from None
