@@ -30,6 +30,7 @@ PACKAGE_HEADER = "\n[[package]]\n"
 
 CHANNEL_REGISTRY = "src/{package}/channels/__init__.py"
 API_REGISTRY = "src/{package}/api/__init__.py"
+SETTINGS = "src/{package}/config.py"
 
 # For each option: the files it owns, and the lines that register them.
 FEATURES: dict[str, dict[str, list[str]]] = {
@@ -62,6 +63,10 @@ FEATURES: dict[str, dict[str, list[str]]] = {
             "from .notifications import NotificationsChannel",
             "    NotificationsChannel,",
         ],
+        SETTINGS: [
+            "from .channels.notifications import NotificationSettings",
+            "    NotificationSettings,",
+        ],
         API_REGISTRY: [
             "from .notifications import router as notifications_router",
             "    notifications_router,",
@@ -80,6 +85,12 @@ FEATURES: dict[str, dict[str, list[str]]] = {
         ],
         API_REGISTRY: ["from .updates import router as updates_router", "    updates_router,"],
     },
+}
+
+
+# Files that several options share: deleted when every one of them is off.
+SHARED: dict[str, tuple[str, ...]] = {
+    "src/{package}/messages.py": ("with_chat", "with_rooms"),  # a conversation's messages
 }
 
 
@@ -128,7 +139,11 @@ def drop_feature(project: pathlib.Path, feature: dict[str, list[str]], package: 
         for line in lines:
             if line + "\n" not in kept:
                 raise SystemExit(f"azu-ws: {registry.name} no longer has the line {line!r}")
-            kept.remove(line + "\n")
+            at = kept.index(line + "\n")
+            del kept[at]
+            # A line that stood alone between blank lines takes one of them along.
+            if 0 < at < len(kept) and kept[at - 1] == kept[at] == "\n":
+                del kept[at]
         registry.write_text("".join(kept), encoding="utf-8")
 
 
@@ -140,6 +155,9 @@ def main() -> None:
     for option, feature in FEATURES.items():
         if not ANSWERS[option]:
             drop_feature(project, feature, package)
+    for file, options in SHARED.items():
+        if not any(ANSWERS[option] for option in options):
+            (project / file.format(package=package)).unlink()
     start_redis = (
         "\n    redis-server --daemonize yes     # .env points at redis://localhost:6379/0"
         if ANSWERS["default_broker"] == "redis"
@@ -153,7 +171,7 @@ Next steps (uv: python3 -m pip install uv, if you have none):
     cd {slug}
     uv sync --locked                 # .venv, exactly as locked, with the dev tools{start_redis}
     uv run python -m {package} serve --reload   # then open http://127.0.0.1:8000/ for the demo
-    uv run python -m {package}.auth alice       # a token for alice
+    uv run python -m {package} token alice      # a token for alice
     uv run pytest                    # the project's tests (README.md, "Tests")
 """
     )

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# The runtime's suites run inside a baked project (tests/test_runtime_suite.py), not here.
+collect_ignore = ["runtime"]
 
 # Custom answers that stretch the template: a long name makes every import
 # line longer, which is where formatting breaks first.

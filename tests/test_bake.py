@@ -174,3 +174,34 @@ def test_the_docs_of_a_bake_mention_only_the_channels_it_has(bake: Bake, option:
     for channel, markers in MARKERS.items():
         for marker in markers:
             assert (marker in docs) is (channel == option), (channel, marker)
+
+
+# What each option owns in the app, its tests and its docs, by name (any case).
+OWNED = {
+    "with_chat": ["chatchannel", "/ws/chat"],
+    "with_rooms": ["roomchannel", "/ws/rooms", "rooms:publish", "user_joined"],
+    "with_notifications": ["notification"],
+    "with_live_updates": ["live_update", "updatepublisher", "updates:publish", "/api/updates"],
+}
+
+
+@pytest.mark.parametrize("option", list(OWNED))
+def test_a_bake_without_an_option_has_none_of_its_code_tests_or_docs(
+    bake: Bake, option: str
+) -> None:
+    project = bake(**{option: "false"})
+    files = [
+        *(project / "src" / "realtime_app").rglob("*.py"),
+        *(project / "tests").rglob("*.py"),
+        project / "README.md",
+        project / ".env.example",
+    ]
+    for path in files:
+        text = path.read_text(encoding="utf-8").lower()
+        found = [name for name in OWNED[option] if name in text]
+        assert found == [], f"{path.relative_to(project)} names {found}"
+
+
+def test_a_bake_without_chat_and_rooms_has_no_conversation_messages(bake: Bake) -> None:
+    project = bake(with_chat="false", with_rooms="false")
+    assert not (project / "src" / "realtime_app" / "messages.py").exists()

@@ -3,10 +3,21 @@
 import json
 from pathlib import Path
 
+from azu_ws.testing import Server, receive, uvicorn
+from azu_ws.testing.browser import (
+    Browser,
+    Line,
+    expect,
+    new_page,
+    open_demo,
+    say,
+    screenshot,
+    sign_in,
+    status,
+)
 from websockets.sync.client import ClientConnection
 
-from .browser import Browser, Line, expect, new_page, open_demo, say, screenshot, sign_in, status
-from .e2e import BROWSER_SECRET, SERVE_COMMAND, Server, receive, uvicorn
+from .conftest import BROWSER_SECRET, SERVE
 
 
 def test_two_pages_chat_with_each_other(browser: Browser, demo: Server) -> None:
@@ -48,7 +59,7 @@ def test_a_page_that_missed_more_than_the_history_keeps_says_so(
     browser: Browser, tmp_path: Path
 ) -> None:
     with uvicorn(
-        tmp_path, BROWSER_SECRET, command=SERVE_COMMAND, ENVIRONMENT="development", HISTORY_SIZE="2"
+        tmp_path, BROWSER_SECRET, command=SERVE, ENVIRONMENT="development", HISTORY_SIZE="2"
     ) as server:
         page = new_page(browser)
         line = Line(page, "/ws/chat")

@@ -2,8 +2,8 @@
 
 import json
 
-from .browser import Browser, Line, expect, new_page, open_demo, sign_in, status
-from .e2e import Server
+from azu_ws.testing import Server
+from azu_ws.testing.browser import Browser, Line, expect, new_page, open_demo, sign_in, status
 
 
 def test_an_update_published_over_http_reaches_the_subscribed_page(

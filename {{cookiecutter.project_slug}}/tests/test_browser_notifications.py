@@ -1,7 +1,7 @@
 """Notifications in the demo page, in Chromium."""
 
-from .browser import Browser, expect, open_demo, screenshot, status
-from .e2e import Server
+from azu_ws.testing import Server
+from azu_ws.testing.browser import Browser, expect, open_demo, screenshot, status
 
 
 def test_a_notification_sent_over_http_appears(browser: Browser, demo: Server) -> None:

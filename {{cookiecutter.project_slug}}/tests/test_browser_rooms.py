@@ -1,7 +1,7 @@
 """A room in the demo page, in Chromium."""
 
-from .browser import Browser, expect, open_demo, screenshot
-from .e2e import Server
+from azu_ws.testing import Server
+from azu_ws.testing.browser import Browser, expect, open_demo, screenshot
 
 
 def test_a_room_shows_both_members_and_then_one_leaving(browser: Browser, demo: Server) -> None:

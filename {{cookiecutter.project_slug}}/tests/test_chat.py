@@ -3,10 +3,8 @@
 import json
 from datetime import datetime
 
+from azu_ws.testing import Connect, Server, receive, receive_type
 from starlette.testclient import TestClient
-
-from .conftest import Connect, receive_type
-from .e2e import Server, receive
 
 PATH = "/ws/chat"
 

@@ -5,13 +5,12 @@ from pathlib import Path
 
 import pytest
 from azu_ws.services import Services
+from azu_ws.testing import Connect, RedisServer, Server, call, receive, receive_type, two_uvicorns
 from starlette.testclient import TestClient
 
-from {{ cookiecutter.package_name }}.updates import UpdatePublisher
+from {{ cookiecutter.package_name }}.channels.live_updates import UpdatePublisher
 
-from .conftest import Connect, TokenFor, call, receive_type
-from .e2e import SERVE_COMMAND, Server, receive, two_uvicorns
-from .redis_server import RedisServer
+from .conftest import SERVE, TokenFor
 
 PATH = "/ws/live_updates"
 
@@ -197,7 +196,7 @@ def test_with_redis_an_update_published_on_one_process_reaches_a_subscriber_on_a
 ) -> None:
     secret = "a-secret-only-for-the-cluster-updates-test"
     with (
-        two_uvicorns(tmp_path, secret, command=SERVE_COMMAND, BROKER_URL=redis_server.url) as (
+        two_uvicorns(tmp_path, secret, command=SERVE, BROKER_URL=redis_server.url) as (
             a,
             b,
         ),

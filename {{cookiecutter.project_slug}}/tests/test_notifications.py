@@ -11,14 +11,22 @@ from typing import Any
 import pytest
 from azu_ws.notifications import Notification, NotificationStore, Notifier, SqliteNotificationStore
 from azu_ws.services import Services
+from azu_ws.testing import (
+    Connect,
+    RedisServer,
+    Server,
+    call,
+    receive,
+    receive_type,
+    two_uvicorns,
+    uvicorn,
+)
 from fastapi import FastAPI
 from starlette.testclient import TestClient
 
 from {{ cookiecutter.package_name }}.config import Settings
 
-from .conftest import Connect, TokenFor, call, receive_type
-from .e2e import PROBE_APP, Server, receive, two_uvicorns, uvicorn
-from .redis_server import RedisServer
+from .conftest import SERVE, TokenFor
 
 PATH = "/ws/notifications"
 
@@ -241,7 +249,7 @@ def test_over_the_wire_a_restart_loses_no_pending_notification_and_revives_no_ac
     tmp_path: Path,
 ) -> None:
     secret = "a-secret-only-for-this-restart-test-012345"
-    with uvicorn(tmp_path, secret) as server:
+    with uvicorn(tmp_path, secret, command=SERVE) as server:
         acked = server.post("/api/notifications/rita", {"payload": {"n": 1}}, "notifications:send")
         kept = server.post("/api/notifications/rita", {"payload": {"n": 2}}, "notifications:send")
         with server.connect(PATH, "rita") as rita:
@@ -250,7 +258,10 @@ def test_over_the_wire_a_restart_loses_no_pending_notification_and_revives_no_ac
             assert receive(rita, "notification")["id"] == kept["id"]
             receive(rita, "acked")
         assert server.stop()
-    with uvicorn(tmp_path, secret) as restarted, restarted.connect(PATH, "rita") as rita:
+    with (
+        uvicorn(tmp_path, secret, command=SERVE) as restarted,
+        restarted.connect(PATH, "rita") as rita,
+    ):
         assert receive(rita, "notification")["id"] == kept["id"]
         rita.send(json.dumps({"type": "ping"}))
         receive(rita, "pong")
@@ -295,7 +306,11 @@ def test_over_the_wire_with_redis_a_notification_sent_through_one_process_is_rea
 ) -> None:
     secret = "a-secret-only-for-the-redis-store-test-0123"
     with two_uvicorns(
-        tmp_path, secret, BROKER_URL=redis_server.url, DATABASE_URL=redis_server.url
+        tmp_path,
+        secret,
+        command=SERVE,
+        BROKER_URL=redis_server.url,
+        DATABASE_URL=redis_server.url,
     ) as (a, b):
         stored = a.post("/api/notifications/nina", {"payload": {"via": "a"}}, "notifications:send")
         with b.connect(PATH, "nina") as nina:
@@ -317,7 +332,7 @@ def test_with_redis_away_a_notification_over_http_is_refused_with_503(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
     secret = "a-secret-only-for-the-redis-outage-test-01"
-    with uvicorn(tmp_path, secret, command=PROBE_APP, DATABASE_URL=redis_server.url) as server:
+    with uvicorn(tmp_path, secret, command=SERVE, DATABASE_URL=redis_server.url) as server:
         redis_server.stop()
         with pytest.raises(urllib.error.HTTPError) as refused:
             server.post("/api/notifications/bob", {"payload": {}}, "notifications:send")

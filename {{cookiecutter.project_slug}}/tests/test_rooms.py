@@ -7,13 +7,22 @@ from pathlib import Path
 
 import pytest
 from azu_ws.close_codes import WS_4400_BAD_REQUEST, WS_4403_FORBIDDEN, WS_4408_HEARTBEAT_TIMEOUT
+from azu_ws.testing import (
+    WAIT,
+    Connect,
+    RedisServer,
+    Server,
+    call,
+    closed_with,
+    receive,
+    receive_type,
+    two_uvicorns,
+)
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 from websockets.sync.client import ClientConnection
 
-from .conftest import Connect, TokenFor, call, closed_with, receive_type
-from .e2e import SERVE_COMMAND, WAIT, Server, receive, two_uvicorns
-from .redis_server import RedisServer
+from .conftest import SERVE, TokenFor
 
 ROOM = "/ws/rooms/lobby"
 CLUSTER_SECRET = "a-secret-only-for-the-cluster-presence-tests"
@@ -167,7 +176,7 @@ def test_over_the_wire_a_room_with_two_members(server: Server) -> None:
 def two_processes(tmp_path: Path, redis_server: RedisServer) -> Iterator[tuple[Server, Server]]:
     """The app in two processes sharing a Redis; a dead one is reaped within 1.5 s (and a beat)."""
     shared = {"BROKER_URL": redis_server.url, "PRESENCE_TTL": "1.5"}
-    with two_uvicorns(tmp_path, CLUSTER_SECRET, command=SERVE_COMMAND, **shared) as servers:
+    with two_uvicorns(tmp_path, CLUSTER_SECRET, command=SERVE, **shared) as servers:
         yield servers
 
 

@@ -18,6 +18,7 @@ from .hub import Hub
 from .launch import UnsafeLaunch, check_launch
 from .messages import (
     ClientMessage,
+    Connected,
     ErrorMessage,
     Greeting,
     Ping,
@@ -47,6 +48,7 @@ __all__ = [
     "AuthenticationError",
     "Channel",
     "ClientMessage",
+    "Connected",
     "ErrorMessage",
     "Frame",
     "Greeting",

@@ -3,7 +3,7 @@
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, nullcontext
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -24,8 +24,9 @@ from .typescript import typescript_types
 
 logger = logging.getLogger(__name__)
 
-# The app's own resources, made after the runtime's and closed before them:
-# given the app and the runtime's services, an async context manager.
+# The app's own resources beyond its channels' (`Channel.lifespan`), made after
+# the runtime's and closed before them: given the app and the runtime's
+# services, an async context manager.
 Resources = Callable[[FastAPI, Services], AbstractAsyncContextManager[None]]
 
 
@@ -57,7 +58,10 @@ def build_app(
         app.state.services = services
         settle_for_many_sockets()
         try:
-            async with resources(app, services):
+            async with AsyncExitStack() as stack:
+                for channel_class in channels:
+                    await stack.enter_async_context(channel_class.lifespan(app, services))
+                await stack.enter_async_context(resources(app, services))
                 yield
         finally:
             await services.stop()

@@ -1,5 +1,6 @@
 """The `Channel` base class: one subclass per websocket path, hooks with no-op defaults."""
 
+from contextlib import AbstractAsyncContextManager, nullcontext
 from types import UnionType
 from typing import (
     TYPE_CHECKING,
@@ -14,6 +15,7 @@ from typing import (
 )
 
 from pydantic import BaseModel, Field, TypeAdapter
+from starlette.applications import Starlette
 from starlette.datastructures import State
 
 from . import metrics
@@ -173,7 +175,7 @@ class Channel(Generic[InboundT, OutboundT]):
         since: Position | None = None,
     ) -> None:
         self.connection = connection
-        # The app's own resources, hung on `app.state` in its lifespan.
+        # What channels made for the app's lifetime (`lifespan`), on `app.state`.
         self.state = state
         self.user: User = connection.user
         self.params = params
@@ -183,6 +185,13 @@ class Channel(Generic[InboundT, OutboundT]):
         self.hub = services.hub
 
     # --- hooks ----------------------------------------------------------------
+
+    @classmethod
+    def lifespan(cls, app: Starlette, services: "Services") -> AbstractAsyncContextManager[None]:
+        """Override to make what this channel needs beside the runtime (a store, a
+        publisher) for the app's lifetime: hang it on `app.state`, which hooks see as
+        `self.state` and HTTP routes as `request.app.state`."""
+        return nullcontext()
 
     async def authorize(self) -> bool:
         """Override to refuse this user (closed with 4403); runs before `on_connect`."""

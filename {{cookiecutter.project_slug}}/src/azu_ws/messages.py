@@ -94,6 +94,15 @@ class Greeting(ServerMessage):
     recovered: bool | None = Field(default=None, exclude_if=is_none)
 
 
+class Connected(Greeting):
+    """A channel's greeting: who the socket is, and where its topic stands."""
+
+    type: Literal["connected"] = "connected"
+    message: str
+    user: str
+    timestamp: datetime = Field(default_factory=utc_now)
+
+
 class Heartbeat(ServerMessage):
     """Sent after WS_PING_INTERVAL seconds of silence: answer with any frame (a `ping`)."""
 

@@ -33,10 +33,8 @@ channel is for. Made by
 from datetime import datetime
 from typing import Annotated, Literal
 
-from azu_ws import Channel, ClientMessage, Ping, Pong, Published, utc_now
+from azu_ws import Channel, ClientMessage, Connected, Ping, Pong, Published, utc_now
 from pydantic import Field, StringConstraints
-
-from ..messages import Connected
 
 TOPIC = "$name"
 
@@ -82,7 +80,7 @@ class ${Name}Channel(Channel[${Name}Inbound, ${Name}Outbound]):
 
 TEST = Template('''"""The $name channel as its users see it (written by `new-channel`)."""
 
-from .conftest import Connect, receive_type
+from azu_ws.testing import Connect, receive_type
 
 PATH = "/ws/$name"
 

@@ -21,8 +21,8 @@ logger = logging.getLogger(__name__)
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT signed with JWT_SECRET")
 
-# What one notification or update may carry, serialised: it is stored and
-# sent to sockets, so it must fit comfortably in a frame.
+# What one JSON object of a request body may carry, serialised: it goes to
+# sockets (and may be stored), so it must fit comfortably in a frame.
 MAX_PAYLOAD_BYTES = 64 * 1024
 
 

@@ -10,7 +10,7 @@ from .deps import Body, Payload, UserIdPath, caller_with_scope
 
 
 def get_notifier(request: Request) -> Notifier:
-    notifier: Notifier = request.app.state.notifier  # made in app.py's lifespan
+    notifier: Notifier = request.app.state.notifier  # made in NotificationsChannel.lifespan
     return notifier
 
 

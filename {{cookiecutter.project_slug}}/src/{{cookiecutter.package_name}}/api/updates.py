@@ -6,13 +6,12 @@ from azu_ws import User
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 from pydantic import BaseModel
 
-from ..channels.live_updates import RESOURCES
-from ..updates import UpdatePublisher, canonical_id
+from ..channels.live_updates import RESOURCES, UpdatePublisher, canonical_id
 from .deps import Body, Payload, caller_with_scope
 
 
 def get_updates(request: Request) -> UpdatePublisher:
-    updates: UpdatePublisher = request.app.state.updates  # made in app.py's lifespan
+    updates: UpdatePublisher = request.app.state.updates  # made in LiveUpdatesChannel.lifespan
     return updates
 
 

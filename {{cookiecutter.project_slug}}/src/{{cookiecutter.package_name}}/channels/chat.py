@@ -6,10 +6,10 @@ last message it got) and gets what it missed first.
 
 from typing import Annotated
 
-from azu_ws import Channel, Ping, Pong
+from azu_ws import Channel, Connected, Ping, Pong
 from pydantic import Field
 
-from ..messages import Connected, NewMessage, PostMessage, SetTyping, UserTyping
+from ..messages import NewMessage, PostMessage, SetTyping, UserTyping
 
 ChatInbound = Annotated[Ping | PostMessage | SetTyping, Field(discriminator="type")]
 ChatOutbound = Connected | Pong | NewMessage | UserTyping

@@ -6,22 +6,61 @@ see `azu_ws/notifications.py` for the exact semantics).
 """
 
 import json
-from typing import Annotated
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Literal
 
 from azu_ws import (
     SYSTEM_NOTIFICATIONS,
     Channel,
+    ClientMessage,
     ErrorMessage,
     Frame,
     NotificationMessage,
     Notifier,
     Ping,
     Pong,
+    RuntimeSettings,
+    ServerMessage,
+    Services,
     notifications_topic,
+    open_store,
 )
-from pydantic import Field
+from pydantic import Field, StrictInt, field_validator
+from starlette.applications import Starlette
 
-from ..messages import Ack, Acked
+SQLITE_PREFIX = "sqlite:///"
+
+
+class NotificationSettings(RuntimeSettings):
+    """The notification store's settings, part of the app's (`config.py`)."""
+
+    # Where notifications are stored: a SQLite file, or Redis for many hosts.
+    database_url: str = "sqlite:///data/app.db"
+    notification_max_pending: int = Field(default=100, ge=1)
+    notification_ttl: float = Field(default=7 * 24 * 3600, gt=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_is_sqlite_or_redis(cls, value: str) -> str:
+        if value.startswith(("redis://", "rediss://")):
+            return value
+        if not value.startswith(SQLITE_PREFIX) or value == SQLITE_PREFIX:
+            raise ValueError("must be sqlite:///path/to/file.db or redis://host:port/db")
+        return value
+
+
+class Ack(ClientMessage):
+    """The client has shown notification `id`: it is deleted and not sent again."""
+
+    type: Literal["ack"]
+    id: Annotated[StrictInt, Field(ge=1, lt=2**63)]
+
+
+class Acked(ServerMessage):
+    type: Literal["acked"] = "acked"
+    id: int
+
 
 NotificationsInbound = Annotated[Ping | Ack, Field(discriminator="type")]
 # Notifications reach the socket from the store and the notifier, already serialised.
@@ -31,9 +70,25 @@ NotificationsOutbound = Pong | Acked | NotificationMessage
 class NotificationsChannel(Channel[NotificationsInbound, NotificationsOutbound]):
     path = "/ws/notifications"
 
+    @classmethod
+    @asynccontextmanager
+    async def lifespan(cls, app: Starlette, services: Services) -> AsyncIterator[None]:
+        settings = services.settings
+        assert isinstance(settings, NotificationSettings), "config.Settings extends them"
+        store = open_store(
+            settings.database_url,
+            max_pending=settings.notification_max_pending,
+            ttl_seconds=settings.notification_ttl,
+        )
+        app.state.notifier = Notifier(store, services.hub)
+        try:
+            yield
+        finally:
+            await store.close()
+
     @property
     def notifier(self) -> Notifier:
-        notifier: Notifier = self.state.notifier  # made in app.py's lifespan
+        notifier: Notifier = self.state.notifier  # made in `lifespan`
         return notifier
 
     async def on_connect(self) -> None:

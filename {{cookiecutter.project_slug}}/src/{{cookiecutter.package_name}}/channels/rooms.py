@@ -7,12 +7,36 @@ room's history. A client back from a dropped connection adds
 `?since=epoch:offset` and gets the messages it missed first.
 """
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Literal
 
-from azu_ws import Channel, ErrorMessage, Ping, Pong
+from azu_ws import Channel, ErrorMessage, Greeting, Ping, Pong, ServerMessage, utc_now
 from pydantic import BaseModel, Field, StringConstraints
 
-from ..messages import Joined, NewMessage, PostMessage, SetTyping, UserJoined, UserLeft, UserTyping
+from ..messages import NewMessage, PostMessage, SetTyping, UserTyping
+
+
+class Joined(Greeting):
+    """To a socket that joined a room: who is present now, itself included."""
+
+    type: Literal["joined"] = "joined"
+    room: str
+    members: list[str]
+
+
+class UserJoined(ServerMessage):
+    type: Literal["user_joined"] = "user_joined"
+    room: str
+    user: str
+    timestamp: datetime = Field(default_factory=utc_now)
+
+
+class UserLeft(ServerMessage):
+    type: Literal["user_left"] = "user_left"
+    room: str
+    user: str
+    timestamp: datetime = Field(default_factory=utc_now)
+
 
 RoomInbound = Annotated[Ping | PostMessage | SetTyping, Field(discriminator="type")]
 RoomOutbound = Joined | UserJoined | UserLeft | Pong | NewMessage | UserTyping

@@ -1,0 +1,54 @@
+"""The runtime's test bench in the reference app: a probe channel, the app with it mounted,
+and the commands that serve them.
+
+`create_probe_app` is the app with the probe mounted, for uvicorn's
+`--factory` in the end-to-end tests.
+"""
+
+from pathlib import Path
+from typing import Annotated
+
+from azu_ws.channel import Channel
+from azu_ws.messages import Connected, Ping, Pong
+from azu_ws.testing import serve_command
+from fastapi import FastAPI
+from pydantic import Field
+
+import realtime_app
+from realtime_app.app import create_app
+from realtime_app.channels import CHANNELS
+from realtime_app.config import Settings
+from realtime_app.messages import NewMessage, PostMessage
+
+ProbeInbound = Annotated[Ping | PostMessage, Field(discriminator="type")]
+ProbeOutbound = Connected | Pong | NewMessage
+PROBE = "/ws/probe"
+PACKAGE = realtime_app.__name__
+SOURCE = Path(realtime_app.__file__).resolve().parents[1]
+PROJECT = SOURCE.parent
+# Both through `python -m <package> serve`, as the README runs it in production.
+SERVE_COMMAND = serve_command(PACKAGE)
+PROBE_APP = serve_command(PACKAGE, "tests.runtime.probe:create_probe_app")
+
+
+class ProbeChannel(Channel[ProbeInbound, ProbeOutbound]):
+    path = PROBE
+
+    async def on_connect(self) -> None:
+        followed = await self.join("probe", since=self.since)
+        connected = Connected(message="probe", user=self.user.id, **followed.greeting)
+        await self.push(connected)
+
+    async def on_message(self, message: ProbeInbound) -> None:
+        match message:
+            case Ping():
+                await self.reply(message, Pong())
+            case PostMessage(content=content):
+                await self.broadcast("probe", NewMessage(content=content, user=self.user.id))
+
+    async def on_binary(self, data: bytes) -> None:
+        await self.broadcast_from("probe", data)
+
+
+def create_probe_app(settings: Settings | None = None) -> FastAPI:
+    return create_app(settings, channels=[*CHANNELS, ProbeChannel])

@@ -1,0 +1,172 @@
+"""The demo page in Chromium: what holds whichever channels a project keeps.
+
+Each channel's own page tests are in `test_browser_<channel>.py`; the
+helpers in `browser.py`.
+"""
+
+from pathlib import Path
+
+from azu_ws.testing import Server, uvicorn, uvicorn_on
+from azu_ws.testing.browser import (
+    SLOW,
+    Browser,
+    expect,
+    first_address,
+    first_panel,
+    open_demo,
+    say,
+    screenshot,
+    socket_url,
+    status,
+)
+
+from ..conftest import BROWSER_SECRET
+from .probe import SERVE_COMMAND
+
+
+def test_after_a_restart_the_page_reconnects_by_itself(browser: Browser, tmp_path: Path) -> None:
+    for directory in ("first", "second"):
+        (tmp_path / directory).mkdir()
+    with uvicorn(
+        tmp_path / "first", BROWSER_SECRET, command=SERVE_COMMAND, ENVIRONMENT="development"
+    ) as first:
+        page = open_demo(browser, first, "alice")
+        panel = first_panel(page)
+        expect(status(page, panel)).to_have_text("open")
+        assert first.stop()  # clients get 1012, service restart
+        expect(status(page, panel)).to_have_text("reconnecting")
+    port = int(first.url.rsplit(":", 1)[1])
+    with uvicorn_on(
+        port, tmp_path / "second", BROWSER_SECRET, command=SERVE_COMMAND, ENVIRONMENT="development"
+    ):
+        expect(status(page, panel)).to_have_text("open", timeout=SLOW)
+        say(page, "chat", "back again")  # the reference app has the chat
+        expect(page.locator("#chat [data-log] li").last).to_have_text("alice: back again")
+
+
+def test_a_refused_token_shows_why_instead_of_a_reconnect_loop(
+    browser: Browser, tmp_path: Path
+) -> None:
+    # Production: no development tokens, the page asks for one.
+    with uvicorn(tmp_path, BROWSER_SECRET, command=SERVE_COMMAND) as server:
+        page = browser.new_context().new_page()
+        sockets: list[str] = []
+        page.on("websocket", lambda socket: sockets.append(socket_url(socket)))
+        page.goto(server.url + "/")
+        page.click("#connect")
+        expect(page.locator("#notice")).to_contain_text("paste a token")
+        expect(page.locator("#token-field")).to_be_visible()
+        page.fill("#token", "not-a-token")
+        page.click("#connect")
+        panel = first_panel(page)
+        expect(status(page, panel)).to_have_text("refused")
+        expect(page.locator("#notice")).to_contain_text("the server refused the token")
+        screenshot(page, "refused.png")
+        page.wait_for_timeout(1500)  # time for a loop to show, if there were one
+        tries = [url for url in sockets if url.endswith(first_address(page, panel))]
+        assert len(tries) == 2, sockets  # the token, then a fresh one: then it stops
+
+
+# The client module alone, in the page: its own socket, short-lived tokens.
+RENEWING_CLIENT = """
+async ([path, seconds]) => {
+  const { AzuSocket } = await import("/static/azu-ws.js");
+  const getToken = async () => {
+    const response = await fetch("/dev/token", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ user: "alice", ttl_seconds: 10 }),
+    });
+    return (await response.json()).token;
+  };
+  const socket = new AzuSocket(path, { getToken });
+  const seen = [];
+  const states = [];
+  socket.on("*", (message) => seen.push(message.type));
+  socket.onStatus((status) => states.push(status.state));
+  socket.connect();
+  await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+  socket.close();
+  return { seen, states };
+}
+"""
+
+
+def test_the_client_answers_heartbeats_and_renews_its_token_before_it_expires(
+    browser: Browser, tmp_path: Path
+) -> None:
+    # A heartbeat after 1 s of silence, 1 s to answer it; tokens that last 10 s.
+    with uvicorn(
+        tmp_path,
+        BROWSER_SECRET,
+        command=SERVE_COMMAND,
+        ENVIRONMENT="development",
+        WS_PING_INTERVAL="1",
+        WS_PING_TIMEOUT="1",
+    ) as server:
+        page = browser.new_context().new_page()
+        page.goto(server.url + "/")
+        page.click("#connect")
+        path = first_address(page, first_panel(page))
+        outcome = page.evaluate(RENEWING_CLIENT, [path, 13])
+    # Past the first token's expiry and many heartbeats, still the first socket.
+    assert outcome["states"] == ["connecting", "open", "closed"], outcome
+    assert "heartbeat" in outcome["seen"], outcome
+    assert "pong" in outcome["seen"], outcome  # its answer to them
+    assert "authenticated" in outcome["seen"], outcome  # the fresh token, taken in band
+
+
+CLIENT_API = """
+async (path) => {
+  const { AzuSocket, trackMembers } = await import("/static/azu-ws.js");
+  const getToken = async () => {
+    const response = await fetch("/dev/token", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ user: "carol" }),
+    });
+    return (await response.json()).token;
+  };
+  const socket = new AzuSocket(path, { getToken });
+  const opened = new Promise((resolve) => socket.onStatus((s) => s.state === "open" && resolve()));
+  socket.connect();
+  await opened;
+  const pong = await socket.request({ type: "ping" });
+  const failure = (promise) => promise.then(() => null, (error) => error);
+  const refused = await failure(socket.request({ type: "auth", token: "not-a-token" }));
+  const late = await failure(socket.request({ type: "ping" }, { timeout: 0 }));
+  socket.close();
+  // trackMembers, fed by hand: a repeated arrival or an unknown departure is no news.
+  const handlers = {};
+  const changes = [];
+  const room = { on: (type, handler) => (handlers[type] = handler) };
+  trackMembers(room, (members) => changes.push(members.join()));
+  handlers.joined({ members: ["b", "a"] });
+  handlers.user_joined({ user: "b" });
+  handlers.user_joined({ user: "c" });
+  handlers.user_left({ user: "z" });
+  handlers.user_left({ user: "a" });
+  handlers.user_left({ user: "a" });
+  return {
+    pong: [pong.type, pong.ref],
+    refused: [refused.name, refused.reply.code],
+    late: late.message,
+    changes,
+    sentWhileClosed: socket.send({ type: "ping" }),
+  };
+}
+"""
+
+
+def test_the_client_matches_replies_rejects_errors_and_timeouts_and_dedupes_members(
+    browser: Browser, demo: Server
+) -> None:
+    page = open_demo(browser, demo, "carol")
+    outcome = page.evaluate(CLIENT_API, first_address(page, first_panel(page)))
+    assert outcome == {
+        "pong": ["pong", "r1"],
+        "refused": ["RequestError", "invalid_token"],
+        "late": "no reply to ping within 0 ms",
+        "changes": ["a,b", "a,b,c", "b,c"],
+        "sentWhileClosed": False,
+    }

@@ -1,0 +1,48 @@
+"""The test kit of an app on azu_ws: sockets of the TestClient, the app served by uvicorn, a
+real redis-server; `azu_ws.testing.browser` drives the demo page in Chromium.
+
+It needs pytest (and Playwright for the browser), which an app has among its
+dev tools: the runtime itself never imports it.
+"""
+
+from .redis_server import RedisServer, running_redis
+from .served import (
+    WAIT,
+    Server,
+    client_frame,
+    close_code_on,
+    free_port,
+    health,
+    receive,
+    serve_command,
+    stalled_client,
+    system_binary,
+    two_uvicorns,
+    uvicorn,
+    uvicorn_on,
+    wait_for_log,
+)
+from .sockets import Connect, call, closed_with, receive_type
+
+__all__ = [
+    "WAIT",
+    "Connect",
+    "RedisServer",
+    "Server",
+    "call",
+    "client_frame",
+    "close_code_on",
+    "closed_with",
+    "free_port",
+    "health",
+    "receive",
+    "receive_type",
+    "running_redis",
+    "serve_command",
+    "stalled_client",
+    "system_binary",
+    "two_uvicorns",
+    "uvicorn",
+    "uvicorn_on",
+    "wait_for_log",
+]

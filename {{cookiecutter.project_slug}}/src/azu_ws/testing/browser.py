@@ -1,0 +1,160 @@
+"""The demo page in a real browser: Debian's Chromium, driven by Playwright.
+
+Playwright cannot download its own browser here, so the
+tests use the system's (`apt-get install chromium`, or
+CHROMIUM=/path/to/chrome). Without one they skip, saying so; under CI=true
+they fail. Screenshots of the demo are written to `artifacts/`
+(BROWSER_ARTIFACTS=dir to change it).
+"""
+
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .served import Server, system_binary
+
+# Playwright is the `browser` dependency group: without it the browser tests
+# skip, saying how to get it, and fail under CI=true. The test modules import
+# Browser and expect from here, so that this is the one place that decides.
+try:
+    from playwright.sync_api import Browser as Browser
+    from playwright.sync_api import Page, WebSocket, WebSocketRoute, sync_playwright
+    from playwright.sync_api import expect as expect
+except ModuleNotFoundError:
+    if os.environ.get("CI") == "true":
+        raise
+    pytest.skip("Playwright is not installed: uv sync --group browser", allow_module_level=True)
+
+ARTIFACTS = Path(os.environ.get("BROWSER_ARTIFACTS", "artifacts"))
+# What a headless Chromium needs as root in a container with no network: no
+# sandbox, no GPU, none of its calls home (each one would wait on a closed network).
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SLOW = 20_000  # ms: a reconnect after a restart, with backoff
+GOING_AWAY = 1001  # the close code a page sees when a `Line` is cut: not final, it retries
+# Playwright's 5 s default for expect() is short on a loaded CI machine running
+# several bakes' browsers at once; a passing check returns as soon as it holds.
+expect.set_options(timeout=10_000)
+
+
+def chromium() -> str:
+    return system_binary("chromium", "the browser tests", override=os.environ.get("CHROMIUM"))
+
+
+@contextmanager
+def launched_chromium() -> Iterator[Browser]:
+    """The system's Chromium, headless, for as long as the block runs."""
+    executable = chromium()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+def open_demo(browser: Browser, server: Server, name: str) -> Page:
+    """A new browser profile on the demo, connected as `name`."""
+    return sign_in(new_page(browser), server, name)
+
+
+def new_page(browser: Browser) -> Page:
+    """A page in a new browser profile, on no site yet."""
+    return browser.new_context(viewport={"width": 1280, "height": 860}).new_page()
+
+
+def sign_in(page: Page, server: Server, name: str) -> Page:
+    """The demo in `page`, connected as `name`."""
+    page.goto(server.url + "/")
+    page.fill("#name", name)
+    page.click("#connect")
+    return page
+
+
+class Line:
+    """A page's websockets to one path, through Playwright: the test can cut them, as a
+    network drop would, and keep the page from the server until it restores the line.
+
+    Install it before the page opens a socket (before `sign_in`).
+    """
+
+    def __init__(self, page: Page, path: str) -> None:
+        self.urls: list[str] = []  # every connection the page opened, in order
+        self.sent: list[str] = []  # every text frame the page sent, in order
+        self.down = False
+        # The page's end and the server's end of each connection that is through.
+        self._open: list[tuple[WebSocketRoute, WebSocketRoute]] = []
+        page.route_web_socket(re.compile(re.escape(path) + r"(\?|$)"), self._route)
+
+    def cut(self) -> None:
+        """Drop the page's connections, at both ends, and refuse new ones."""
+        self.down = True
+        for page_end, server_end in self._open:
+            # The server's end is closed from within the page, where a script may
+            # only use 1000 or 3000-4999; Playwright ignores the failure of any other.
+            server_end.close(code=1000, reason="the line was cut")
+            page_end.close(code=GOING_AWAY, reason="the line was cut")
+        self._open.clear()
+
+    def restore(self) -> None:
+        """Let the page's next attempt through to the server."""
+        self.down = False
+
+    def _route(self, route: WebSocketRoute) -> None:
+        self.urls.append(route.url)
+        if self.down:
+            route.close(code=GOING_AWAY, reason="the line is down")
+            return
+        server = route.connect_to_server()
+
+        def forward(frame: str | bytes) -> None:
+            if isinstance(frame, str):
+                self.sent.append(frame)
+            server.send(frame)
+
+        route.on_message(forward)
+        self._open.append((route, server))
+
+
+def screenshot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=ARTIFACTS / name, full_page=True)
+
+
+def status(page: Page, panel: str) -> Any:
+    return page.locator(f"#{panel} [data-status]")
+
+
+def first_panel(page: Page) -> str:
+    """The id of the first channel panel the page shows."""
+    panel = page.locator(".panel:not([hidden])").first
+    expect(panel).to_be_visible()
+    return str(panel.get_attribute("id"))
+
+
+def say(page: Page, panel: str, text: str) -> None:
+    page.fill(f"#{panel} [data-send] [data-input]", text)
+    page.press(f"#{panel} [data-send] [data-input]", "Enter")
+
+
+def socket_url(socket: WebSocket) -> str:
+    return socket.url.split("?", 1)[0]
+
+
+def first_address(page: Page, panel: str) -> str:
+    """The path of that panel's channel, as the page read it from /asyncapi.json."""
+    address: str = page.evaluate(
+        "async (id) => (await (await fetch('/asyncapi.json')).json()).channels[id].address",
+        panel,
+    )
+    return address.replace("{room_id}", "lobby")

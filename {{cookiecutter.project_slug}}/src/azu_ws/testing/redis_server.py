@@ -1,0 +1,65 @@
+"""A real redis-server for the scale-out tests, on a free port, started and stopped by them.
+
+Where redis-server is not installed the tests skip, saying so; under CI=true
+they fail instead, since a skipped test is not a passed one.
+"""
+
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+from .served import WAIT, free_port, system_binary
+
+
+def redis_server_binary() -> str:
+    return system_binary("redis-server", "the Redis tests")
+
+
+@dataclass
+class RedisServer:
+    binary: str
+    workdir: Path
+    port: int
+    process: "subprocess.Popen[bytes] | None" = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        command = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1"]
+        command += ["--save", "", "--appendonly", "no", "--dir", str(self.workdir)]
+        self.process = subprocess.Popen(  # noqa: S603 - redis-server, found on PATH
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        client = redis.Redis(port=self.port, socket_timeout=1)
+        deadline = time.monotonic() + WAIT * 2
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()  # as a crash would: no goodbye to the clients
+            self.process.wait(timeout=WAIT)
+            self.process = None
+
+
+@contextmanager
+def running_redis(workdir: Path) -> Iterator[RedisServer]:
+    server = RedisServer(redis_server_binary(), workdir, free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
