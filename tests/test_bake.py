@@ -121,7 +121,7 @@ def test_cookiecutter_is_runnable_as_a_module() -> None:
 
 
 @pytest.mark.parametrize(
-    ("option", "files", "registered", "readme"),
+    ("option", "files", "registered", "section"),
     [
         ("with_chat", ["channels/chat.py"], "ChatChannel", "### Chat"),
         ("with_rooms", ["channels/rooms.py", "api/rooms.py"], "RoomChannel", "### Rooms"),
@@ -139,8 +139,8 @@ def test_cookiecutter_is_runnable_as_a_module() -> None:
         ),
     ],
 )
-def test_a_channel_left_out_leaves_no_file_registration_test_or_readme_section(
-    bake: Bake, option: str, files: list[str], registered: str, readme: str
+def test_a_channel_left_out_leaves_no_file_registration_test_or_docs_section(
+    bake: Bake, option: str, files: list[str], registered: str, section: str
 ) -> None:
     full, without = bake(), bake(**{option: "false"})
     for project, present in ((full, True), (without, False)):
@@ -149,7 +149,17 @@ def test_a_channel_left_out_leaves_no_file_registration_test_or_readme_section(
         test_file = project / "tests" / f"test_{files[0].split('/')[1]}"
         assert test_file.exists() is present
         assert (registered in (package / "channels" / "__init__.py").read_text()) is present
-        assert (readme in (project / "README.md").read_text()) is present
+        assert (section in docs_of(project)) is present
+
+
+def doc_files(project: Path) -> list[Path]:
+    """What a bake says about itself: its README, its docs/ and its .env.example."""
+    pages = sorted((project / "docs").glob("*.md"))
+    return [project / "README.md", *pages, project / ".env.example"]
+
+
+def docs_of(project: Path) -> str:
+    return "".join(path.read_text(encoding="utf-8") for path in doc_files(project))
 
 
 # Strings that belong to one channel alone: none may be left in the docs of a bake without it.
@@ -170,7 +180,7 @@ MARKERS = {
 def test_the_docs_of_a_bake_mention_only_the_channels_it_has(bake: Bake, option: str) -> None:
     others = {other: "false" for other in MARKERS if other != option}
     alone = bake(**others)
-    docs = (alone / "README.md").read_text() + (alone / ".env.example").read_text()
+    docs = docs_of(alone)
     for channel, markers in MARKERS.items():
         for marker in markers:
             assert (marker in docs) is (channel == option), (channel, marker)
@@ -179,7 +189,7 @@ def test_the_docs_of_a_bake_mention_only_the_channels_it_has(bake: Bake, option:
 # What each option owns in the app, its tests and its docs, by name (any case).
 OWNED = {
     "with_chat": ["chatchannel", "/ws/chat"],
-    "with_rooms": ["roomchannel", "/ws/rooms", "rooms:publish", "user_joined"],
+    "with_rooms": ["roomchannel", "/ws/rooms", "rooms:publish", "user_joined", "room_id"],
     "with_notifications": ["notification"],
     "with_live_updates": ["live_update", "updatepublisher", "updates:publish", "/api/updates"],
 }
@@ -193,8 +203,7 @@ def test_a_bake_without_an_option_has_none_of_its_code_tests_or_docs(
     files = [
         *(project / "src" / "realtime_app").rglob("*.py"),
         *(project / "tests").rglob("*.py"),
-        project / "README.md",
-        project / ".env.example",
+        *doc_files(project),
     ]
     for path in files:
         text = path.read_text(encoding="utf-8").lower()

@@ -21,7 +21,7 @@ from realtime_app.config import Settings
 
 from .probe import PACKAGE, PROBE, SOURCE, ProbeChannel
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+PROTOCOL = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 EVERY_CHANNEL: list[type[Channel[Any, Any]]] = [*CHANNELS, ProbeChannel]
 
 
@@ -153,14 +153,14 @@ def test_adding_a_message_to_a_union_puts_it_in_the_document_with_nothing_else_e
     assert "  volume: number;" in types
 
 
-def test_the_document_carries_every_close_code_and_the_readme_lists_the_same(
+def test_the_document_carries_every_close_code_and_the_docs_list_the_same(
     client: TestClient,
 ) -> None:
     codes = document(client)["x-close-codes"]
     assert {int(code): entry["name"] for code, entry in codes.items()} == {
         code: name for code, (name, _) in CLOSE_CODES.items()
     }
-    table = README.read_text().split("## Close codes", 1)[1].split("\n## ", 1)[0]
+    table = PROTOCOL.read_text().split("## Close codes", 1)[1].split("\n## ", 1)[0]
     rows = [
         line.split(" | ") for line in table.splitlines() if line[:3] == "| 1" or line[:3] == "| 4"
     ]

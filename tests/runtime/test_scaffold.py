@@ -79,7 +79,7 @@ def test_it_writes_nothing_over_an_existing_channel_or_outside_a_project(
 ) -> None:
     written = new_channel(SAMPLE, project, "realtime_app")
     assert [path.name for path in written] == [f"{SAMPLE}.py", "__init__.py", f"test_{SAMPLE}.py"]
-    assert not (project / "README.md").exists()  # a project without one gets none
+    assert not (project / "docs").exists()  # a project without the page gets none
     registry = written[1].read_text()
     with pytest.raises(ScaffoldError, match="exists already"):
         new_channel(SAMPLE, project, "realtime_app")
@@ -88,19 +88,19 @@ def test_it_writes_nothing_over_an_existing_channel_or_outside_a_project(
         new_channel("other", tmp_path / "nowhere", "realtime_app")
 
 
-def test_the_readme_tables_get_the_new_messages_once_with_each_channel_named() -> None:
-    readme = (
+def test_the_message_tables_get_the_new_messages_once_with_each_channel_named() -> None:
+    tables = (
         "| `ping` | | all |\n| `auth` | `token` | all |\n\n"
         "| `pong` | `timestamp` |\n| `error` | `code` |\n"
     )
-    once = document(readme, "scores")
+    once = document(tables, "scores")
     assert "| `post` | `text` (1 to 1000 characters) | scores |\n| `auth` |" in once
     posted = "| `posted` | `user` (from the token), `text`, `timestamp`, `offset`, `epoch` |"
     assert posted + "\n| `error` |" in once
     twice = document(once, "bets")
     assert "| `post` | `text` (1 to 1000 characters) | scores, bets |" in twice
     assert twice.count("`posted`") == 1
-    assert document("# A README of its own\n", "scores") == "# A README of its own\n"
+    assert document("# A page of its own\n", "scores") == "# A page of its own\n"
 
 
 def test_a_path_another_channel_serves_already_is_refused(project: Path) -> None:

@@ -1,5 +1,7 @@
 """Every HTTP publishing route: token checked (401), scope checked (403), body typed (422)."""
 
+import re
+
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
@@ -19,14 +21,7 @@ def scoped(client: TestClient, token_for: TokenFor, path: str) -> dict[str, str]
 def api_routes(app: FastAPI) -> list[str]:
     """The paths of the publishing routes this project has, with sample parameters."""
     paths = [route.path for route in app.routes if isinstance(route, APIRoute)]
-    return [
-        path.replace("{user_id}", "bob")
-        .replace("{resource}", "post")
-        .replace("{resource_id}", "1")
-        .replace("{room_id}", "lobby")
-        for path in paths
-        if path.startswith("/api/")
-    ]
+    return [re.sub(r"\{\w+\}", "x1", path) for path in paths if path.startswith("/api/")]
 
 
 def test_without_a_valid_token_every_route_answers_401(app: FastAPI, client: TestClient) -> None:

@@ -145,7 +145,7 @@ class Channel(Generic[InboundT, OutboundT]):
     ----------------------
     An exception in `on_message` or `on_binary` is logged and the client gets
     `{"type": "error", "code": "internal_error", ...}`; the connection stays
-    open. An exception in `on_connect` closes the socket with 1011. The README
+    open. An exception in `on_connect` closes the socket with 1011. `docs/protocol.md`
     lists every close code.
     """
 

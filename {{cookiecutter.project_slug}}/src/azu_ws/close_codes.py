@@ -1,4 +1,4 @@
-"""The close codes this app sends, one named constant each; the README's table lists them."""
+"""The close codes this app sends, one named constant each; `docs/protocol.md` lists them."""
 
 from typing import Final
 
@@ -21,7 +21,7 @@ WS_1007_INVALID_PAYLOAD: Final = 1007
 WS_1012_SERVICE_RESTART: Final = 1012
 
 # Every code a client of this app may see: what it is called, and when it is sent.
-# `/asyncapi.json` carries this table; the README's is checked against it.
+# `/asyncapi.json` carries this table; the one in `docs/protocol.md` is checked against it.
 CLOSE_CODES: Final[dict[int, tuple[str, str]]] = {
     WS_1000_NORMAL_CLOSURE: ("normal closure", "either side ended the connection normally"),
     WS_1007_INVALID_PAYLOAD: ("invalid frame payload", "a text frame that is not UTF-8"),

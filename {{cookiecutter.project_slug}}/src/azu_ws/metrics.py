@@ -8,7 +8,7 @@ No label names a user.
 
 With several worker processes, prometheus-client's multiprocess mode adds
 up what every worker counted: `serve --workers N` sets it up by itself (see
-the README); counters from all workers are summed, and the open-connection
+`docs/operations.md`); counters from all workers are summed, and the open-connection
 gauge sums the workers that are alive.
 """
 

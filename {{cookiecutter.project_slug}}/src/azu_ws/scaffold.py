@@ -2,7 +2,7 @@
 
 Like Phoenix's `mix phx.gen.channel`: it writes `channels/NAME.py` (the
 channel and its message models), registers it in `channels/__init__.py`,
-adds its messages to the README's tables (which `tests/test_readme.py` holds
+adds its messages to the tables of `docs/protocol.md` (which `tests/test_docs.py` holds
 to the models), and writes `tests/test_NAME.py`, which passes as generated. The channel is a
 small broadcast room at `/ws/NAME`: clients `post`, everyone gets `posted`.
 """
@@ -150,8 +150,9 @@ class NewChannel:
         return self.channels / "__init__.py"
 
     @property
-    def readme(self) -> Path:
-        return self.root / "README.md"
+    def protocol(self) -> Path:
+        """The page with the message tables."""
+        return self.root / "docs" / "protocol.md"
 
     def check(self) -> None:
         if not self.registry.exists() or not (self.root / "tests").is_dir():
@@ -184,8 +185,8 @@ class NewChannel:
             self.registry: register(self.registry.read_text(), self.name, values["Name"]),
             self.test: TEST.substitute(values),
         }
-        if self.readme.exists():
-            contents[self.readme] = document(self.readme.read_text(), self.name)
+        if self.protocol.exists():
+            contents[self.protocol] = document(self.protocol.read_text(), self.name)
         for path, text in contents.items():
             path.write_text(text)
         written = list(contents)
@@ -213,8 +214,8 @@ def register(source: str, name: str, prefix: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-# The new channel's rows in the README's message tables, and the rows they go before.
-README_ROWS = (
+# The new channel's rows in the message tables, and the rows they go before.
+TABLE_ROWS = (
     ("| `auth` |", "| `post` | `text` (1 to 1000 characters) | {name} |"),
     (
         "| `pong` |",
@@ -227,11 +228,11 @@ README_ROWS = (
 )
 
 
-def document(readme: str, name: str) -> str:
-    """The README with the new messages in its tables. A table without the row to insert
-    before (a README rewritten by hand) is left as it is."""
-    lines = readme.splitlines()
-    for before, row in README_ROWS:
+def document(page: str, name: str) -> str:
+    """The page with the new messages in its tables. A table without the row to insert
+    before (a page rewritten by hand) is left as it is."""
+    lines = page.splitlines()
+    for before, row in TABLE_ROWS:
         kind = row.split(" | ")[0] + " |"
         listed = [index for index, line in enumerate(lines) if line.startswith(kind)]
         if listed and "{name}" in row:  # another generated channel's: name this one too

@@ -36,7 +36,7 @@ def worker_count(argv: Sequence[str], environ: Mapping[str, str]) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Rate limits of this process that outlive a socket (README.md, "Limits")."""
+    """Rate limits of this process that outlive a socket (docs/settings.md)."""
 
     messages: MessageLimit  # frames per user, across their sockets (and workers, with Redis)
     attempts_per_user: KeyedLimit  # handshakes with a valid token, per user

@@ -1,4 +1,4 @@
-"""The app's settings: the runtime's, and each channel's own (README.md, "Settings")."""
+"""The app's settings: the runtime's, and each channel's own (docs/settings.md)."""
 
 from azu_ws import RuntimeSettings, SettingsError
 from azu_ws import load_settings as load_settings_of

@@ -1,10 +1,10 @@
-"""The messages of a conversation, which chat and rooms share: post, typing, and what
-everyone then hears. Each channel's other messages are in its own module."""
+"""The messages of a conversation: post, typing, and what everyone then hears. A channel's
+other messages are in its own module."""
 
 from datetime import datetime
 from typing import Annotated, Literal
 
-from azu_ws import ClientMessage, Published, ServerMessage, is_none, utc_now
+from azu_ws import ClientMessage, Published, ServerMessage, utc_now
 from pydantic import Field, StringConstraints
 
 MAX_CONTENT_LENGTH = 4000
@@ -28,7 +28,6 @@ class SetTyping(ClientMessage):
 
 class NewMessage(Published):
     type: Literal["message"] = "message"
-    room: str | None = Field(default=None, exclude_if=is_none)
     content: str
     user: str
     timestamp: datetime = Field(default_factory=utc_now)
@@ -36,7 +35,6 @@ class NewMessage(Published):
 
 class UserTyping(ServerMessage):
     type: Literal["typing"] = "typing"
-    room: str | None = Field(default=None, exclude_if=is_none)
     user: str
     is_typing: bool
     timestamp: datetime = Field(default_factory=utc_now)

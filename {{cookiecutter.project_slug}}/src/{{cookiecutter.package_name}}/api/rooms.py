@@ -6,8 +6,8 @@ from azu_ws import User
 from fastapi import APIRouter, Depends, Path, status
 from pydantic import BaseModel, StringConstraints
 
-from ..channels.rooms import ROOM_ID_PATTERN, room_topic
-from ..messages import MAX_CONTENT_LENGTH, NewMessage
+from ..channels.rooms import ROOM_ID_PATTERN, RoomMessage, room_topic
+from ..messages import MAX_CONTENT_LENGTH
 from .deps import Body, ServicesDep, caller_with_scope
 
 router = APIRouter(prefix="/api/rooms", tags=["rooms"])
@@ -30,6 +30,6 @@ async def post_room_message(
     poster: Poster,
 ) -> RoomMessagePosted:
     """Send a `message` to every member of the room, signed by the caller's token."""
-    message = NewMessage(room=room_id, content=body.content, user=poster.id)
+    message = RoomMessage(room=room_id, content=body.content, user=poster.id)
     await services.hub.publish(room_topic(room_id), message)
     return RoomMessagePosted()

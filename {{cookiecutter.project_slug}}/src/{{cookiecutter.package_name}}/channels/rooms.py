@@ -16,6 +16,16 @@ from pydantic import BaseModel, Field, StringConstraints
 from ..messages import NewMessage, PostMessage, SetTyping, UserTyping
 
 
+class RoomMessage(NewMessage):
+    """A message said in a room: which room, too."""
+
+    room: str
+
+
+class RoomTyping(UserTyping):
+    room: str
+
+
 class Joined(Greeting):
     """To a socket that joined a room: who is present now, itself included."""
 
@@ -39,7 +49,7 @@ class UserLeft(ServerMessage):
 
 
 RoomInbound = Annotated[Ping | PostMessage | SetTyping, Field(discriminator="type")]
-RoomOutbound = Joined | UserJoined | UserLeft | Pong | NewMessage | UserTyping
+RoomOutbound = Joined | UserJoined | UserLeft | Pong | RoomMessage | RoomTyping
 
 MAX_BINARY_FRAME = 64 * 1024
 ROOM_ID_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
@@ -87,9 +97,9 @@ class RoomChannel(Channel[RoomInbound, RoomOutbound]):
             case Ping():
                 await self.reply(message, Pong())
             case PostMessage(content=content):
-                await self.broadcast(topic, NewMessage(room=self.room, content=content, user=user))
+                await self.broadcast(topic, RoomMessage(room=self.room, content=content, user=user))
             case SetTyping(is_typing=is_typing):
-                typing = UserTyping(room=self.room, user=user, is_typing=is_typing)
+                typing = RoomTyping(room=self.room, user=user, is_typing=is_typing)
                 await self.broadcast(topic, typing)
 
     async def on_binary(self, data: bytes) -> None:

@@ -1,6 +1,5 @@
-"""The README's message tables say what the models say: each type, each way, with its fields.
-
-Add a field or a message and forget the README, and this fails, naming it.
+"""The message tables of docs/protocol.md say what the models say: each type, each way, with
+its fields. Add a field or a message and forget the docs, and this fails, naming it.
 """
 
 import re
@@ -12,13 +11,13 @@ from pydantic import BaseModel
 
 from {{ cookiecutter.package_name }}.channels import CHANNELS
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+PROTOCOL = (Path(__file__).resolve().parents[1] / "docs" / "protocol.md").read_text()
 NOT_FIELDS = {"type", "ref"}  # every message has a type; ref is on every one
 
 
 def table(heading: str) -> dict[str, set[str]]:
     """type -> the fields a table lists for it (backquoted names outside parentheses)."""
-    section = README.split("## Messages", 1)[1].split(heading, 1)[1].split("\n\n", 2)[1]
+    section = PROTOCOL.split("## Messages", 1)[1].split(heading, 1)[1].split("\n\n", 2)[1]
     rows: dict[str, set[str]] = {}
     for line in section.splitlines()[2:]:  # after the header and its rule
         cells = [cell.strip() for cell in line.strip("|").split("|")]
@@ -29,7 +28,12 @@ def table(heading: str) -> dict[str, set[str]]:
 
 
 def described(models: Iterable[type[BaseModel]]) -> dict[str, set[str]]:
-    return {message_type(model): set(model.model_fields) - NOT_FIELDS for model in models}
+    """type -> the fields its models have; one type may be several channels' models, one
+    adding fields to another's."""
+    fields: dict[str, set[str]] = {}
+    for model in models:
+        fields.setdefault(message_type(model), set()).update(set(model.model_fields) - NOT_FIELDS)
+    return fields
 
 
 def test_the_client_to_server_table_matches_what_the_channels_accept() -> None:

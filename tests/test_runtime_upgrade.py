@@ -1,0 +1,43 @@
+"""Taking a newer runtime, as the bake's README says: an app baked from an earlier template,
+with today's `src/azu_ws/` copied over its own, passes its gates."""
+
+import shutil
+import subprocess
+import tarfile
+from io import BytesIO
+from pathlib import Path
+
+from .conftest import ROOT, pass_the_gates, run_in
+from .test_runtime_line import TEMPLATE_RUNTIME
+
+# The template as of the first app on the runtime's present public surface:
+# its app and tests must run on every runtime that does not say otherwise.
+BASELINE = "261e062e5e67a18f740f4d567265c695901fa19b"
+
+
+def template_at(commit: str, into: Path) -> Path:
+    """The template as it was at `commit`, from this checkout's history."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", commit],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert archive.returncode == 0, f"git archive {commit}: {archive.stderr.decode()}"
+    with tarfile.open(fileobj=BytesIO(archive.stdout)) as tar:
+        tar.extractall(into, filter="data")
+    return into
+
+
+def test_an_app_baked_earlier_passes_its_gates_on_todays_runtime(tmp_path: Path) -> None:
+    old_template = template_at(BASELINE, tmp_path / "template")
+    output = tmp_path / "bake"
+    baked = run_in(
+        tmp_path, "cookiecutter", "--no-input", "-o", str(output), str(old_template), timeout=120
+    )
+    assert baked.returncode == 0, baked.stderr
+    (project,) = output.iterdir()
+    shutil.rmtree(project / "src" / "azu_ws")
+    ignore = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(TEMPLATE_RUNTIME, project / "src" / "azu_ws", ignore=ignore)
+    pass_the_gates(project, tmp_path, "upgrade")
