@@ -1,12 +1,17 @@
 """The origin check: browsers from other sites are refused; non-browsers and our own pages pass."""
 
+from pathlib import Path
+
 import pytest
 from azu_ws.close_codes import WS_4403_FORBIDDEN
+from azu_ws.settings import SettingsError, load_settings
 from azu_ws.testing import closed_with
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from ..conftest import TokenFor
+from realtime_app.config import Settings
+
+from ..conftest import TEST_SECRET, TokenFor
 from .probe import PROBE
 
 
@@ -55,3 +60,46 @@ def test_scheme_and_host_compare_without_regard_to_case(
 ) -> None:
     assert open_from(client, token_for, "https://app.example") == "connected"
     assert open_from(client, token_for, "HTTP://TESTSERVER") == "connected"
+
+
+@pytest.mark.settings(allowed_origins='["https://app.example/", "https://admin.example"]')
+def test_the_json_list_form_means_the_same_as_the_comma_form(
+    client: TestClient, token_for: TokenFor
+) -> None:
+    # What pydantic-settings users write for a list: each origin in it is allowed.
+    assert open_from(client, token_for, "https://app.example") == "connected"
+    assert open_from(client, token_for, "https://admin.example") == "connected"
+    assert open_from(client, token_for, "https://evil.example") == (
+        WS_4403_FORBIDDEN,
+        "origin not allowed",
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [
+        ('["https://app.example"', "starts like a JSON list but is not one"),
+        ("https://app.example/login", "'https://app.example/login' is not an origin"),
+        ("app.example", "'app.example' is not an origin"),
+        ('"https://app.example"', "is not an origin"),
+    ],
+)
+def test_an_origin_that_cannot_be_one_stops_the_start_naming_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, value: str, named: str
+) -> None:
+    monkeypatch.chdir(tmp_path)  # away from the project's .env
+    monkeypatch.setenv("JWT_SECRET", TEST_SECRET)
+    monkeypatch.setenv("ALLOWED_ORIGINS", value)
+    with pytest.raises(SettingsError, match="ALLOWED_ORIGINS: ") as refused:
+        load_settings(Settings)
+    assert named in str(refused.value)
+    assert "\n" not in str(refused.value)
+
+
+def test_an_ipv6_origin_and_star_are_origins(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("JWT_SECRET", TEST_SECRET)
+    monkeypatch.setenv("ALLOWED_ORIGINS", "https://[::1]:8443, *")
+    assert load_settings(Settings).allowed_origins == ["https://[::1]:8443", "*"]

@@ -1,5 +1,7 @@
 """The runtime's settings, read from the environment and `.env`; an app's settings extend them."""
 
+import json
+import re
 from typing import Annotated, Literal, TypeVar
 
 from cryptography.hazmat.primitives import serialization
@@ -15,6 +17,12 @@ PLACEHOLDER_SECRET = "change-me-to-a-random-secret-of-at-least-32-bytes"  # noqa
 
 MIN_SECRET_BYTES = 32
 SUPPORTED_BROKERS = ("memory://", "redis://", "rediss://")
+
+# What a browser sends as its Origin: a scheme, `://`, a host (a name, an IPv4
+# address, or an IPv6 one in brackets) and a port, if any.
+_ORIGIN = re.compile(
+    r"[A-Za-z][A-Za-z0-9+.-]*://(\[[0-9A-Fa-f:.]+\]|[^\s/\\\"'\[\],?#@:]+)(:[0-9]{1,5})?"
+)
 
 Environment = Literal["development", "staging", "production"]
 # One algorithm per deployment, and one kind of key for it: an HMAC secret
@@ -65,7 +73,8 @@ class RuntimeSettings(BaseSettings):
     # A text frame with more commas, colons, brackets and braces than this
     # (strings included) is refused unread: parsing costs time in proportion.
     ws_max_frame_items: int = Field(default=10_000, ge=16)
-    # Comma-separated in the environment: `https://app.example.com,https://example.com`.
+    # In the environment, comma-separated (`https://app.example.com,https://example.com`)
+    # or the JSON list pydantic-settings users write (`["https://app.example.com"]`).
     allowed_origins: Annotated[list[str], NoDecode] = []
     broker_url: str = "memory://"
     # With Redis, a worker that dies is out of every presence list within this.
@@ -102,13 +111,24 @@ class RuntimeSettings(BaseSettings):
     @field_validator("allowed_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().startswith("["):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ValueError("starts like a JSON list but is not one") from None
         if isinstance(value, str):
-            return [origin.strip().rstrip("/") for origin in value.split(",") if origin.strip()]
+            value = value.split(",")
+        if isinstance(value, list):
+            return [o.strip().rstrip("/") if isinstance(o, str) else o for o in value if o != ""]
         return value
 
     @field_validator("allowed_origins", mode="after")
     @classmethod
-    def _origins_in_lower_case(cls, value: list[str]) -> list[str]:
+    def _origins_are_origins(cls, value: list[str]) -> list[str]:
+        # An entry no browser would send as its Origin would match nothing, silently.
+        for origin in value:
+            if origin != "*" and not _ORIGIN.fullmatch(origin):
+                raise ValueError(f"{origin!r} is not an origin: scheme://host[:port], or *")
         # Scheme and host compare without regard to case, as browsers treat them.
         return [origin.lower() for origin in value]
 
