@@ -2,8 +2,8 @@
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, nullcontext
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -24,15 +24,6 @@ from .typescript import typescript_types
 
 logger = logging.getLogger(__name__)
 
-# The app's own resources beyond its channels' (`Channel.lifespan`), made after
-# the runtime's and closed before them: given the app and the runtime's
-# services, an async context manager.
-Resources = Callable[[FastAPI, Services], AbstractAsyncContextManager[None]]
-
-
-def _no_resources(app: FastAPI, services: Services) -> AbstractAsyncContextManager[None]:
-    return nullcontext()
-
 
 def build_app(
     settings: RuntimeSettings,
@@ -40,7 +31,6 @@ def build_app(
     *,
     title: str,
     package: str,
-    resources: Resources = _no_resources,
 ) -> FastAPI:
     """The app: a route per channel, `/healthz`, `/metrics`, `/asyncapi.json`,
     `/messages.d.ts` and the demo page; the hub and broker are made in the lifespan,
@@ -59,9 +49,10 @@ def build_app(
         settle_for_many_sockets()
         try:
             async with AsyncExitStack() as stack:
+                # What each channel makes for the app's lifetime, after the runtime's
+                # resources and closed before them.
                 for channel_class in channels:
                     await stack.enter_async_context(channel_class.lifespan(app, services))
-                await stack.enter_async_context(resources(app, services))
                 yield
         finally:
             await services.stop()

@@ -119,7 +119,8 @@ class RuntimeSettings(BaseSettings):
         if isinstance(value, str):
             value = value.split(",")
         if isinstance(value, list):
-            return [o.strip().rstrip("/") if isinstance(o, str) else o for o in value if o != ""]
+            value = [o.strip().rstrip("/") if isinstance(o, str) else o for o in value]
+            return [origin for origin in value if origin != ""]  # `a,,b` and a trailing comma
         return value
 
     @field_validator("allowed_origins", mode="after")
