@@ -152,9 +152,15 @@ def test_a_channel_left_out_leaves_no_file_registration_test_or_docs_section(
         assert (section in docs_of(project)) is present
 
 
+# Pages on the runtime, shipped with it and the same in every bake, like src/azu_ws/.
+RUNTIME_PAGES = {"ARCHITECTURE.md", "UPGRADING.md"}
+
+
 def doc_files(project: Path) -> list[Path]:
-    """What a bake says about itself: its README, its docs/ and its .env.example."""
-    pages = sorted((project / "docs").glob("*.md"))
+    """What a bake says about its app: its README, its docs/ and its .env.example."""
+    pages = sorted(
+        path for path in (project / "docs").glob("*.md") if path.name not in RUNTIME_PAGES
+    )
     return [project / "README.md", *pages, project / ".env.example"]
 
 

@@ -53,10 +53,17 @@ def public_surface() -> set[str]:
 def test_the_runtime_is_copied_into_every_bake_byte_for_byte(
     bake: Bake, answers: dict[str, str]
 ) -> None:
-    baked = bake(**answers) / "src" / RUNTIME
+    project = bake(**answers)
+    baked = project / "src" / RUNTIME
     expected = runtime_files(TEMPLATE_RUNTIME)
     assert runtime_files(baked) == expected
     _, mismatched, errors = filecmp.cmpfiles(TEMPLATE_RUNTIME, baked, expected, shallow=False)
+    assert (mismatched, errors) == ([], [])
+    # Its pages too (docs/ARCHITECTURE.md, docs/UPGRADING.md), whatever the options.
+    pages = TEMPLATE_RUNTIME.parents[1] / "docs"
+    _, mismatched, errors = filecmp.cmpfiles(
+        pages, project / "docs", ["ARCHITECTURE.md", "UPGRADING.md"], shallow=False
+    )
     assert (mismatched, errors) == ([], [])
 
 

@@ -1,7 +1,9 @@
 """The runtime's own suites (`tests/runtime/`), run once against the runtime, not once per bake.
 
 They run inside a default bake, whose app is the reference they drive (chat,
-rooms, notifications, live updates) and whose test helpers they share.
+rooms, notifications, live updates) and whose test helpers they share; each
+runs twice, with batched writes (in force under the locked uvicorn) and with
+every frame one ASGI send, so that both ways to the wire are held to every test.
 """
 
 import os
@@ -28,8 +30,9 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return project
 
 
+@pytest.mark.parametrize("batched", ["true", "false"], ids=["batched", "asgi"])
 @pytest.mark.parametrize("suite", SUITES)
-def test_a_runtime_suite_passes(reference: Path, suite: str, tmp_path: Path) -> None:
+def test_a_runtime_suite_passes(reference: Path, suite: str, batched: str, tmp_path: Path) -> None:
     artifacts = str(ROOT / "artifacts" / "runtime")
     outcome = run_in(
         reference,
@@ -37,6 +40,7 @@ def test_a_runtime_suite_passes(reference: Path, suite: str, tmp_path: Path) -> 
         f"tests/runtime/{suite}",
         timeout=540,
         BROWSER_ARTIFACTS=artifacts,
+        WS_BATCHED_WRITES=batched,
     )
     assert outcome.returncode == 0, outcome.stdout[-5000:] + outcome.stderr[-2000:]
     # A test may skip only for a missing service, and under CI the suites fail instead.

@@ -1,5 +1,6 @@
 """Taking a newer runtime, as the bake's README says: an app baked from an earlier template,
-with today's `src/azu_ws/` copied over its own, passes its gates."""
+with today's `src/azu_ws/` copied over its own and what docs/UPGRADING.md asks done, passes
+its gates."""
 
 import shutil
 import subprocess
@@ -40,4 +41,8 @@ def test_an_app_baked_earlier_passes_its_gates_on_todays_runtime(tmp_path: Path)
     shutil.rmtree(project / "src" / "azu_ws")
     ignore = shutil.ignore_patterns("__pycache__")
     shutil.copytree(TEMPLATE_RUNTIME, project / "src" / "azu_ws", ignore=ignore)
+    # 0.2.0 (docs/UPGRADING.md): the notifications channel, as baked, from the newer bake.
+    newer = TEMPLATE_RUNTIME.parent / "{{cookiecutter.package_name}}" / "channels"
+    package = next(path for path in (project / "src").iterdir() if path.name != "azu_ws")
+    shutil.copyfile(newer / "notifications.py", package / "channels" / "notifications.py")
     pass_the_gates(project, tmp_path, "upgrade")

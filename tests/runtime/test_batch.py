@@ -3,11 +3,38 @@
 import json
 from pathlib import Path
 
-from azu_ws.testing import WAIT, receive, uvicorn
+import pytest
+from azu_ws.testing import WAIT, Server, receive, uvicorn
 
 from .probe import PROBE, PROBE_APP
+from .test_metrics import samples, value
 
 SECRET = "a-secret-only-for-the-batch-write-tests-0123"
+
+
+def wires_in_use(server: Server) -> dict[str, float]:
+    """How the server's sockets so far had their frames written, from /metrics."""
+    with server.get("/metrics") as response:
+        scraped = samples(response.read().decode())
+    return {
+        wire: value(scraped, "azu_ws_connections_total", wire=wire) for wire in ("batched", "asgi")
+    }
+
+
+@pytest.mark.parametrize(("setting", "wire"), [("true", "batched"), ("false", "asgi")])
+def test_under_the_locked_uvicorn_batched_writes_are_in_force_unless_turned_off(
+    tmp_path: Path, setting: str, wire: str
+) -> None:
+    # The capability is found on the server's own objects: should uvicorn change
+    # them, frames go one ASGI send each, and the "batched" count here says so.
+    with (
+        uvicorn(tmp_path, SECRET, WS_BATCHED_WRITES=setting, command=PROBE_APP) as server,
+        server.connect(PROBE, "alice") as alice,
+    ):
+        receive(alice, "connected")
+        alice.send(json.dumps({"type": "message", "content": "hello"}))
+        assert receive(alice, "message")["content"] == "hello"
+        assert wires_in_use(server) == {"batched": 0.0, "asgi": 0.0} | {wire: 1.0}
 
 
 def test_a_burst_of_text_and_binary_frames_arrives_whole_and_in_order(tmp_path: Path) -> None:

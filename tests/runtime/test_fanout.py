@@ -53,6 +53,7 @@ async def broadcast_past_a_stalled_client(queue_size: int, messages: int) -> dic
     for name, socket in (("fast", fast), ("stalled", stalled)):
         connection = await hub.connect(cast(WebSocket, socket), User(id=name), CHANNEL)
         await hub.join(connection, "room")
+        await hub.catch_up(connection)
     for number in range(messages):
         await hub.publish("room", NewMessage(content=str(number), user="sender"))
         await asyncio.sleep(0)  # let the writers run, as a real server would
@@ -68,7 +69,7 @@ async def broadcast_past_a_stalled_client(queue_size: int, messages: int) -> dic
     }
     for connection in list(hub.connections):
         await hub.disconnect(connection)
-        await connection.finish()
+        await connection.wait_closed()
     await hub.stop()
     return result
 
@@ -105,7 +106,7 @@ async def read_while_being_dropped() -> object:
     # The reader must not wait for a client that may never send again.
     result = await asyncio.wait_for(reading, timeout=5)
     await hub.disconnect(connection)
-    await connection.finish()
+    await connection.wait_closed()
     return result
 
 

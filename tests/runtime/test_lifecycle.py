@@ -6,7 +6,7 @@ from typing import Annotated, Any
 import pytest
 from azu_ws.channel import Channel
 from azu_ws.close_codes import WS_1009_MESSAGE_TOO_BIG, WS_1011_INTERNAL_ERROR, WS_4403_FORBIDDEN
-from azu_ws.collector import YOUNG_THRESHOLD
+from azu_ws.gc_tuning import YOUNG_THRESHOLD
 from azu_ws.messages import Connected, Ping, Pong
 from azu_ws.runner import Session
 from azu_ws.testing import Connect, receive_type
@@ -215,7 +215,7 @@ def test_once_started_the_app_collects_garbage_less_often_and_never_walks_start_
     settings: Settings,
 ) -> None:
     # Thousands of sockets make full collections frequent at CPython's defaults
-    # (see core/collector.py); the benchmark measures the effect, this checks the cause.
+    # (see azu_ws/gc_tuning.py); the benchmark measures the effect, this checks the cause.
     before = gc.get_threshold()
     gc.set_threshold(700, *before[1:])
     gc.unfreeze()
@@ -264,14 +264,14 @@ def test_a_connection_the_hub_cannot_register_closes_with_1011_and_leaves_no_tra
     client: TestClient, connect: Connect, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     hub = client.app.state.services.hub  # type: ignore[attr-defined]
-    join = hub.join
+    enter = hub._enter
 
-    async def join_or_fail(connection: Any, topic: str) -> None:
+    async def enter_or_fail(connection: Any, topic: str) -> bool:
         if topic == "all" and connection.user.id == "alice":  # the broker failed under it
             raise RuntimeError("readuntil() called while another coroutine is already waiting")
-        await join(connection, topic)
+        return bool(await enter(connection, topic))
 
-    monkeypatch.setattr(hub, "join", join_or_fail)
+    monkeypatch.setattr(hub, "_enter", enter_or_fail)
     with connect("/ws/recorder", user="alice") as alice:
         with pytest.raises(WebSocketDisconnect) as closed:
             alice.receive_json()

@@ -1,4 +1,4 @@
-"""A socket's outbound queue: bounded, in order, and its waiting putters are always woken."""
+"""A socket's outbound queue: bounded, in order, and whoever waits for room is always woken."""
 
 import asyncio
 
@@ -12,8 +12,20 @@ def test_it_keeps_order_and_refuses_past_its_size() -> None:
     outbox.put_nowait("b")
     with pytest.raises(OutboxFull):
         outbox.put_nowait("c")
-    assert [outbox.get_nowait(), outbox.get_nowait()] == ["a", "b"]
+    assert outbox.take(10) == ["a", "b"]
     assert outbox.empty()
+
+
+def test_a_take_is_bounded_and_leaves_the_rest_in_order() -> None:
+    outbox: Outbox[str] = Outbox(8)
+    for item in "abcde":
+        outbox.put_nowait(item)
+    assert [outbox.take(2), outbox.take(2), outbox.take(2), outbox.take(2)] == [
+        ["a", "b"],
+        ["c", "d"],
+        ["e"],
+        [],
+    ]
 
 
 def test_it_is_full_once_its_frames_weigh_its_size_in_bytes_and_one_always_fits() -> None:
@@ -22,7 +34,7 @@ def test_it_is_full_once_its_frames_weigh_its_size_in_bytes_and_one_always_fits(
     outbox.put_nowait(b"ghij")  # 10 in all: full, though only two of a hundred frames
     with pytest.raises(OutboxFull):
         outbox.put_nowait("k")
-    outbox.get_nowait()
+    outbox.take(1)
     outbox.put_nowait("klmnop")
     outbox.clear()
     outbox.put_nowait("x" * 1000)  # larger than the whole bound, into an empty queue
@@ -30,58 +42,33 @@ def test_it_is_full_once_its_frames_weigh_its_size_in_bytes_and_one_always_fits(
         outbox.put_nowait("y")
 
 
-async def waiting_scenario() -> list[str]:
+async def waiting_scenario() -> tuple[list[str], list[str]]:
     outbox: Outbox[str] = Outbox(1)
     outbox.put_nowait("first")
-    quitter = asyncio.create_task(outbox.put("given up"))
-    patient = asyncio.create_task(outbox.put("second"))
+    quitter = asyncio.create_task(outbox.wait_for_room())
+    patient = asyncio.create_task(outbox.wait_for_room())
     await asyncio.sleep(0)
-    quitter.cancel()  # one putter gives up: the other must still get in
+    quitter.cancel()  # one waiter gives up: the other must still be woken
     await asyncio.sleep(0)
-    reader = asyncio.create_task(collect(outbox, 2))
+    taken = outbox.take(1)
     await asyncio.wait_for(patient, 1)
-    return await asyncio.wait_for(reader, 1)
+    outbox.put_nowait("second")
+    return taken, outbox.take(1)
 
 
-async def collect(outbox: Outbox[str], count: int) -> list[str]:
-    return [await outbox.get() for _ in range(count)]
+def test_a_wait_for_room_ends_when_an_item_is_taken() -> None:
+    assert asyncio.run(waiting_scenario()) == (["first"], ["second"])
 
 
-def test_a_putter_waits_for_room_and_a_reader_for_an_item() -> None:
-    assert asyncio.run(waiting_scenario()) == ["first", "second"]
-
-
-async def clearing_scenario() -> tuple[bool, str]:
+async def clearing_scenario() -> bool:
     outbox: Outbox[str] = Outbox(1)
     outbox.put_nowait("stale")
-    putter = asyncio.create_task(outbox.put("fresh"))
+    waiting = asyncio.create_task(outbox.wait_for_room())
     await asyncio.sleep(0)
-    outbox.clear()  # a socket dropping its queue makes room at once
-    await asyncio.wait_for(putter, 1)
-    return outbox.full(), await outbox.get()
+    outbox.clear()  # a socket closing drops its queue: room at once
+    await asyncio.wait_for(waiting, 1)
+    return outbox.full()
 
 
 def test_clearing_makes_room_for_a_waiting_putter() -> None:
-    assert asyncio.run(clearing_scenario()) == (True, "fresh")
-
-
-async def quiet_scenario() -> tuple[bool, list[str], bool]:
-    outbox: Outbox[str] = Outbox(4)
-    reader = asyncio.create_task(outbox.get())
-    await asyncio.sleep(0)
-    outbox.put_quietly("taken by whoever put it")
-    await asyncio.sleep(0)
-    still_waiting = outbox.reader_waiting and not reader.done()
-    taken = [outbox.get_nowait()]
-    outbox.put_quietly("left to the reader")
-    outbox.wake_reader()
-    taken.append(await asyncio.wait_for(reader, 1))
-    return still_waiting, taken, outbox.reader_waiting
-
-
-def test_a_quiet_put_leaves_the_reader_waiting_until_it_is_woken() -> None:
-    assert asyncio.run(quiet_scenario()) == (
-        True,
-        ["taken by whoever put it", "left to the reader"],
-        False,
-    )
+    assert asyncio.run(clearing_scenario()) is False

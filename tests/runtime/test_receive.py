@@ -4,6 +4,7 @@ Unit tests on a stand-in socket: the end-to-end tests cannot time these races.
 """
 
 import asyncio
+import functools
 from typing import Any
 
 from azu_ws.auth import User
@@ -41,10 +42,10 @@ def test_a_wait_for_the_client_ends_when_the_server_closes_and_the_session_goes_
         connection = connection_on(socket := StandInSocket())
         waiting = asyncio.create_task(connection.receive())
         await asyncio.sleep(0)  # parked in the socket's receive
-        connection.drop(WS_4403_FORBIDDEN, "banned")
+        connection.close(WS_4403_FORBIDDEN, "banned", abandon_queue=True)
         assert await waiting is None
         assert waiting.cancelling() == 0  # the interrupt was taken back
-        await connection.finish()
+        await connection.wait_closed()
         assert socket.closed_with == WS_4403_FORBIDDEN
 
     asyncio.run(scenario())
@@ -55,9 +56,12 @@ def test_a_queued_frame_is_not_handled_if_the_server_closes_in_the_next_turn() -
         connection = connection_on(socket := StandInSocket())
         socket.inbox.put_nowait(FRAME)
         # Decided while the frame is being received (a ban, a heartbeat timeout).
-        asyncio.get_running_loop().call_soon(connection.drop, WS_4403_FORBIDDEN, "banned")
+        banned = functools.partial(
+            connection.close, WS_4403_FORBIDDEN, "banned", abandon_queue=True
+        )
+        asyncio.get_running_loop().call_soon(banned)
         assert await connection.receive() is None
-        await connection.finish()
+        await connection.wait_closed()
 
     asyncio.run(scenario())
 
@@ -67,11 +71,13 @@ def test_a_shutdown_cancel_in_the_same_turn_as_a_close_is_not_swallowed() -> Non
         connection = connection_on(StandInSocket())
         waiting = asyncio.create_task(connection.receive())
         await asyncio.sleep(0)
-        connection.drop(WS_4403_FORBIDDEN, "banned")  # interrupts the wait, a turn later
+        connection.close(
+            WS_4403_FORBIDDEN, "banned", abandon_queue=True
+        )  # interrupts the wait, a turn later
         waiting.cancel()  # and the server shuts down in the same turn
         await asyncio.wait([waiting])
         assert waiting.cancelled()
-        await connection.finish()
+        await connection.wait_closed()
 
     asyncio.run(scenario())
 
@@ -83,7 +89,8 @@ def test_frames_are_received_in_order_while_the_socket_is_open() -> None:
             socket.inbox.put_nowait({"type": "websocket.receive", "text": str(number)})
         received = [await connection.receive() for _ in range(3)]
         assert [message["text"] for message in received if message] == ["0", "1", "2"]
-        await connection.close(1000)
+        connection.close(1000)
+        await connection.wait_closed()
 
     asyncio.run(scenario())
 
@@ -94,10 +101,12 @@ def test_a_frame_waited_for_is_not_handled_if_the_server_closes_in_its_turn() ->
         waiting = asyncio.create_task(connection.receive())
         await asyncio.sleep(0)  # parked in the socket's receive
         socket.inbox.put_nowait(FRAME)  # the frame lands ...
-        connection.drop(WS_4403_FORBIDDEN, "banned")  # ... as the user is banned
+        connection.close(
+            WS_4403_FORBIDDEN, "banned", abandon_queue=True
+        )  # ... as the user is banned
         assert await waiting is None
         assert waiting.cancelling() == 0
-        await connection.finish()
+        await connection.wait_closed()
 
     asyncio.run(scenario())
 
@@ -113,7 +122,8 @@ def test_a_queued_frame_lets_every_other_task_run_first_a_frame_waited_for_does_
         others: list[str] = []
         asyncio.get_running_loop().call_soon(others.append, "writer")
         ran = await receive(connection, others)
-        await connection.close(1000)
+        connection.close(1000)
+        await connection.wait_closed()
         return ran
 
     async def waited_for() -> list[str]:
@@ -124,7 +134,8 @@ def test_a_queued_frame_lets_every_other_task_run_first_a_frame_waited_for_does_
         socket.inbox.put_nowait(FRAME)
         asyncio.get_running_loop().call_soon(others.append, "writer")
         ran = await receiving
-        await connection.close(1000)
+        connection.close(1000)
+        await connection.wait_closed()
         return ran
 
     assert asyncio.run(queued()) == ["writer"]

@@ -18,7 +18,8 @@ import redis
 from azu_ws.auth import User
 from azu_ws.broker import MemoryBroker
 from azu_ws.close_codes import WS_1012_SERVICE_RESTART, WS_4008_SLOW_CONSUMER, WS_4400_BAD_REQUEST
-from azu_ws.history import HistoryLimits, MemoryHistory, Position
+from azu_ws.frames import Envelope, Position
+from azu_ws.history import HistoryLimits, MemoryHistory
 from azu_ws.hub import Hub, keeps_history
 from azu_ws.messages import Connected
 from azu_ws.presence import MemoryPresence
@@ -199,17 +200,17 @@ async def catch_up_while_messages_keep_coming() -> list[str]:
     alice = await hub.connect(cast(WebSocket, socket), User(id="alice"), "/ws/test")
     now = (await hub.broker.history("room", None)).position
     assert now is not None
-    followed = await hub.follow(alice, "room", Position(now.epoch, 1))
+    followed = await hub.join(alice, "room", Position(now.epoch, 1))
     assert (followed.recovered, followed.offset) == (True, 3)
     # Through Redis, a frame the replay read can still be on its way, relayed
     # late, while the hook runs or after: either way, dropped.
     stale = NewMessage(content="m3", user="bob").model_dump_json()
-    hub._deliver("room", stale, None, Position(now.epoch, 3))
+    hub._deliver(Envelope("room", stale, None, Position(now.epoch, 3)))
     # Published while the hook is still running: held until the replay is out.
     await hub.publish("room", NewMessage(content="m4", user="bob"))
     alice.send_frame(Connected(message="hello", user="alice").model_dump_json())
     await hub.catch_up(alice)
-    hub._deliver("room", stale, None, Position(now.epoch, 3))
+    hub._deliver(Envelope("room", stale, None, Position(now.epoch, 3)))
     await hub.publish("room", NewMessage(content="m5", user="bob"))
     for _ in range(10):
         await asyncio.sleep(0)
@@ -229,7 +230,7 @@ async def flood_while_catching_up(queue_size: int, published: int) -> int | None
     alice = await hub.connect(cast(WebSocket, socket), User(id="alice"), "/ws/test")
     now = (await hub.broker.history("room", None)).position
     assert now is not None
-    await hub.follow(alice, "room", now)
+    await hub.join(alice, "room", now)
     for number in range(published):  # the hook is slow; the room is not
         await hub.publish("room", NewMessage(content=str(number), user="bob"))
     await hub.catch_up(alice)
@@ -246,14 +247,13 @@ async def fresh_join_while_an_older_frame_is_relayed() -> list[str]:
         await hub.publish("room", NewMessage(content=f"m{number}", user="bob"))
     socket = FakeSocket()
     alice = await hub.connect(cast(WebSocket, socket), User(id="alice"), "/ws/test")
-    followed = await hub.follow(alice, "room")  # a new client: no since
+    followed = await hub.join(alice, "room")  # a new client: no since
     alice.send_frame(Connected(message="hi", user="alice", **followed.greeting).model_dump_json())
     await hub.catch_up(alice)
     # Through Redis, m3 (published before the greeting's offset) can be relayed after it.
     assert followed.position is not None
-    hub._deliver(
-        "room", NewMessage(content="m3", user="bob").model_dump_json(), None, followed.position
-    )
+    late = NewMessage(content="m3", user="bob").model_dump_json()
+    hub._deliver(Envelope("room", late, None, followed.position))
     await hub.publish("room", NewMessage(content="m4", user="bob"))
     for _ in range(10):
         await asyncio.sleep(0)
@@ -266,7 +266,7 @@ async def caught_up_after(broker: MemoryBroker) -> list[bool]:
     hub = Hub(broker, MemoryPresence(), send_queue_size=16)
     await hub.start()
     alice = await hub.connect(cast(WebSocket, FakeSocket()), User(id="alice"), "/ws/test")
-    await hub.follow(alice, "room")
+    await hub.join(alice, "room")
     await hub.catch_up(alice)
     tracked = [hub.is_catching_up(alice)]
     await hub.publish("room", NewMessage(content="m1", user="bob"))
@@ -291,7 +291,7 @@ async def a_gap_in_what_reaches_this_process(size: int) -> tuple[list[str], int 
     await hub.start()
     socket = FakeSocket()
     alice = await hub.connect(cast(WebSocket, socket), User(id="alice"), "/ws/test")
-    await hub.follow(alice, "room")
+    await hub.join(alice, "room")
     await hub.catch_up(alice)
     await hub.publish("room", NewMessage(content="m1", user="bob"))
     broker = cast(MemoryBroker, hub.broker)
@@ -454,7 +454,7 @@ async def two_joiners_while_the_subscription_is_on_its_way(url: str) -> list[int
 
     async def publish(content: str) -> None:
         frame = NewMessage(content=content, user="bob").model_dump_json()
-        await elsewhere.publish("room", frame, record=True)
+        await elsewhere.publish(Envelope("room", frame), record=True)
 
     for content in ("m1", "m2"):
         await publish(content)
@@ -470,9 +470,9 @@ async def two_joiners_while_the_subscription_is_on_its_way(url: str) -> list[int
     broker._pubsub.subscribe = slow_subscribe  # type: ignore[method-assign,assignment]
     now = (await broker.history("room", None)).position
     assert now is not None
-    x_follows = asyncio.create_task(hub.follow(x, "room", now))
+    x_follows = asyncio.create_task(hub.join(x, "room", now))
     await asyncio.sleep(0.05)  # x's subscription is on its way
-    y_follows = asyncio.create_task(hub.follow(y, "room", now))
+    y_follows = asyncio.create_task(hub.join(y, "room", now))
     await asyncio.sleep(0.05)
     await publish("m3")  # before the subscription is in force
     answered.set()
@@ -497,7 +497,7 @@ def test_a_second_joiner_waits_for_the_subscription_and_misses_nothing(
 async def read_topics(url: str) -> tuple[int, int]:
     broker = RedisBroker(url, HistoryLimits(ttl=300, meta_ttl=86400))
     await broker.history("updates:comment:1", None)
-    await broker.publish("updates:comment:2", '{"type":"update"}', record=True)
+    await broker.publish(Envelope("updates:comment:2", '{"type":"update"}'), record=True)
     await broker.history("updates:comment:2", None)
     await broker.close()
     client = redis.Redis.from_url(url)

@@ -1,19 +1,13 @@
-"""azu_ws: typed WebSocket channels on FastAPI, the runtime an app is built on.
-
-An app imports what is named here, and nothing else of the runtime. The
-package is the same in every project baked from the azu-ws template, and
-imports nothing from the app, so that it could be published as a
-distribution as it stands: a project would then delete `src/azu_ws/` and
-add one dependency line.
-"""
+"""azu_ws: typed WebSocket channels on FastAPI. An app imports what is named here and nothing
+else; the package imports nothing from the app, so it could be published as it stands."""
 
 from . import close_codes
 from .app import build_app
 from .auth import MAX_USER_ID_LENGTH, AuthenticationError, User, VerifierFailed, verify_token
+from .backends import open_store
 from .channel import Channel
 from .cli import main as run_cli
-from .connection import Frame
-from .history import Position
+from .frames import Frame, Position
 from .hub import Hub
 from .launch import UnsafeLaunch, check_launch
 from .messages import (
@@ -35,12 +29,11 @@ from .notifications import (
     Notifier,
     StoreUnavailable,
     notifications_topic,
-    open_store,
 )
 from .services import Services
 from .settings import RuntimeSettings, SettingsError, load_settings
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "MAX_USER_ID_LENGTH",

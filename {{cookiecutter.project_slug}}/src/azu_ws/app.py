@@ -12,15 +12,15 @@ from starlette.routing import WebSocketRoute
 
 from .asyncapi import asyncapi_document, check_unique_ids
 from .channel import Channel
-from .collector import settle_for_many_sockets
 from .demo import mount_demo
+from .gc_tuning import settle_for_many_sockets
 from .logs import log_app_events, redact_tokens_in_server_logs
 from .metrics import exposition, forget_this_process
 from .runner import channel_endpoint
 from .services import Services
 from .settings import RuntimeSettings
-from .transport import TransportHandle
 from .typescript import typescript_types
+from .wire import ExposeServer
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def build_app(
         body = typescript_types(channels, title=app.title)
         return PlainTextResponse(body, media_type="application/typescript")
 
-    app.add_middleware(TransportHandle)
+    app.add_middleware(ExposeServer)
     mount_demo(app, settings, package)
     for channel_class in channels:
         # Starlette's route, not FastAPI's: a channel takes no dependencies,

@@ -1,13 +1,5 @@
-"""The AsyncAPI 3.0 document of the app's websockets, made from the channels themselves.
-
-Each channel becomes an AsyncAPI channel at its path, and each model of the
-two unions it was declared with (`Channel[Inbound, Outbound]`) a message:
-what a client sends is what this application *receives*, what it sends a
-client is what it *sends*. The payload schemas are Pydantic's own, from the
-models that validate every frame, so the document cannot drift from the
-code: add a model to a union and it is here. Served at `GET /asyncapi.json`;
-front-end teams can generate clients from it, or read it.
-"""
+"""The AsyncAPI 3.0 document of the app's websockets (`GET /asyncapi.json`), made from the
+channels' own message unions and Pydantic's schemas, so it cannot drift from the code."""
 
 import re
 from collections.abc import Sequence
@@ -18,7 +10,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from .channel import Channel
 from .close_codes import CLOSE_CODES
-from .history import SINCE_PATTERN
+from .frames import SINCE_PATTERN
 from .messages import ClientMessage, ServerMessage
 
 SCHEMAS = "#/components/schemas/{model}"

@@ -1,7 +1,5 @@
-"""JSON Web Tokens: minting, verifying, and finding the token in a websocket handshake.
-
-python-jose is called here only, with its known gaps guarded (`verify_token`).
-"""
+"""JSON Web Tokens: minting, verifying, and finding the token in a handshake. python-jose is
+called here only, with its known gaps guarded (`verify_token`)."""
 
 import functools
 import time

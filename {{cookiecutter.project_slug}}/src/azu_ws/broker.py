@@ -1,26 +1,10 @@
-"""Brokers carry published frames to every process that has subscribers for the topic.
+"""Brokers carry envelopes to every process subscribed to their topic, and keep each topic's
+history; `MemoryBroker` is one process (docs/ARCHITECTURE.md, Scale-out)."""
 
-The interface is small on purpose (start, subscribe, unsubscribe, publish,
-history, close), so that a Redis broker can replace the in-memory one
-without any channel noticing. A broker never queues: it hands each frame to
-`deliver`, and the hub's per-connection queues apply the backpressure policy.
-
-A broker also keeps each topic's history (`history.py`): a frame published
-with `record=True` is stamped with its place in the topic and kept, in the
-same step as it is published, so that offsets follow the order in which
-subscribers receive the frames.
-"""
-
-from collections.abc import Callable
 from typing import Protocol
 
-from .connection import Frame
-from .history import HistoryLimits, MemoryHistory, Position, Replay
-
-# Called with (topic, frame, exclude, position) for every frame published to
-# a subscribed topic; `exclude` is the id of a connection that must not get
-# it, `position` its place in the topic's history (None if not recorded).
-Deliver = Callable[[str, Frame, str | None, Position | None], None]
+from .frames import Deliver, Envelope, Position
+from .history import HistoryLimits, MemoryHistory, Replay
 
 
 class Broker(Protocol):
@@ -44,14 +28,9 @@ class Broker(Protocol):
     async def unsubscribe(self, topic: str) -> None:
         """Stop receiving `topic`: called when its last local subscriber leaves."""
 
-    async def publish(
-        self, topic: str, frame: Frame, exclude: str | None = None, *, record: bool = False
-    ) -> None:
-        """Send a serialised frame to every subscriber of `topic` everywhere, but `exclude`.
-
-        With `record`, a text frame (a JSON object) is stamped and kept in the
-        topic's history first.
-        """
+    async def publish(self, envelope: Envelope, *, record: bool = False) -> None:
+        """Hand `envelope` to every process subscribed to its topic; with `record`, a text
+        frame (a JSON object) is stamped and kept in the topic's history first."""
 
     async def history(self, topic: str, since: Position | None) -> Replay:
         """The topic's position now and, given `since`, what was published after it."""
@@ -80,14 +59,13 @@ class MemoryBroker:
     async def unsubscribe(self, topic: str) -> None:
         self._topics.discard(topic)
 
-    async def publish(
-        self, topic: str, frame: Frame, exclude: str | None = None, *, record: bool = False
-    ) -> None:
-        position = None
-        if record and isinstance(frame, str):
-            frame, position = self.kept.append(topic, frame)
+    async def publish(self, envelope: Envelope, *, record: bool = False) -> None:
+        topic = envelope.topic
+        if record and isinstance(envelope.frame, str):
+            frame, position = self.kept.append(topic, envelope.frame)
+            envelope = Envelope(topic, frame, envelope.exclude, position)
         if self._deliver is not None and topic in self._topics:
-            self._deliver(topic, frame, exclude, position)
+            self._deliver(envelope)
 
     async def history(self, topic: str, since: Position | None) -> Replay:
         return self.kept.since(topic, since)
@@ -95,15 +73,3 @@ class MemoryBroker:
     async def close(self) -> None:
         self._deliver = None
         self._topics.clear()
-
-
-def broker_from_url(url: str, limits: HistoryLimits | None = None) -> Broker:
-    """The broker named by BROKER_URL: `memory://`, or `redis://host:port/db`."""
-    limits = limits or HistoryLimits()
-    if url.startswith("memory://"):
-        return MemoryBroker(limits)
-    if url.startswith(("redis://", "rediss://")):
-        from .redis_broker import RedisBroker  # imported only when used
-
-        return RedisBroker(url, limits)
-    raise ValueError(f"unsupported BROKER_URL {url!r}")

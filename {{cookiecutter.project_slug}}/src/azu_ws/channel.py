@@ -20,9 +20,9 @@ from starlette.datastructures import State
 
 from . import metrics
 from .auth import User
-from .catching import Followed
+from .catchup import Backlog, JoinedAt
 from .connection import Connection
-from .history import Position
+from .frames import Position
 from .hub import ALL_TOPIC, user_topic
 from .messages import RUNNER_MESSAGES, Auth, ClientMessage, ErrorMessage, ServerMessage
 
@@ -247,14 +247,18 @@ class Channel(Generic[InboundT, OutboundT]):
         self._count(message)
         await self.hub.publish(ALL_TOPIC, message)
 
-    async def join(self, topic: str, since: Position | None = None) -> Followed:
+    async def join(
+        self, topic: str, since: Position | None = None, *, backlog: Backlog | None = None
+    ) -> JoinedAt:
         """Receive what is broadcast to `topic` until `leave` or the socket closes.
 
         Given `since` (where the client left off), what it missed is replayed
-        first. The topic's messages reach the client once this hook returns,
-        after what it pushes: returns where the topic stands, for the greeting.
+        first; `backlog` reads it from a store of the topic's own instead of its
+        history (pending notifications). The topic's messages reach the client
+        once this hook returns, after what it pushes: returns where the topic
+        stands, for the greeting.
         """
-        return await self.hub.follow(self.connection, topic, since)
+        return await self.hub.join(self.connection, topic, since, backlog)
 
     async def leave(self, topic: str) -> None:
         """Stop receiving `topic`."""
@@ -279,7 +283,8 @@ class Channel(Generic[InboundT, OutboundT]):
 
     async def close(self, code: int, reason: str = "") -> None:
         """Close this socket with `code` once what was queued before has been sent."""
-        await self.connection.close(code, reason)
+        self.connection.close(code, reason)
+        await self.connection.wait_closed()
 
     def _count(self, message: ServerMessage | bytes) -> None:
         kind = "binary" if isinstance(message, bytes) else getattr(message, "type", "other")

@@ -1,17 +1,5 @@
-"""The app's command line: `python -m <package> serve | types | new-channel | token`.
-
-It finds the app by convention, importing each part only when a command
-needs it: `<package>.config.load_settings`, `<package>.channels.CHANNELS`,
-`<package>.app.TITLE`, and `<package>.main:app` for uvicorn.
-
-Plain `uvicorn <package>.main:app` works too, but uvicorn's own defaults
-then apply where the app cannot reach: frames of up to 16 MiB are read before
-the app can refuse them, and compression is on, so one small compressed frame
-can cost far more memory than it weighs. This command passes
-WS_MAX_MESSAGE_SIZE, WS_PER_MESSAGE_DEFLATE and the heartbeat settings to
-uvicorn, and picks its websockets implementation, which bounds the size after
-decompression.
-"""
+"""The app's command line, `python -m <package> serve | types | new-channel | token`: it finds the
+app by convention, and `serve` passes the settings uvicorn's defaults would miss."""
 
 import argparse
 import importlib

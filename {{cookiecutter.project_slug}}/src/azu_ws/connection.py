@@ -1,29 +1,12 @@
-"""One accepted websocket: who it is, and a bounded outbound queue drained by its own writer.
-
-Nothing ever awaits a client's socket except that client's writer task, so a
-slow or stalled client can only delay itself. What broadcasts queue for a
-socket whose writer is idle is written by the hub's flusher instead, without
-waiting, in the next turn of the loop, or at once for a broadcast after a
-quiet spell (`flush.py`). When its queue is full the client is too slow to
-keep up: it is dropped with 4008 rather than let memory grow or make anyone
-else wait.
-
-Two ways to end a connection from the server: `request_close` lets the writer
-send what is queued and then the close frame (the peer is alive); `drop`
-abandons the queue and a possibly stuck send (the peer is stalled or dead).
-Either way the session reading from the client stops at once.
-"""
+"""One accepted websocket: who it is, its bounded outbox, and its one way to close."""
 
 import asyncio
-import contextlib
+import enum
+import functools
 import itertools
 import logging
-import socket
-import struct
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from starlette.types import Message
@@ -31,24 +14,22 @@ from starlette.websockets import WebSocket
 
 from . import metrics
 from .auth import User
-from .batch import Frame as Frame  # what a socket is sent; imported from here elsewhere
-from .batch import Framed, batch_writer
 from .close_codes import WS_4008_SLOW_CONSUMER
-from .flush import Flusher
+from .frames import Frame
 from .outbox import DEFAULT_MAX_BYTES, Outbox, OutboxFull
-from .tasks import cancel_and_wait
-from .transport import PROTOCOL_KEY
+from .wire import WireCache, wire_for
+from .writer import Writer
 
 logger = logging.getLogger(__name__)
 
-# How long a closing connection may take to flush what is queued before it.
+# How long a close may wait for what was queued before it to be written.
 CLOSE_FLUSH_SECONDS = 5.0
-# How long a dropped peer gets to take its close frame before the TCP
-# connection is reset (shorter than the flush, which waits on it).
+# How long a peer whose queue was abandoned gets to take its close frame
+# before its TCP connection is reset.
 DROP_GRACE_SECONDS = 2.0
-# Frames written in one go at most: they are already queued, so this only
-# bounds one write's size.
+# Frames put on the wire in one write at most: this bounds one write's size.
 MAX_BATCH = 64
+SLOW_CONSUMER_REASON = "Slow consumer: outbound queue full"
 
 # Connection ids are unique across processes, so that a frame published
 # through a shared broker can name the one socket it must skip.
@@ -56,16 +37,10 @@ _PROCESS = uuid.uuid4().hex[:8]
 _numbers = itertools.count(1)
 
 
-@dataclass(frozen=True, slots=True)
-class _Close:
-    code: int
-    reason: str
-
-    def __len__(self) -> int:
-        return 0  # weighs nothing in the outbox
-
-    def __bool__(self) -> bool:
-        return True  # a close is something, though it weighs nothing
+class State(enum.Enum):
+    OPEN = "open"
+    CLOSING = "closing"  # the server is closing: what was queued goes, then the close frame
+    CLOSED = "closed"  # nothing more is read or written
 
 
 class Connection:
@@ -79,12 +54,12 @@ class Connection:
         queue_size: int,
         queue_bytes: int = DEFAULT_MAX_BYTES,
         channel: str = "",
-        flusher: Flusher | None = None,
+        writer: Writer | None = None,
+        batched: bool = True,
     ) -> None:
         self.id = f"{_PROCESS}-{next(_numbers)}"
         self.user = user
         self.channel = channel
-        self._delivered = metrics.FRAMES_DELIVERED.labels(channel)
         self.topics: set[str] = set()
         # Topics this socket is tracked on, with the farewell to publish there.
         self.presence: dict[str, str | None] = {}
@@ -94,52 +69,44 @@ class Connection:
         self.heartbeat_sent = False
         expiry = user.claims.get("exp")
         self.expires_at: float | None = float(expiry) if isinstance(expiry, int | float) else None
-        # Set when the server decided to close: what `on_close` will be told.
+        self.state = State.OPEN
+        # Set when the server closes: what `on_close` will be told.
         self.close_code: int | None = None
         self.close_reason = ""
         self._websocket = websocket
-        self._queue: Outbox[Frame | _Close] = Outbox(queue_size, queue_bytes)
-        # One system call for several frames, where the server allows it.
-        self._write_batch = batch_writer(websocket.scope)
-        # Where it can, broadcast frames are written by the flusher rather than
-        # by waking the writer task (`flush.py`); `_flush_due` while it will be.
-        self._flusher = flusher if self._write_batch is not None else None
-        self._flush_due = False
-        self._writer = asyncio.create_task(self._write(), name=f"ws-writer-{self.id}")
-        # Done once the server is finished with this socket (it is closing it,
-        # or a send failed): whoever waits on the client stops waiting then.
-        self._ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._ended.add_done_callback(self._interrupt_reader)
+        self._outbox: Outbox[Frame] = Outbox(queue_size, queue_bytes)
+        self._wire = wire_for(websocket, batched=batched)
+        self._writer = writer or Writer()
+        self._delivered = metrics.FRAMES_DELIVERED.labels(channel)
+        self._due = False  # scheduled on the writer
+        self._waiting_write: asyncio.Future[None] | None = None  # a write the wire made wait
+        self._closing: asyncio.Task[None] | None = None
         # The session's task while it waits in `receive`, and whether we cancelled it.
         self._reader: asyncio.Task[Any] | None = None
         self._interrupted = False
-        # Whether a turn of the loop passed while `receive` waited for a frame.
-        self._waited = False
-        # Frames this socket already got another way (a backlog it was sent):
-        # dropped if they come again through a broadcast.
-        self.refuse: Callable[[Frame], bool] | None = None
-        # While not None, broadcast frames wait here instead of the queue (`hold`).
-        self._held: list[Frame] | None = None
+        self._waited = False  # whether a turn of the loop passed while `receive` waited
 
     def __repr__(self) -> str:
         return f"<Connection {self.id} user={self.user.id!r}>"
 
     @property
     def closing(self) -> bool:
-        """True once the server is closing this socket: nothing more is sent or read."""
-        return self._ended.done()
+        """True once the socket is closing or closed: nothing more is queued or read."""
+        return self.state is not State.OPEN
+
+    @property
+    def batched(self) -> bool:
+        """True if frames go out several to a write (the server offers its transport)."""
+        return self._wire.batched
+
+    # --- reading --------------------------------------------------------------
 
     async def receive(self) -> Message | None:
-        """The client's next message, or None as soon as the server is closing the socket.
-
-        A dropped client may never send again: when the server starts closing
-        the socket, `_interrupt_reader` cancels this wait, so that its session
-        does not linger, counted and subscribed, until the client sends.
-        """
+        """The client's next message, or None as soon as the server is closing the socket."""
         if self.closing:
             return None
-        # Awaited in the session's own task: racing it in a task of its own
-        # against `_ended` cost two turns of the event loop on every frame.
+        # Awaited in the session's own task: a task of its own to race against
+        # the close cost two turns of the loop on every frame.
         task = self._reader = asyncio.current_task()
         assert task is not None  # always called from the session's task
         cancels_before = task.cancelling()
@@ -158,205 +125,132 @@ class Connection:
             return None
         finally:
             self._reader = None
+        if message["type"] == "websocket.disconnect":
+            self._end()
+            return message
         if not self._waited:
-            # The frame was queued already, and the receive above did not
-            # yield: a flooding client would keep the writers (every other
-            # socket's included) from running until it stops. One turn of the
-            # loop per frame all the same; a frame that was waited for has had it.
+            # The frame was queued already and the receive did not yield: a
+            # flooding client would keep every socket's writes from running.
             await asyncio.sleep(0)
-        if self.closing:  # decided meanwhile (a ban, a timeout): this frame is not handled
+        if self.closing:  # decided meanwhile (a ban, a timeout): not handled
             return None
         self.last_seen = time.monotonic()
         self.heartbeat_sent = False
         return message
 
-    def send_frame(self, frame: Frame) -> None:
-        """Queue a serialised frame without waiting; overflow drops the connection with 4008."""
-        if self.closing or (self.refuse is not None and self.refuse(frame)):
-            return
-        if self._held is not None:
-            self._held.append(frame)
-            if len(self._held) > self._queue.maxsize:
-                self.drop_slow()
-            return
-        try:
-            if self._flusher is not None and self._queue.reader_waiting:
-                self._queue.put_quietly(frame)
-                if not self._flush_due:
-                    self._flush_due = True
-                    self._flusher.schedule(self)
-            else:
-                self._queue.put_nowait(frame)
-        except OutboxFull:
-            logger.warning("%r is not reading: dropping it as a slow consumer", self)
-            self.drop_slow()
-
-    def flush(self, framed: Framed) -> None:
-        """Write what `send_frame` queued for the flusher; leave what must wait to the writer."""
-        self._flush_due = False
-        write = self._write_batch
-        # The writer task, if it is not waiting for frames, is sending some:
-        # it takes these after them, in order. Closing, it has been woken.
-        if write is None or self.closing or not self._queue.reader_waiting:
-            return
-        try:
-            while not self._queue.empty():
-                if not write.ready:  # flow control: the writer task waits for the transport
-                    self._queue.wake_reader()
-                    return
-                # Not closing: no close is queued (`request_close` marks first).
-                batch, _ = self._batch(self._queue.get_nowait())
-                write.write_now(batch, framed)
-                self._delivered.inc(len(batch))
-        except Exception as exc:  # the peer went away mid-send, as in `_write`
-            self._send_failed(exc)
-
-    def drop_slow(self) -> None:
-        """More is waiting for this client than its queue holds: drop it with 4008."""
-        metrics.SLOW_CONSUMERS.labels(self.channel).inc()
-        self.drop(WS_4008_SLOW_CONSUMER, "Slow consumer: outbound queue full")
-
-    async def send_in_turn(self, frame: Frame) -> None:
-        """Queue a frame of this client's own, waiting for room instead of dropping it.
-
-        For a backlog the server sends at its own pace (pending notifications):
-        the client is not slow, there is just more than the queue holds.
-        """
-        if self.closing:
-            return
-        putting = asyncio.ensure_future(self._queue.put(frame))
-        await asyncio.wait((putting, self._ended), return_when=asyncio.FIRST_COMPLETED)
-        if not putting.done():
-            putting.cancel()
-
-    def hold(self) -> None:
-        """Keep broadcast frames aside until `release`, while a backlog is sent in turn."""
-        self._held = []
-
-    async def release(self, keep: Callable[[Frame], bool]) -> None:
-        """Send the frames held since `hold` that `keep` accepts, in turn and in order.
-
-        Frames that arrive meanwhile are held too, until none is left: then
-        broadcasts go straight to the queue again.
-        """
-        while self._held and not self.closing:
-            frame = self._held.pop(0)
-            if keep(frame):
-                await self.send_in_turn(frame)
-        self._held = None
-
-    def request_close(self, code: int, reason: str = "") -> None:
-        """Close with `code` once what is already queued has been sent."""
-        if self._mark_closing(code, reason):
-            if self._queue.full():
-                self._drop_queue()
-            self._queue.put_nowait(_Close(code, reason))
-
-    def drop(self, code: int, reason: str = "") -> None:
-        """Close with `code` now, abandoning the queue: the peer is stuck or gone."""
-        if self._mark_closing(code, reason):
-            # The writer may be stuck in a send that will never finish; the
-            # close frame must not wait behind it.
-            self._writer.cancel()
-            self._writer = asyncio.create_task(self._close_now(code, reason))
-
-    async def close(self, code: int, reason: str = "") -> None:
-        """Send what is queued, then close with `code`; returns once that is done."""
-        self.request_close(code, reason)
-        await self.finish()
-
-    async def finish(self) -> None:
-        """Let a close the server started complete (bounded in time), then stop writing."""
-        if self.close_code is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._writer), CLOSE_FLUSH_SECONDS)
-        if not self._ended.done():
-            self._ended.set_result(None)
-        await cancel_and_wait(self._writer)
-
     def _note_wait(self) -> None:
         self._waited = True
 
-    def _interrupt_reader(self, _: "asyncio.Future[None]") -> None:
-        """The server is closing the socket: stop waiting for the client (see `receive`)."""
+    # --- writing --------------------------------------------------------------
+
+    def send_frame(self, frame: Frame) -> None:
+        """Queue a frame without waiting; a full outbox closes the socket with 4008."""
+        if self.closing:
+            return
+        try:
+            self._outbox.put_nowait(frame)
+        except OutboxFull:
+            logger.warning("%r is not reading: dropping it as a slow consumer", self)
+            self.close(WS_4008_SLOW_CONSUMER, SLOW_CONSUMER_REASON, abandon_queue=True)
+            return
+        if not self._due:
+            self._due = True
+            self._writer.schedule(self)
+
+    async def send_in_turn(self, frame: Frame) -> None:
+        """Queue a frame, waiting for room instead of closing: for a backlog sent at the
+        server's pace (a replay, pending notifications), which may exceed the outbox."""
+        while not self.closing and self._outbox.full():
+            await self._outbox.wait_for_room()
+        self.send_frame(frame)
+
+    def write(self, cache: WireCache) -> None:
+        """The one way frames reach the wire, called by the writer: up to MAX_BATCH queued
+        frames a write, while the wire takes them without waiting."""
+        self._due = False
+        while self._waiting_write is None and self.state is not State.CLOSED:
+            batch = self._outbox.take(MAX_BATCH)
+            if not batch:
+                return
+            try:
+                waiting = self._wire.write(batch, cache)
+            except Exception as exc:  # the peer went away
+                self._gone(exc)
+                return
+            if waiting is not None:
+                self._waiting_write = asyncio.ensure_future(waiting)
+                self._waiting_write.add_done_callback(functools.partial(self._written, batch))
+                return
+            self._delivered.inc(len(batch))
+
+    def _written(self, batch: list[Frame], write: "asyncio.Future[None]") -> None:
+        """A write that waited is done: the rest follows at once."""
+        self._waiting_write = None
+        if write.cancelled():
+            return
+        if (exc := write.exception()) is not None:
+            self._gone(exc)
+            return
+        self._delivered.inc(len(batch))
+        self.write({})
+
+    # --- closing --------------------------------------------------------------
+
+    def close(self, code: int, reason: str = "", *, abandon_queue: bool = False) -> None:
+        """Close with `code`: after what is queued, or at once if `abandon_queue` (the peer
+        is too slow or stuck). A peer that cannot take the close frame in time is reset."""
+        if self.closing:
+            return
+        self.state, self.close_code, self.close_reason = State.CLOSING, code, reason
+        if code == WS_4008_SLOW_CONSUMER:
+            metrics.SLOW_CONSUMERS.labels(self.channel).inc()
+        self._stop_reading()
+        if abandon_queue:
+            self._outbox.clear()
+            if self._waiting_write is not None:  # stuck on a peer that does not read
+                self._waiting_write.cancel()
+        grace = DROP_GRACE_SECONDS if abandon_queue else CLOSE_FLUSH_SECONDS
+        self._closing = asyncio.create_task(self._close(code, reason, grace))
+
+    async def wait_closed(self) -> None:
+        """Wait for a close the server started (bounded in time); then nothing more is
+        read or written, whoever ended the socket."""
+        if self._closing is not None:
+            await asyncio.shield(self._closing)
+        self._end()
+        if self._waiting_write is not None:
+            self._waiting_write.cancel()
+            await asyncio.wait((self._waiting_write,))
+
+    async def _close(self, code: int, reason: str, grace: float) -> None:
+        try:
+            async with asyncio.timeout(grace):
+                while self.state is State.CLOSING:
+                    if self._waiting_write is not None:
+                        await asyncio.wait((self._waiting_write,))
+                    elif not self._outbox.empty():
+                        self.write({})
+                    else:
+                        await self._websocket.close(code, reason)
+                        break
+        except Exception as exc:  # timed out, or the peer is gone: cut the TCP connection
+            logger.debug("%r: close failed (%r): aborting", self, exc)
+            self._wire.abort()
+        finally:
+            self._end()
+
+    def _gone(self, exc: BaseException) -> None:
+        """A write failed: the peer went away, and there is no one to send a close to."""
+        logger.debug("%r: send failed: %s", self, exc)
+        self._end()
+
+    def _end(self) -> None:
+        self.state = State.CLOSED
+        self._outbox.clear()
+        self._stop_reading()
+
+    def _stop_reading(self) -> None:
+        """The socket is closing: whoever waits in `receive` stops waiting."""
         if self._reader is not None and not self._interrupted:
             self._interrupted = True
             self._reader.cancel()
-
-    def _mark_closing(self, code: int, reason: str) -> bool:
-        """Record the server's close; False if the connection was already closing."""
-        if self.closing:
-            return False
-        self.close_code, self.close_reason = code, reason
-        self._ended.set_result(None)
-        return True
-
-    async def _close_now(self, code: int, reason: str) -> None:
-        try:
-            await asyncio.wait_for(self._websocket.close(code, reason), DROP_GRACE_SECONDS)
-        except Exception as exc:  # the peer is stuck or gone: cut the TCP connection
-            logger.debug("%r: close failed (%s): aborting", self, exc)
-            self._abort_transport()
-
-    def _abort_transport(self) -> None:
-        """Reset the TCP connection, dropping what is buffered for a peer that never reads.
-
-        Without this the socket, its file descriptor and megabytes of send
-        buffer stay until the peer goes away, and a shutdown waits for it.
-        ASGI has no way to say so: `transport.TransportHandle` puts the server's
-        protocol, which holds the transport, in the scope where it can.
-        Elsewhere this does nothing.
-        """
-        transport: Any = getattr(self._websocket.scope.get(PROTOCOL_KEY), "transport", None)
-        # asyncio's transports and uvloop's alike (uvloop's are no subclass).
-        if not callable(getattr(transport, "abort", None)):
-            return
-        # Linger 0: the kernel resets at once and frees the send buffer, instead
-        # of keeping an orphan socket that retries a peer that will not read.
-        with contextlib.suppress(OSError, AttributeError):
-            raw = transport.get_extra_info("socket")
-            raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        transport.abort()
-
-    async def _send(self, frames: list[Frame]) -> None:
-        if self._write_batch is not None:
-            await self._write_batch.write(frames)
-            return
-        for frame in frames:
-            if isinstance(frame, str):
-                await self._websocket.send_text(frame)
-            else:
-                await self._websocket.send_bytes(frame)
-
-    def _drop_queue(self) -> None:
-        self._queue.clear()
-
-    async def _write(self) -> None:
-        try:
-            while True:
-                batch, close = self._batch(await self._queue.get())
-                if batch:
-                    await self._send(batch)
-                    self._delivered.inc(len(batch))
-                if close is not None:
-                    await self._websocket.close(close.code, close.reason)
-                    return
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the peer went away mid-send: nothing left to tell it
-            self._send_failed(exc)
-
-    def _batch(self, item: Frame | _Close) -> tuple[list[Frame], _Close | None]:
-        """`item` and the frames queued after it, together (see `batch.py`), up to a close."""
-        batch: list[Frame] = []
-        while not isinstance(item, _Close):
-            batch.append(item)
-            if self._queue.empty() or len(batch) >= MAX_BATCH:
-                return batch, None
-            item = self._queue.get_nowait()
-        return batch, item
-
-    def _send_failed(self, exc: Exception) -> None:
-        logger.debug("%r: send failed: %s", self, exc)
-        if not self._ended.done():
-            self._ended.set_result(None)

@@ -1,10 +1,5 @@
-"""The demo page at `/`, its JavaScript client, and, in development only, tokens on request.
-
-The page (`static/`, no build step, nothing from a CDN) asks `/asyncapi.json`
-which channels this app has and shows one panel for each. In development it
-gets its token from `POST /dev/token`; elsewhere that route does not exist,
-and the page asks for a token minted the real way.
-"""
+"""The demo page at `/` (static/, no build step), its JavaScript client, and, in development
+only, tokens on request (`POST /dev/token`)."""
 
 import html
 import ipaddress

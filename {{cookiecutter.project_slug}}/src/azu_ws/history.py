@@ -1,54 +1,16 @@
-"""Per-topic history: where each message sits in its topic, and what a client missed.
+"""Per-topic history: each message's `Position` (epoch and offset) and what a client at
+`since` missed; `MemoryHistory` for one process (docs/ARCHITECTURE.md, History and resume)."""
 
-Every text frame published to a topic that keeps history is stamped with
-its place in the topic, `"offset": N, "epoch": "E"`, appended to the JSON
-object once per publish (not once per recipient). Offsets count 1, 2, 3...
-within an epoch. The epoch is a random name for one unbroken run of
-offsets: when a topic's history is lost (its time to live ran out, Redis
-was flushed) the next publish starts a new epoch, so an old position can
-never be mistaken for a new one. Epochs are random, so they also tell
-topics apart.
-
-A topic keeps its last `size` messages, for `ttl` seconds after the last
-publish; its position (epoch and offset) is kept `meta_ttl` seconds, longer,
-so that a client of a quiet topic can still be told it missed nothing. A
-topic never published to keeps its position only `ttl` seconds: reading a
-topic must not be a way to fill memory for a day.
-
-`MemoryHistory` is the in-process history of the memory broker; the Redis
-broker keeps the same thing in Redis (`redis_broker.py`), shared by every
-process.
-"""
-
-import re
 import time
 import uuid
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
-from .batch import Frame
+from .frames import Frame, Position
 
-SINCE_PATTERN = r"^[A-Za-z0-9_-]{1,64}:[0-9]{1,18}$"
-_SINCE = re.compile(SINCE_PATTERN)
 # The longest a sweep of expired history waits (shorter if HISTORY_TTL is).
 SWEEP_SECONDS = 60.0
-
-
-class Position(NamedTuple):
-    """A place in a topic: after the message `offset` of `epoch` (0: before the first)."""
-
-    epoch: str
-    offset: int
-
-    @classmethod
-    def parse(cls, text: str) -> "Position":
-        """`epoch:offset`, as clients send it in `since`; ValueError if it is not that."""
-        if not _SINCE.fullmatch(text):
-            raise ValueError("since must be epoch:offset, as in the last message received")
-        epoch, _, offset = text.partition(":")
-        return cls(epoch, int(offset))
 
 
 @dataclass(frozen=True, slots=True)

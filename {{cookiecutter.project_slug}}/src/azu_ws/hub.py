@@ -1,21 +1,5 @@
-"""The hub: this process's connections, the topics they joined, and fan-out through the broker.
-
-Fan-out policy: a message is serialised once, published once, and handed to
-each local subscriber's bounded queue without waiting (`Connection.send_frame`).
-A broadcast never awaits any recipient, so a slow client cannot hold up the
-others; a client whose queue overflows is closed with 4008 instead.
-
-Every connection is also on two topics of its own, so that the same mechanism
-(and the same Redis broker) serves every verb: `user:<id>` reaches all of
-one user's sockets, and `all` reaches everyone. Every hub also listens on
-`hub:control`, where orders for every process travel (`disconnect_user`).
-
-Every other topic keeps a history (`history.py`) of the `Published`
-messages sent to it (not of notifications, which have a store of their
-own): `follow` joins a topic from where a client left off, replays what it
-missed, then goes live with no gap and no duplicate (`catching.py`); and a
-gap in what reaches this process is filled from the history (`gaps.py`).
-"""
+"""The hub: this process's connections, the topics they joined, and fan-out through the broker
+(docs/ARCHITECTURE.md follows a message through it)."""
 
 import asyncio
 import logging
@@ -24,23 +8,26 @@ import time
 from pydantic import BaseModel, ValidationError
 from starlette.websockets import WebSocket
 
+from . import metrics
 from .auth import User
 from .broker import Broker
-from .catching import CatchingUp, Followed
+from .catchup import Backlog, CatchUp, JoinedAt
 from .close_codes import WS_1012_SERVICE_RESTART
-from .connection import Connection, Frame
+from .connection import Connection
 from .errors import ClientError
-from .flush import Flusher
-from .gaps import Gaps
-from .history import Position, Replay
+from .frames import Envelope, Frame, Position
+from .gap_repair import GapRepair
+from .history import Replay
 from .messages import Published
 from .outbox import DEFAULT_MAX_BYTES
 from .presence import Presence
+from .writer import Writer
 
 logger = logging.getLogger(__name__)
 
 ALL_TOPIC = "all"
-CONTROL_TOPIC = "hub:control"
+# Where orders for every process travel (`disconnect_user`).
+ORDERS_TOPIC = "hub:control"
 # Topics without history: a socket's own (for whoever is connected now), and
 # notifications (kept in their own store until acknowledged).
 UNRECORDED_PREFIXES = ("user:", "notifications:")
@@ -48,7 +35,7 @@ UNRECORDED_PREFIXES = ("user:", "notifications:")
 
 def keeps_history(topic: str) -> bool:
     """True for the topics whose messages are numbered, kept and replayed."""
-    return topic not in (ALL_TOPIC, CONTROL_TOPIC) and not topic.startswith(UNRECORDED_PREFIXES)
+    return topic not in (ALL_TOPIC, ORDERS_TOPIC) and not topic.startswith(UNRECORDED_PREFIXES)
 
 
 class DisconnectOrder(BaseModel):
@@ -76,6 +63,7 @@ class Hub:
         send_queue_size: int,
         send_queue_bytes: int = DEFAULT_MAX_BYTES,
         max_topics: int = 100,
+        batched: bool = True,
     ) -> None:
         self.broker = broker
         self.presence = presence
@@ -83,18 +71,20 @@ class Hub:
         self.connections: set[Connection] = set()
         self._send_queue_size = send_queue_size
         self._send_queue_bytes = send_queue_bytes
-        self._flusher = Flusher()
+        # Whether sockets may write batches straight to the server's transport (WS_BATCHED_WRITES).
+        self._batched = batched
+        self._writer = Writer()
         self._topics: dict[str, set[Connection]] = {}
         # Subscriptions on their way to the broker: a second joiner waits for them too.
         self._subscribing: dict[str, asyncio.Future[bool]] = {}
-        self._catching = CatchingUp(send_queue_size)
-        self._gaps = Gaps(broker.history, self._deliver_now, self._lost)
+        self._catchup = CatchUp(send_queue_size)
+        self._gap_repair = GapRepair(broker.history, self._fan_out, self._lost)
         # user id -> when their sockets were revoked; older tokens are refused.
         self._revoked_before: dict[str, float] = {}
 
     async def start(self) -> None:
         await self.broker.start(self._deliver)
-        await self.broker.subscribe(CONTROL_TOPIC)
+        await self.broker.subscribe(ORDERS_TOPIC)
         await self.presence.start(self._announce)
 
     async def stop(self) -> None:
@@ -112,26 +102,27 @@ class Hub:
             queue_size=self._send_queue_size,
             queue_bytes=self._send_queue_bytes,
             channel=channel,
-            flusher=self._flusher,
+            writer=self._writer,
+            batched=self._batched,
         )
+        metrics.CONNECTIONS_BY_WIRE.labels("batched" if connection.batched else "asgi").inc()
         self.connections.add(connection)
-        # Counted for the per-user cap before the first await (`join` adds
+        # Counted for the per-user cap before the first await (`_enter` adds
         # the member before it subscribes).
         try:
-            await self.join(connection, user_topic(user.id))
-            await self.join(connection, ALL_TOPIC)
+            await self._enter(connection, user_topic(user.id))
+            await self._enter(connection, ALL_TOPIC)
         except BaseException:
             await self.disconnect(connection)
-            await connection.finish()
+            await connection.wait_closed()
             raise
         return connection
 
     async def disconnect(self, connection: Connection) -> None:
         """Forget a socket: its presence and every topic it joined.
 
-        Its writer is the caller's to finish (`Connection.finish`), after this:
-        the socket is out of every count and topic before the writer gets its
-        last seconds to deliver a close frame.
+        The caller then waits for the socket's close (`Connection.wait_closed`):
+        it is out of every count and topic before its close takes its last seconds.
         """
         self.connections.discard(connection)
         for topic in list(connection.presence):
@@ -158,10 +149,10 @@ class Hub:
         farewell = connection.presence.pop(topic)
         left = await self.presence.untrack(topic, connection.user.id, connection.id)
         if left and farewell is not None:
-            await self.broker.publish(topic, farewell, connection.id)
+            await self.broker.publish(Envelope(topic, farewell, connection.id))
         return left
 
-    async def join(self, connection: Connection, topic: str) -> bool:
+    async def _enter(self, connection: Connection, topic: str) -> bool:
         """Deliver `topic` to the socket; beyond `max_topics` (its own two aside), refuse.
 
         Returns whether the broker confirmed the subscription (Redis may not,
@@ -189,50 +180,58 @@ class Hub:
             pending.set_result(confirmed)
         return confirmed
 
-    async def follow(
-        self, connection: Connection, topic: str, since: Position | None = None
-    ) -> Followed:
-        """Join a topic with history, from `since` if the client gives one.
+    async def join(
+        self,
+        connection: Connection,
+        topic: str,
+        since: Position | None = None,
+        backlog: Backlog | None = None,
+    ) -> JoinedAt:
+        """Join `topic` and catch up: from `since`, what the topic's history (or `backlog`,
+        a store of its own) holds goes first, then its live frames, none twice.
 
-        The topic's frames, the missed ones first, are held back until
-        `catch_up(connection)`: so what the channel pushes in between (its
-        greeting, with the position) comes before them. A socket already on
-        the topic has been receiving it: `since` is ignored. A topic without
-        history is simply joined.
+        Those frames are held until `catch_up(connection)`, so that what the
+        channel pushes in between (its greeting) comes first. A socket already
+        on the topic has been receiving it: `since` is ignored.
         """
-        if not keeps_history(topic):
-            await self.join(connection, topic)
-            return Followed(None, None)
+        read = backlog or self.broker.history
+        if backlog is None and not keeps_history(topic):
+            await self._enter(connection, topic)
+            return JoinedAt(None, None)
         if topic in connection.topics:
-            return Followed((await self.broker.history(topic, None)).position, None)
-        self._catching.start(connection, topic)
+            return JoinedAt((await read(topic, None)).position, None)
+        self._catchup.start(connection, topic)
         try:
-            in_force = await self.join(connection, topic)
+            in_force = await self._enter(connection, topic)
         except BaseException:
-            self._catching.stop(connection, topic)
+            self._catchup.stop(connection, topic)
             raise
         try:
-            found = await self.broker.history(topic, since)
+            found = await read(topic, since)
         except BaseException:
             await self.leave(connection, topic)
             raise
         if not in_force and since is not None:  # what was published meanwhile may be missed
             found = Replay(found.position, False, [])
-        # Only a late relay can bring a frame the read already covered.
-        read_at = found.position if self.broker.relays_late else None
-        self._catching.read(connection, topic, found.frames, read_at)
-        return Followed(found.position, found.recovered)
+        # A store is written before its frame is published (awaits between): its
+        # frames can come late and out of order, so what the read covers is
+        # dropped for good. The broker's history is written as it publishes: only
+        # a late relay (Redis) can bring back a frame the read covered.
+        late = backlog is not None or self.broker.relays_late
+        read_at = found.position if late else None
+        self._catchup.read(connection, topic, found.frames, read_at, for_good=backlog is not None)
+        return JoinedAt(found.position, found.recovered)
 
     def is_catching_up(self, connection: Connection) -> bool:
-        """True from `follow` until the socket's relays are past what it was sent."""
-        return connection in self._catching
+        """True from `join` until the socket's live frames are past what it was sent."""
+        return connection in self._catchup
 
     async def catch_up(self, connection: Connection) -> None:
-        """Send what `follow` held back, in order; then the socket is live."""
-        await self._catching.catch_up(connection)
+        """Send what `join` held back, in order; then the socket is live."""
+        await self._catchup.send_held(connection)
 
     async def leave(self, connection: Connection, topic: str) -> None:
-        self._catching.stop(connection, topic)
+        self._catchup.stop(connection, topic)
         connection.topics.discard(topic)
         members = self._topics.get(topic)
         if members is None:
@@ -240,19 +239,26 @@ class Hub:
         members.discard(connection)
         if not members:
             del self._topics[topic]
-            self._gaps.forget(topic)
+            self._gap_repair.forget(topic)
             await self.broker.unsubscribe(topic)
 
     async def publish(
-        self, topic: str, message: BaseModel | bytes, *, exclude: Connection | None = None
+        self,
+        topic: str,
+        message: BaseModel | bytes,
+        *,
+        exclude: Connection | None = None,
+        position: Position | None = None,
     ) -> None:
         """Serialise once and publish to every subscriber of `topic` in every process.
 
         `exclude` skips one socket: the sender, for "everyone else" broadcasts.
+        `position` is the message's place in a store of its own (a notification's id).
         """
         frame = message if isinstance(message, bytes) else message.model_dump_json()
         record = isinstance(message, Published) and keeps_history(topic)
-        await self.broker.publish(topic, frame, exclude.id if exclude else None, record=record)
+        envelope = Envelope(topic, frame, exclude.id if exclude else None, position)
+        await self.broker.publish(envelope, record=record)
 
     async def disconnect_user(self, user_id: str, code: int, reason: str) -> int:
         """Close every socket of `user_id`, in every process (logout, ban).
@@ -263,17 +269,17 @@ class Hub:
         order reaches them (at once, through the broker).
         """
         order = DisconnectOrder(user=user_id, at=time.time(), code=code, reason=reason)
-        closed = self._obey(order)
-        await self.broker.publish(CONTROL_TOPIC, order.model_dump_json(), None)
+        closed = self._carry_out(order)
+        await self.broker.publish(Envelope(ORDERS_TOPIC, order.model_dump_json()))
         return closed
 
-    def _obey(self, order: DisconnectOrder) -> int:
+    def _carry_out(self, order: DisconnectOrder) -> int:
         """Carry out a disconnect order here; the same order twice changes nothing."""
         revoked_at = self._revoked_before.get(order.user, 0.0)
         self._revoked_before[order.user] = max(revoked_at, order.at)
         sockets = self.members(user_topic(order.user))
         for connection in sockets:
-            connection.request_close(order.code, order.reason)
+            connection.close(order.code, order.reason)
         return len(sockets)
 
     @property
@@ -292,38 +298,35 @@ class Hub:
         return frozenset(self._topics.get(topic, ()))
 
     async def _announce(self, topic: str, frame: str) -> None:
-        await self.broker.publish(topic, frame, None)
+        await self.broker.publish(Envelope(topic, frame))
 
-    def _deliver(
-        self, topic: str, frame: Frame, exclude: str | None, position: Position | None
-    ) -> None:
-        if topic == CONTROL_TOPIC:
-            self._take_order(frame)
-        elif not self._gaps.take(topic, frame, exclude, position):
-            self._deliver_now(topic, frame, exclude, position)
+    def _deliver(self, envelope: Envelope) -> None:
+        if envelope.topic == ORDERS_TOPIC:
+            self._take_order(envelope.frame)
+        elif not self._gap_repair.take(envelope):
+            self._fan_out(envelope)
 
-    def _deliver_now(
-        self, topic: str, frame: Frame, exclude: str | None, position: Position | None
-    ) -> None:
-        catching = self._catching.on(topic)
-        with self._flusher.broadcast():
-            for connection in self._topics.get(topic, ()):
+    def _fan_out(self, envelope: Envelope) -> None:
+        catching = self._catchup.on(envelope.topic)
+        frame, exclude = envelope.frame, envelope.exclude
+        with self._writer.broadcast():
+            for connection in self._topics.get(envelope.topic, ()):
                 if connection.id == exclude:
                     continue
                 if catching is not None and connection in catching:
-                    self._catching.deliver(connection, topic, frame, position)
+                    self._catchup.deliver(connection, envelope)
                 else:
                     connection.send_frame(frame)
 
     def _lost(self, topic: str) -> None:
         """Messages of `topic` never reached this process: its sockets resume elsewhere."""
         for connection in self.members(topic):
-            connection.request_close(WS_1012_SERVICE_RESTART, "Messages were lost: resume")
+            connection.close(WS_1012_SERVICE_RESTART, "Messages were lost: resume")
 
     def _take_order(self, frame: Frame) -> None:
         try:
             order = DisconnectOrder.model_validate_json(frame)
         except ValidationError:
-            logger.warning("ignoring a malformed order on %s", CONTROL_TOPIC)
+            logger.warning("ignoring a malformed order on %s", ORDERS_TOPIC)
             return
-        self._obey(order)
+        self._carry_out(order)

@@ -1,15 +1,12 @@
-"""The messages every channel shares: their bases, and what the runtime itself sends.
-
-Every model is tagged by a `Literal` `type`, so a union of them validates a raw
-frame in one pass and a `match` statement picks the handler.
-"""
+"""The messages every channel shares: their bases (tagged by a `Literal` `type`), and what the
+runtime itself sends."""
 
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, StringConstraints
 
-from .history import SINCE_PATTERN
+from .frames import SINCE_PATTERN
 
 MAX_REF_LENGTH = 64
 MAX_TOKEN_LENGTH = 4096

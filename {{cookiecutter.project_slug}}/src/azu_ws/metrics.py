@@ -1,16 +1,5 @@
-"""Prometheus metrics, served at `GET /metrics`.
-
-Labels stay bounded, so that no client can grow the number of series: a
-channel is its route pattern (`/ws/rooms/{room_id}`, never a room id), a
-message type is one of the protocol's, a close code one of `close_codes.py`
-(any other code a client sends is `other`), a refusal one of `REFUSALS`.
-No label names a user.
-
-With several worker processes, prometheus-client's multiprocess mode adds
-up what every worker counted: `serve --workers N` sets it up by itself (see
-`docs/operations.md`); counters from all workers are summed, and the open-connection
-gauge sums the workers that are alive.
-"""
+"""Prometheus metrics at `GET /metrics`, with labels no client can multiply, added up across
+workers (docs/ARCHITECTURE.md, Metrics)."""
 
 import functools
 import os
@@ -62,6 +51,12 @@ ERRORS = Counter(
 )
 CLOSES = Counter(
     "azu_ws_closes_total", "Connections ended, by channel and close code.", ["channel", "code"]
+)
+CONNECTIONS_BY_WIRE = Counter(
+    "azu_ws_connections_total",
+    "Sockets accepted, by how their frames are written: batched onto the server's "
+    "transport, or one ASGI send each.",
+    ["wire"],
 )
 SLOW_CONSUMERS = Counter(
     "azu_ws_slow_consumer_disconnects_total",

@@ -1,21 +1,5 @@
-"""Per-user notifications: stored before they are sent, delivered at least once.
-
-Semantics, for clients and for application code:
-- `notify_user` writes the notification to the store, then sends it to every
-  open `/ws/notifications` socket of that user. It returns once it is stored:
-  from then on a restart of the server does not lose it.
-- A socket that connects first receives every pending notification of its
-  user, oldest first, then new ones as they come.
-- A notification stays pending until the client sends `{"type": "ack", "id": N}`.
-  An unacknowledged one is sent again on the next connect (at least once), so
-  clients should ignore an id they have already shown.
-- Bounded: at most NOTIFICATION_MAX_PENDING per user (beyond it the oldest
-  pending one is dropped) and each expires NOTIFICATION_TTL seconds after it
-  was sent, acknowledged or not.
-- System notifications (`broadcast_system_notification`) go to every user
-  connected to `/ws/notifications` at that moment; they are not stored and have
-  no id to acknowledge.
-"""
+"""Per-user notifications: stored before they are sent, delivered at least once, pending until
+acknowledged (docs/channels.md); and system notifications, live only."""
 
 import asyncio
 import json
@@ -28,10 +12,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
 
+from .frames import Frame, Position
+from .history import Replay
 from .hub import Hub
 from .messages import ServerMessage, utc_now
 
 SYSTEM_NOTIFICATIONS = "notifications:system"
+USER_NOTIFICATIONS = "notifications:user:"
+# A notification's id is its position in its user's topic, in this one epoch.
+NOTIFICATION_EPOCH = "notifications"
 T = TypeVar("T")
 
 
@@ -58,7 +47,7 @@ class NotificationMessage(ServerMessage):
 
 def notifications_topic(user_id: str) -> str:
     """The topic every notifications socket of `user_id` is on."""
-    return f"notifications:user:{user_id}"
+    return f"{USER_NOTIFICATIONS}{user_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,16 +200,8 @@ class NotificationStore(Protocol):
 
 
 SQLITE_PREFIX = "sqlite:///"
-
-
-def open_store(url: str, *, max_pending: int, ttl_seconds: float) -> NotificationStore:
-    """The store `url` names: `sqlite:///relative/path`, `sqlite:////absolute`, or `redis://...`."""
-    if url.startswith(("redis://", "rediss://")):
-        from .redis_store import RedisNotificationStore  # imported only when used
-
-        return RedisNotificationStore(url, max_pending=max_pending, ttl_seconds=ttl_seconds)
-    path = Path(url.removeprefix(SQLITE_PREFIX))
-    return SqliteNotificationStore(path, max_pending=max_pending, ttl_seconds=ttl_seconds)
+# Pending notifications read from the store at a time.
+PAGE = 100
 
 
 class Notifier:
@@ -233,8 +214,21 @@ class Notifier:
     async def notify_user(self, user_id: str, payload: dict[str, Any]) -> Notification:
         """Store a notification for `user_id` and send it to each of their open sockets."""
         notification = await self.store.add(user_id, payload)
-        await self._hub.publish(notifications_topic(user_id), notification.message())
+        position = Position(NOTIFICATION_EPOCH, notification.id)
+        topic = notifications_topic(user_id)
+        await self._hub.publish(topic, notification.message(), position=position)
         return notification
+
+    async def pending(self, topic: str, since: Position | None = None) -> Replay:
+        """The pending notifications of the user whose topic this is, oldest first: the
+        backlog a socket catches up from (`Channel.join(topic, backlog=...)`)."""
+        user_id = topic.removeprefix(USER_NOTIFICATIONS)
+        frames: list[Frame] = []
+        after = 0
+        while page := await self.store.pending(user_id, after=after, limit=PAGE):
+            frames += [notification.message().model_dump_json() for notification in page]
+            after = page[-1].id
+        return Replay(Position(NOTIFICATION_EPOCH, after), None, frames)
 
     async def broadcast_system_notification(self, payload: dict[str, Any]) -> None:
         """Send a notification to every user connected now; it is not stored."""

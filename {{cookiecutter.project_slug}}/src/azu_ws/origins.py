@@ -1,11 +1,4 @@
-"""The origin check against cross-site WebSocket hijacking.
-
-A browser always sends `Origin` on a websocket handshake, and sends the
-user's cookies with it whatever the origin: without this check any site could
-open a socket as its visitor. Starlette's CORS middleware does not cover
-websockets. Clients that send no `Origin` (servers, CLIs, mobile apps) are
-not browsers and pass.
-"""
+"""The origin check against cross-site WebSocket hijacking (docs/ARCHITECTURE.md, Defences)."""
 
 from collections.abc import Mapping
 from urllib.parse import urlsplit

@@ -1,14 +1,5 @@
-"""Presence: which users are on a topic, counted by socket so that it is exact.
-
-A user with two sockets in a room is one member until both have left: `track`
-says True only for a user's first socket on a topic, `untrack` only for the
-last, which is when the others should hear `user_joined` and `user_left`.
-
-A socket is tracked with its *farewell*: the frame the others hear when its
-user's last socket leaves. The hub publishes it on `untrack`; a cluster-wide
-presence (Redis) also publishes it, through `announce`, for the members of a
-process that died without untracking anyone.
-"""
+"""Presence: which users are on a topic, counted by socket so that it is exact, with the
+farewell the others hear when a user's last socket leaves."""
 
 from collections.abc import Awaitable, Callable
 from typing import Protocol
@@ -77,12 +68,3 @@ class MemoryPresence:
 
     async def close(self) -> None:
         self._topics.clear()
-
-
-def presence_from_url(url: str, *, ttl_seconds: float) -> Presence:
-    """Presence where the broker is: in memory, or in Redis for a cluster-wide view."""
-    if url.startswith(("redis://", "rediss://")):
-        from .redis_presence import RedisPresence  # imported only when used
-
-        return RedisPresence(url, ttl_seconds=ttl_seconds)
-    return MemoryPresence()

@@ -13,15 +13,6 @@ class MessageLimit(Protocol):
     async def close(self) -> None: ...
 
 
-def message_limit_from_url(url: str, per_minute: float, burst: int) -> MessageLimit:
-    """Shared through Redis where the broker is Redis; this process's own otherwise."""
-    if url.startswith(("redis://", "rediss://")):
-        from .redis_limit import SharedLimit  # imported only when used
-
-        return SharedLimit(url, per_minute, burst)
-    return KeyedLimit(per_minute, burst)
-
-
 class TokenBucket:
     """Allows `rate` events a second on average and up to `burst` at once."""
 

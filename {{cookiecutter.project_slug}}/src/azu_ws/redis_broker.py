@@ -1,24 +1,5 @@
-"""The Redis broker: pub/sub between processes and hosts, routed by topic.
-
-A process subscribes only to the topics that have local members (the hub
-calls `subscribe` for the first, `unsubscribe` after the last), so no process
-decodes every message of the cluster. A publish goes to Redis and comes back
-to every subscribed process, this one included.
-
-While Redis is unreachable, and until this process has resubscribed after
-it returns: local members still get what is published in this process
-(delivered directly), other processes do not; the reader reconnects with
-backoff and resubscribes every topic, and delivery across processes resumes.
-What was published during the outage is not replayed, and carries no offset.
-
-History (`history.py`) lives in Redis, shared by every process: per topic, a
-stream of the stamped frames (`azu:history:<topic>`, entry ids `0-<offset>`,
-trimmed to the size and expiring with the time to live) and a hash of its
-epoch and last offset (`azu:history-meta:<topic>`). One Lua script stamps,
-appends and publishes, so that offsets follow the order in which every
-subscriber receives the frames; a flush loses the hash, and with it the
-epoch: the next publish starts a new one.
-"""
+"""The Redis broker: pub/sub routed by topic, and history in Redis, shared by every process
+(docs/ARCHITECTURE.md, Scale-out with Redis)."""
 
 import asyncio
 import contextlib
@@ -28,17 +9,17 @@ import uuid
 from typing import Any
 
 from . import metrics
-from .broker import Deliver
-from .connection import Frame
-from .history import HistoryLimits, Position, Replay, new_epoch, replay, stamp_prefix
+from .frames import Deliver, Envelope, Frame, Position
+from .history import HistoryLimits, Replay, new_epoch, replay, stamp_prefix
 from .redis_client import UNREACHABLE, open_redis
 from .tasks import cancel_and_wait
 
 logger = logging.getLogger(__name__)
 
 PREFIX = b"azu:"
-# Subscribed from the start, so the reader always has a subscription to read.
-CONTROL = PREFIX + b"control"
+# Subscribed from the start and never published to, so that the reader always
+# has a subscription to read (the hub's orders travel on a topic of their own).
+IDLE_CHANNEL = PREFIX + b"control"
 MAX_BACKOFF_SECONDS = 5.0
 # How long `subscribe` waits for Redis to confirm before returning anyway.
 CONFIRM_SECONDS = 1.0
@@ -151,7 +132,7 @@ class RedisBroker:
     async def start(self, deliver: Deliver) -> None:
         self._deliver = deliver
         try:
-            await self._pubsub.subscribe(CONTROL)
+            await self._pubsub.subscribe(IDLE_CHANNEL)
             self._live = True
         except UNREACHABLE as exc:
             logger.warning("Redis at %s is unreachable (%s); retrying", self.url, exc)
@@ -187,27 +168,32 @@ class RedisBroker:
         with contextlib.suppress(*UNREACHABLE):
             await self._pubsub.unsubscribe(PREFIX + topic.encode())
 
-    async def publish(
-        self, topic: str, frame: Frame, exclude: str | None = None, *, record: bool = False
-    ) -> None:
+    async def publish(self, envelope: Envelope, *, record: bool = False) -> None:
         # Not live (resubscribing): delivered here directly, and marked so that
         # this process skips it if its subscriptions are back before Redis
         # relays it. Read before the await: the reader may go live meanwhile.
         live = self._live
         published = False
-        position = None
+        topic, frame, exclude, position = (
+            envelope.topic,
+            envelope.frame,
+            envelope.exclude,
+            envelope.position,
+        )
         skip = "" if live else self.node
         try:
             if record and isinstance(frame, str):
                 frame, position = await self._publish_recorded(topic, frame, exclude, skip)
+                envelope = Envelope(topic, frame, exclude, position)
             else:
-                envelope = encode(frame, exclude, skip)
-                await self._redis.publish(PREFIX + topic.encode(), envelope)
+                await self._redis.publish(
+                    PREFIX + topic.encode(), encode(frame, exclude, skip, position)
+                )
             published = True
         except UNREACHABLE as exc:
             logger.warning("Redis unreachable (%s): %r delivered in this process only", exc, topic)
         if not (published and live) and self._deliver is not None and topic in self._topics:
-            self._deliver(topic, frame, exclude, position)
+            self._deliver(envelope)
 
     async def _publish_recorded(
         self, topic: str, frame: str, exclude: str | None, skip: str
@@ -289,7 +275,8 @@ class RedisBroker:
         """
         while True:
             topics = set(self._topics)
-            await self._pubsub.subscribe(CONTROL, *(PREFIX + topic.encode() for topic in topics))
+            channels = [PREFIX + topic.encode() for topic in topics]
+            await self._pubsub.subscribe(IDLE_CHANNEL, *channels)
             await self._pubsub.ping()
             while True:
                 message = await self._pubsub.get_message(timeout=1.0)
@@ -318,7 +305,7 @@ class RedisBroker:
                 confirmed.set_result(None)
 
     def _dispatch(self, channel: bytes, data: bytes) -> None:
-        if self._deliver is None or channel == CONTROL:
+        if self._deliver is None or channel == IDLE_CHANNEL:
             return
         try:
             frame, exclude, skip, position = decode(data)
@@ -327,4 +314,4 @@ class RedisBroker:
             return
         if skip == self.node:  # delivered here already, while not live
             return
-        self._deliver(channel[len(PREFIX) :].decode(), frame, exclude, position)
+        self._deliver(Envelope(channel[len(PREFIX) :].decode(), frame, exclude, position))

@@ -1,28 +1,5 @@
-"""Cluster-wide presence in Redis: one members list, whichever worker each member is on.
-
-Keys (standalone Redis; the scripts touch keys they do not declare, which
-Redis Cluster forbids):
-
-- `azu:presence:topic:<topic>`, a hash: user id -> JSON `{"s": {socket id:
-  node id}, "f": farewell frame}`. Its field names are the members.
-- `azu:presence:node:<node>`, a set: the `[topic, user, socket]` entries one
-  process holds, so that they can be withdrawn when it dies.
-- `azu:presence:nodes`, a sorted set: each live process, scored by when its
-  entries expire (Redis's clock, so the hosts' clocks need not agree).
-
-Every process renews its expiry every third of `ttl_seconds` and, in the
-same script, reaps the processes whose expiry has passed: their sockets are
-withdrawn, and for each user left with none, the farewell frame they were
-tracked with is published, so the others hear `user_left`. A process that
-dies is therefore out of every members list within about `ttl_seconds`.
-
-While Redis is unreachable, `members` answers what this process knows (its
-own sockets) and tracking is remembered locally; when Redis is back, this
-process writes its sockets again, withdraws the ones that left meanwhile,
-and publishes their farewells. If the outage outlasted `ttl_seconds`, the
-others saw this process's members leave; they reappear in `members` when it
-writes them again, without a `user_joined`.
-"""
+"""Cluster-wide presence in Redis: one members list, whichever worker each member is on, and
+the members of a process that died withdrawn (docs/ARCHITECTURE.md, Scale-out)."""
 
 import asyncio
 import contextlib

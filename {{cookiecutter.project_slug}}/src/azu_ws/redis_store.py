@@ -1,9 +1,5 @@
-"""Notifications in Redis, so that any worker on any host finds a user's pending ones.
-
-One sorted set per user (`azu:notifications:<user>`), scored by id; ids come
-from one counter, so they order a user's notifications as in SQLite. Adding,
-capping and refreshing the set's expiry happen in one script, atomically.
-"""
+"""Notifications in Redis, so that any worker on any host finds a user's pending ones: a sorted
+set per user, scored by id from one counter."""
 
 import json
 import time

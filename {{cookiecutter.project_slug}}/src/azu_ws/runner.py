@@ -1,14 +1,5 @@
-"""The runner: turns a `Channel` class into a websocket endpoint and owns its lifecycle.
-
-Guarantees, whatever the channel does: no channel code runs for a handshake
-from a foreign origin (4403), without a valid token (4401), with bad path
-parameters (4400), or over a connection cap (4429 per user, 1013 per
-process); a crash in `on_connect`, or in the runner itself, closes that one
-connection with 1011; a crash in a message hook answers `internal_error` and
-keeps the socket open; `on_close` runs exactly once; the connection leaves
-every topic and its presence; a client that vanishes never raises out of the
-endpoint.
-"""
+"""The runner: turns a `Channel` class into a websocket endpoint and owns each socket's life,
+whatever the channel does (docs/ARCHITECTURE.md, A socket's life)."""
 
 import ipaddress
 import logging
@@ -41,7 +32,7 @@ from .close_codes import (
     WS_4429_TOO_MANY_CONNECTIONS,
 )
 from .errors import ClientError, error_for_invalid_frame
-from .history import Position
+from .frames import Position
 from .hub import user_topic
 from .messages import Auth, Authenticated, ErrorMessage
 from .origins import origin_allowed
@@ -232,7 +223,7 @@ class Session:
             # A bug in the machinery: this connection ends with 1011, not the
             # bare 1006 uvicorn would leave, and nobody else notices.
             logger.exception("%s: the runner failed for %s", path, user)
-            connection.drop(WS_1011_INTERNAL_ERROR, "Internal error")
+            connection.close(WS_1011_INTERNAL_ERROR, "Internal error", abandon_queue=True)
         finally:
             if connection.close_code is not None:
                 code, reason = connection.close_code, connection.close_reason
@@ -245,7 +236,7 @@ class Session:
             metrics.CLOSES.labels(path, metrics.close_code_label(code)).inc()
             count = len(hub.connections)
             logger.info("%s: %s disconnected with %d (connections: %d)", path, user, code, count)
-            await connection.finish()
+            await connection.wait_closed()
 
     async def _start(self, channel: Channel[Any, Any]) -> bool:
         """Authorize and run `on_connect`; False if the connection ended there."""
@@ -263,7 +254,7 @@ class Session:
 
     @staticmethod
     async def _catch_up(channel: Channel[Any, Any]) -> None:
-        """Send what the hook's `join`s held back (`Hub.follow`): after what it pushed."""
+        """Send what the hook's `join`s held back (`Hub.join`): after what it pushed."""
         if channel.hub.is_catching_up(channel.connection):
             await channel.hub.catch_up(channel.connection)
 

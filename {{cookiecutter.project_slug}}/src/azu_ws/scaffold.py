@@ -1,11 +1,5 @@
-"""`python -m <package> new-channel NAME`: a new channel that works, to edit.
-
-Like Phoenix's `mix phx.gen.channel`: it writes `channels/NAME.py` (the
-channel and its message models), registers it in `channels/__init__.py`,
-adds its messages to the tables of `docs/protocol.md` (which `tests/test_docs.py` holds
-to the models), and writes `tests/test_NAME.py`, which passes as generated. The channel is a
-small broadcast room at `/ws/NAME`: clients `post`, everyone gets `posted`.
-"""
+"""`python -m <package> new-channel NAME`: a working channel to edit, registered, documented in
+docs/protocol.md and tested, like Phoenix's `mix phx.gen.channel`."""
 
 import keyword
 import re

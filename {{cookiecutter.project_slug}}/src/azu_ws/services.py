@@ -8,10 +8,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .auth import prepare as prepare_token_checks
-from .broker import broker_from_url
+from .backends import broker_from_url, message_limit_from_url, presence_from_url
 from .hub import Hub
-from .presence import presence_from_url
-from .ratelimit import KeyedLimit, MessageLimit, message_limit_from_url
+from .ratelimit import KeyedLimit, MessageLimit
 from .settings import RuntimeSettings
 from .tasks import cancel_and_wait
 from .watchdog import Watchdog
@@ -69,6 +68,7 @@ class Services:
             send_queue_size=settings.ws_send_queue_size,
             send_queue_bytes=settings.ws_send_queue_bytes,
             max_topics=settings.ws_max_subscriptions,
+            batched=settings.ws_batched_writes,
         )
         watchdog = Watchdog(
             hub, ping_interval=settings.ws_ping_interval, ping_timeout=settings.ws_ping_timeout

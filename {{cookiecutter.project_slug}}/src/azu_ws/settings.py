@@ -57,6 +57,9 @@ class RuntimeSettings(BaseSettings):
     # A socket's outbound queue: in frames, and in characters and bytes of them.
     ws_send_queue_size: int = Field(default=256, ge=1)
     ws_send_queue_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    # Queued frames go out several to a system call where the server offers its
+    # transport (uvicorn's websockets-sansio); false: one ASGI send each.
+    ws_batched_writes: bool = True
     ws_max_connections: int = Field(default=10_000, ge=1)
     ws_max_connections_per_user: int = Field(default=20, ge=1)
     ws_max_subscriptions: int = Field(default=100, ge=1)

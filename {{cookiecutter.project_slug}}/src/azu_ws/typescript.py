@@ -1,10 +1,5 @@
-"""TypeScript types of every message, made from the Pydantic models that validate them.
-
-Served at `GET /messages.d.ts`, and written by `python -m <package> types
---output FILE` for a front end's repository. Like `/asyncapi.json` it comes
-from the channels' own unions, so it cannot drift from the server: a front
-end that compiles against it sends what the server accepts.
-"""
+"""TypeScript types of every message (`GET /messages.d.ts`, `types --output FILE`), from the
+Pydantic models that validate them, so a front end compiles against what the server accepts."""
 
 import json
 from collections.abc import Sequence

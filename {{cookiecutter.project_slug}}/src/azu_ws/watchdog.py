@@ -1,17 +1,5 @@
-"""The watchdog: closes connections whose peer went quiet, or whose token ran out.
-
-Heartbeats are the app's own, so they work whichever websocket implementation
-uvicorn uses: after WS_PING_INTERVAL seconds without a frame from the client
-the server sends `{"type": "heartbeat"}`; a client that then sends nothing for
-WS_PING_TIMEOUT more seconds is dropped with 4408, and leaves its rooms. Any
-frame counts as an answer (a `ping` is the natural one).
-
-A connection whose token expires is closed with 4401, unless the client sent
-a fresh one in band (`{"type": "auth", "token": ...}`) before then.
-
-One task sweeps every connection a few times a second: cheaper than a timer
-per socket, and as precise as either needs.
-"""
+"""The watchdog: one task that closes sockets whose peer went quiet (4408) or whose token ran
+out (4401) (docs/ARCHITECTURE.md, Heartbeats)."""
 
 import asyncio
 import logging
@@ -46,12 +34,12 @@ class Watchdog:
             if connection.closing:
                 continue
             if connection.expires_at is not None and wall_clock >= connection.expires_at:
-                connection.request_close(WS_4401_UNAUTHORIZED, "token expired")
+                connection.close(WS_4401_UNAUTHORIZED, "token expired")
                 continue
             silent = now - connection.last_seen
             if silent >= self.ping_interval + self.ping_timeout:
                 logger.info("%r did not answer a heartbeat: dropping it", connection)
-                connection.drop(WS_4408_HEARTBEAT_TIMEOUT, "Heartbeat timeout")
+                connection.close(WS_4408_HEARTBEAT_TIMEOUT, "Heartbeat timeout", abandon_queue=True)
             elif silent >= self.ping_interval and not connection.heartbeat_sent:
                 connection.heartbeat_sent = True
                 connection.send_frame(HEARTBEAT)

@@ -1,9 +1,5 @@
-"""The test kit of an app on azu_ws: sockets of the TestClient, the app served by uvicorn, a
-real redis-server; `azu_ws.testing.browser` drives the demo page in Chromium.
-
-It needs pytest (and Playwright for the browser), which an app has among its
-dev tools: the runtime itself never imports it.
-"""
+"""The test kit of an app on azu_ws: TestClient sockets, the app served by uvicorn, a real
+redis-server, Chromium (`azu_ws.testing.browser`). Needs pytest; the runtime never imports it."""
 
 from .redis_server import RedisServer, running_redis
 from .served import (

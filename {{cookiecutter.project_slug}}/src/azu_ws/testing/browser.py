@@ -1,11 +1,5 @@
-"""The demo page in a real browser: Debian's Chromium, driven by Playwright.
-
-Playwright cannot download its own browser here, so the
-tests use the system's (`apt-get install chromium`, or
-CHROMIUM=/path/to/chrome). Without one they skip, saying so; under CI=true
-they fail. Screenshots of the demo are written to `artifacts/`
-(BROWSER_ARTIFACTS=dir to change it).
-"""
+"""The demo page in Debian's Chromium, driven by Playwright (CHROMIUM=path to choose one): skips
+without one, fails under CI=true; screenshots go to `artifacts/` (BROWSER_ARTIFACTS)."""
 
 import os
 import re

@@ -1,8 +1,5 @@
-"""A real redis-server for the scale-out tests, on a free port, started and stopped by them.
-
-Where redis-server is not installed the tests skip, saying so; under CI=true
-they fail instead, since a skipped test is not a passed one.
-"""
+"""A real redis-server for the scale-out tests, on a free port: skips where none is installed,
+fails under CI=true, since a skipped test is not a passed one."""
 
 import subprocess
 import time

@@ -1,8 +1,9 @@
-"""Frames queued in one turn are written together by the flusher, in order, whatever happens.
+"""Frames queued in one turn reach the wire together, in order, whatever happens; one close.
 
-Unit tests on a stand-in of uvicorn's websockets-sansio protocol, framing with
-a real `websockets` connection and read back by a real client: over a real
-wire (`test_batch.py`) flow control and a close racing a flush cannot be timed.
+Unit tests on a stand-in of a server that offers its transport (as uvicorn's
+websockets-sansio does), framing with a real `websockets` connection and read
+back by a real client: over a real wire (`test_batch.py`) flow control and a
+close racing a write cannot be timed.
 """
 
 import asyncio
@@ -10,15 +11,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import pytest
-from azu_ws import flush
+from azu_ws import connection as connection_module
+from azu_ws import writer as writer_module
 from azu_ws.auth import User
 from azu_ws.broker import MemoryBroker
 from azu_ws.close_codes import WS_1012_SERVICE_RESTART, WS_4008_SLOW_CONSUMER
 from azu_ws.connection import Connection
-from azu_ws.flush import Flusher
 from azu_ws.hub import Hub
 from azu_ws.presence import MemoryPresence
-from azu_ws.transport import PROTOCOL_KEY
+from azu_ws.wire import SERVER_KEY, AsgiWire, TransportWire, wire_for
+from azu_ws.writer import Writer
 from starlette.websockets import WebSocket
 from websockets.extensions.permessage_deflate import PerMessageDeflate
 from websockets.frames import Frame as WireFrame
@@ -33,13 +35,20 @@ def deflate() -> PerMessageDeflate:
 class StandInTransport:
     def __init__(self) -> None:
         self.writes: list[bytes] = []  # one entry per system call
+        self.aborted = False
 
     def write(self, data: bytes) -> None:
         self.writes.append(data)
 
+    def abort(self) -> None:
+        self.aborted = True
 
-class WebSocketsSansIOProtocol:
-    """What `batch.batch_writer` reads of uvicorn's protocol (named the same)."""
+    def get_extra_info(self, name: str) -> None:
+        return None
+
+
+class StandInServer:
+    """What a server offers for batched writes (`wire._can_batch`), under a name of its own."""
 
     def __init__(self, *, compressed: bool) -> None:
         self.conn = Protocol(Side.SERVER, state=State.OPEN)  # as after the handshake
@@ -56,8 +65,8 @@ class StandInSocket:
     """Enough of Starlette's WebSocket for a Connection on that protocol, and its peer."""
 
     def __init__(self, *, compressed: bool = False) -> None:
-        self.protocol = WebSocketsSansIOProtocol(compressed=compressed)
-        self.scope: dict[str, Any] = {PROTOCOL_KEY: self.protocol}
+        self.protocol = StandInServer(compressed=compressed)
+        self.scope: dict[str, Any] = {SERVER_KEY: self.protocol}
         self.closed_with: int | None = None
         self.before_close: list[str | bytes] = []
         self.peer = Protocol(Side.CLIENT, state=State.OPEN)
@@ -89,11 +98,11 @@ def decoded(frame: WireFrame) -> str | bytes:
     return data.decode() if frame.opcode is Opcode.TEXT else data
 
 
-Scenario = Callable[[Flusher], Awaitable[None]]
+Scenario = Callable[[Writer], Awaitable[None]]
 
 
 def run(scenario: Scenario) -> None:
-    asyncio.run(asyncio.wait_for(scenario(Flusher()), 5))
+    asyncio.run(asyncio.wait_for(scenario(Writer()), 5))
 
 
 async def turns(count: int = 3) -> None:
@@ -101,24 +110,24 @@ async def turns(count: int = 3) -> None:
         await asyncio.sleep(0)
 
 
-async def connect(flusher: Flusher, socket: StandInSocket, queue_size: int = 8) -> Connection:
-    """A connection whose writer has started and waits for frames, as after the handshake."""
+async def connect(writer: Writer, socket: StandInSocket, queue_size: int = 8) -> Connection:
+    """A connection, as after the handshake."""
     user = User(id="alice", claims={"sub": "alice"})
     connection = Connection(
         socket,  # type: ignore[arg-type]
         user,
         queue_size=queue_size,
-        flusher=flusher,
+        writer=writer,
     )
     await turns()
     return connection
 
 
 def test_frames_queued_in_one_turn_reach_each_socket_whole_in_one_write() -> None:
-    async def scenario(flusher: Flusher) -> None:
+    async def scenario(writer: Writer) -> None:
         # A compressed socket among plain ones: its bytes are its own.
         sockets = [StandInSocket(), StandInSocket(compressed=True), StandInSocket()]
-        connections = [await connect(flusher, socket) for socket in sockets]
+        connections = [await connect(writer, socket) for socket in sockets]
         for connection in connections:
             connection.send_frame('{"n": 1}')
             connection.send_frame(b"\x00\x01")
@@ -132,15 +141,15 @@ def test_frames_queued_in_one_turn_reach_each_socket_whole_in_one_write() -> Non
         await turns()
         assert (len(sockets[1].writes), sockets[1].received()) == (1, ["next"])
         for connection in connections:
-            await connection.finish()
+            await connection.wait_closed()
 
     run(scenario)
 
 
 def test_a_socket_under_flow_control_gets_everything_in_order_once_it_drains() -> None:
-    async def scenario(flusher: Flusher) -> None:
+    async def scenario(writer: Writer) -> None:
         socket = StandInSocket()
-        connection = await connect(flusher, socket)
+        connection = await connect(writer, socket)
         socket.protocol.writable.clear()  # the peer reads slowly: the transport is full
         connection.send_frame("a")
         await turns()
@@ -152,37 +161,38 @@ def test_a_socket_under_flow_control_gets_everything_in_order_once_it_drains() -
         connection.send_frame("c")
         await turns()
         assert socket.received() == ["a", "b", "c"]
-        await connection.finish()
+        await connection.wait_closed()
 
     run(scenario)
 
 
 def test_a_close_requested_after_queued_frames_goes_out_after_them() -> None:
-    async def scenario(flusher: Flusher) -> None:
+    async def scenario(writer: Writer) -> None:
         socket = StandInSocket()
-        connection = await connect(flusher, socket)
+        connection = await connect(writer, socket)
         connection.send_frame("a")
         connection.send_frame("b")
-        await connection.close(WS_1012_SERVICE_RESTART, "bye")
+        connection.close(WS_1012_SERVICE_RESTART, "bye")
+        await connection.wait_closed()
         assert (socket.before_close, socket.closed_with) == (["a", "b"], WS_1012_SERVICE_RESTART)
 
     run(scenario)
 
 
 def test_a_close_while_the_writer_waits_on_flow_control_follows_every_frame() -> None:
-    async def scenario(flusher: Flusher) -> None:
+    async def scenario(writer: Writer) -> None:
         socket = StandInSocket()
-        connection = await connect(flusher, socket)
+        connection = await connect(writer, socket)
         connection.send_frame("a")
         await turns()
         socket.protocol.writable.clear()
-        connection.send_frame("b")  # the flusher leaves it to the writer, which waits
+        connection.send_frame("b")  # the wire makes this write wait
         await turns()
         connection.send_frame("c")
-        connection.request_close(WS_1012_SERVICE_RESTART, "bye")
+        connection.close(WS_1012_SERVICE_RESTART, "bye")
         connection.send_frame("after the close")
         socket.protocol.writable.set()
-        await connection.finish()
+        await connection.wait_closed()
         assert (socket.before_close, socket.closed_with) == (
             ["a", "b", "c"],
             WS_1012_SERVICE_RESTART,
@@ -193,58 +203,112 @@ def test_a_close_while_the_writer_waits_on_flow_control_follows_every_frame() ->
 
 
 def test_a_dropped_socket_is_sent_its_close_and_none_of_what_was_queued() -> None:
-    async def scenario(flusher: Flusher) -> None:
+    async def scenario(writer: Writer) -> None:
         socket = StandInSocket()
-        connection = await connect(flusher, socket)
+        connection = await connect(writer, socket)
         connection.send_frame("a")
         connection.send_frame("b")
-        connection.drop(WS_4008_SLOW_CONSUMER, "Slow consumer")
+        connection.close(WS_4008_SLOW_CONSUMER, "Slow consumer", abandon_queue=True)
         await turns()
-        await connection.finish()
+        await connection.wait_closed()
         assert (socket.before_close, socket.closed_with) == ([], WS_4008_SLOW_CONSUMER)
         assert socket.received() == []
 
     run(scenario)
 
 
-def test_a_backlog_sent_in_turn_goes_before_the_broadcasts_held_meanwhile() -> None:
-    async def scenario(flusher: Flusher) -> None:
+def test_a_backlog_sent_in_turn_waits_for_room_instead_of_closing() -> None:
+    async def scenario(writer: Writer) -> None:
         socket = StandInSocket()
-        connection = await connect(flusher, socket)
-        connection.send_frame("before")
+        connection = await connect(writer, socket, queue_size=2)
+        socket.protocol.writable.clear()  # the peer reads slowly
+        backlog = [f"missed {number}" for number in range(6)]
+        sending = asyncio.create_task(send_all_in_turn(connection, backlog))
         await turns()
-        connection.hold()
-        connection.send_frame("live 1")
-        await connection.send_in_turn("backlog 1")
-        connection.send_frame("live 2")
-        await connection.send_in_turn("backlog 2")
-        await connection.release(lambda frame: frame != "live 2")  # already in the backlog
-        connection.send_frame("live 3")
+        assert (sending.done(), connection.closing) == (False, False)
+        socket.protocol.writable.set()
+        await sending
         await turns()
-        assert socket.received() == ["before", "backlog 1", "backlog 2", "live 1", "live 3"]
-        await connection.finish()
+        assert socket.received() == backlog
+        await connection.wait_closed()
+
+    run(scenario)
+
+
+async def send_all_in_turn(connection: Connection, frames: list[str]) -> None:
+    for frame in frames:
+        await connection.send_in_turn(frame)
+
+
+def test_a_close_is_one_call_and_a_second_changes_nothing() -> None:
+    async def scenario(writer: Writer) -> None:
+        socket = StandInSocket()
+        connection = await connect(writer, socket)
+        connection.send_frame("a")
+        connection.close(WS_1012_SERVICE_RESTART, "restart")
+        connection.close(WS_4008_SLOW_CONSUMER, "Slow consumer", abandon_queue=True)
+        await connection.wait_closed()
+        assert (connection.close_code, socket.closed_with) == (WS_1012_SERVICE_RESTART,) * 2
+        assert (socket.before_close, connection.state.value) == (["a"], "closed")
+
+    run(scenario)
+
+
+def test_a_peer_that_cannot_take_its_close_frame_is_reset_after_the_grace(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(connection_module, "DROP_GRACE_SECONDS", 0.05)
+
+    async def scenario(writer: Writer) -> None:
+        socket = StandInSocket()
+        connection = await connect(writer, socket)
+        socket.protocol.writable.clear()  # the peer stopped reading for good
+        connection.send_frame("a")
+        await turns()
+        socket.close = stuck  # type: ignore[method-assign]  # the close frame cannot go either
+        connection.close(WS_4008_SLOW_CONSUMER, "Slow consumer", abandon_queue=True)
+        await connection.wait_closed()
+        assert (socket.protocol.transport.aborted, connection.state.value) == (True, "closed")
+
+    run(scenario)
+
+
+async def stuck(code: int = 1000, reason: str = "") -> None:
+    await asyncio.Event().wait()
+
+
+def test_the_wire_is_chosen_by_what_the_server_offers_not_by_its_name() -> None:
+    async def scenario(writer: Writer) -> None:
+        offered = StandInSocket()
+        assert isinstance(wire_for(offered), TransportWire)  # type: ignore[arg-type]
+        assert isinstance(wire_for(offered, batched=False), AsgiWire)  # type: ignore[arg-type]
+        del offered.protocol.writable  # no way to know when it may write
+        assert isinstance(wire_for(offered), AsgiWire)  # type: ignore[arg-type]
+        without = StandInSocket()
+        without.scope = {"type": "websocket"}  # a server that offers nothing
+        assert isinstance(wire_for(without), AsgiWire)  # type: ignore[arg-type]
 
     run(scenario)
 
 
 def test_more_frames_than_one_write_takes_all_arrive_in_order() -> None:
-    async def scenario(flusher: Flusher) -> None:
+    async def scenario(writer: Writer) -> None:
         socket = StandInSocket()
-        connection = await connect(flusher, socket, queue_size=500)
+        connection = await connect(writer, socket, queue_size=500)
         for number in range(300):
             connection.send_frame(str(number))
         await turns()
         assert len(socket.writes) > 1  # written in bounded batches
         assert socket.received() == [str(number) for number in range(300)]
-        await connection.finish()
+        await connection.wait_closed()
 
     run(scenario)
 
 
 def test_a_peer_gone_mid_flush_ends_its_connection_and_no_other() -> None:
-    async def scenario(flusher: Flusher) -> None:
+    async def scenario(writer: Writer) -> None:
         gone, alive = StandInSocket(), StandInSocket()
-        connections = [await connect(flusher, gone), await connect(flusher, alive)]
+        connections = [await connect(writer, gone), await connect(writer, alive)]
         gone.protocol.disconnected = True
         for connection in connections:
             connection.send_frame("a")
@@ -252,20 +316,20 @@ def test_a_peer_gone_mid_flush_ends_its_connection_and_no_other() -> None:
         assert (connections[0].closing, gone.writes) == (True, [])
         assert (connections[1].closing, alive.received()) == (False, ["a"])
         for connection in connections:
-            await connection.finish()
+            await connection.wait_closed()
 
     run(scenario)
 
 
 def test_a_pong_websockets_owes_the_peer_goes_out_before_the_next_frames() -> None:
-    async def scenario(flusher: Flusher) -> None:
+    async def scenario(writer: Writer) -> None:
         socket = StandInSocket()
-        connection = await connect(flusher, socket)
+        connection = await connect(writer, socket)
         socket.protocol.conn.send_pong(b"owed")  # framed, not yet written
         connection.send_frame("a")
         await turns()
         assert socket.received() == [b"owed", "a"]
-        await connection.finish()
+        await connection.wait_closed()
 
     run(scenario)
 
@@ -274,12 +338,12 @@ def test_a_broadcast_after_a_quiet_spell_is_written_at_once_one_under_load_waits
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # "Straight after" must not depend on how fast this machine runs the test.
-    monkeypatch.setattr(flush, "QUIET_SECONDS", 3600.0)
+    monkeypatch.setattr(writer_module, "QUIET_SECONDS", 3600.0)
 
-    async def scenario(flusher: Flusher) -> None:
+    async def scenario(writer: Writer) -> None:
         sockets = [StandInSocket(), StandInSocket(compressed=True)]
-        connections = [await connect(flusher, socket) for socket in sockets]
-        with flusher.broadcast():  # nothing written yet: a quiet spell
+        connections = [await connect(writer, socket) for socket in sockets]
+        with writer.broadcast():  # nothing written yet: a quiet spell
             for connection in connections:
                 connection.send_frame("first")
                 assert connection is connections[1] or sockets[0].received() == ["first"]
@@ -287,35 +351,35 @@ def test_a_broadcast_after_a_quiet_spell_is_written_at_once_one_under_load_waits
         # Straight after, other broadcasts may come in the same turn: they wait,
         # to go out together.
         for frame in ("second", "third"):
-            with flusher.broadcast():
+            with writer.broadcast():
                 for connection in connections:
                     connection.send_frame(frame)
         assert [socket.writes for socket in sockets] == [[], []]
         await turns()
         assert [len(socket.writes) for socket in sockets] == [1, 1]
         assert [socket.received() for socket in sockets] == [["second", "third"]] * 2
-        monkeypatch.setattr(flush, "QUIET_SECONDS", 0.0)  # the spell is over ...
+        monkeypatch.setattr(writer_module, "QUIET_SECONDS", 0.0)  # the spell is over ...
         connections[0].send_frame("due")  # ... but something is due: it goes first
-        with flusher.broadcast():
+        with writer.broadcast():
             connections[1].send_frame("waits")
         assert [socket.writes for socket in sockets] == [[], []]
         await turns()
         assert [socket.received() for socket in sockets] == [["due"], ["waits"]]
-        with flusher.broadcast():
+        with writer.broadcast():
             connections[1].send_frame("now")
         assert sockets[1].received() == ["now"]
         for connection in connections:
-            await connection.finish()
+            await connection.wait_closed()
 
     run(scenario)
 
 
 def test_a_broadcast_at_once_leaves_a_socket_under_flow_control_to_its_writer() -> None:
-    async def scenario(flusher: Flusher) -> None:
+    async def scenario(writer: Writer) -> None:
         plain, slow = StandInSocket(), StandInSocket()
-        connections = [await connect(flusher, socket) for socket in (plain, slow)]
+        connections = [await connect(writer, socket) for socket in (plain, slow)]
         slow.protocol.writable.clear()  # its peer reads slowly: the transport is full
-        with flusher.broadcast():
+        with writer.broadcast():
             for connection in connections:
                 connection.send_frame("first")
         connections[1].send_frame("second")
@@ -324,7 +388,7 @@ def test_a_broadcast_at_once_leaves_a_socket_under_flow_control_to_its_writer() 
         await turns()
         assert slow.received() == ["first", "second"]
         for connection in connections:
-            await connection.finish()
+            await connection.wait_closed()
 
     run(scenario)
 
@@ -332,7 +396,7 @@ def test_a_broadcast_at_once_leaves_a_socket_under_flow_control_to_its_writer() 
 def test_a_publish_after_a_quiet_spell_is_on_the_wire_when_it_returns(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(flush, "QUIET_SECONDS", 3600.0)
+    monkeypatch.setattr(writer_module, "QUIET_SECONDS", 3600.0)
 
     async def scenario() -> None:
         hub = Hub(MemoryBroker(), MemoryPresence(), send_queue_size=8)
@@ -341,7 +405,7 @@ def test_a_publish_after_a_quiet_spell_is_on_the_wire_when_it_returns(
         for number, socket in enumerate(sockets):
             connection = await hub.connect(cast(WebSocket, socket), User(id=f"user{number}"))
             await hub.join(connection, "room")
-        await turns()  # their writers wait for frames
+            await hub.catch_up(connection)
         await hub.publish("room", b"first")
         assert [socket.received() for socket in sockets] == [[b"first"]] * 2
         await hub.publish("room", b"second")  # straight after: with the next ones
@@ -352,7 +416,7 @@ def test_a_publish_after_a_quiet_spell_is_on_the_wire_when_it_returns(
         assert [socket.received() for socket in sockets] == [[b"second", b"third"]] * 2
         for connection in list(hub.connections):
             await hub.disconnect(connection)
-            await connection.finish()
+            await connection.wait_closed()
         await hub.stop()
 
     asyncio.run(asyncio.wait_for(scenario(), 5))

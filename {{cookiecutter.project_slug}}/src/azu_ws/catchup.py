@@ -1,22 +1,21 @@
-"""Sockets catching up on a topic: the missed frames first, then live, none twice.
+"""Sockets catching up on a topic they just joined: what they missed, then live, none twice."""
 
-`Hub.follow` joins a topic and reads its history; until the hook that joined
-returns, the topic's live frames wait here (so that the greeting it pushes
-comes first); then `catch_up` sends the missed ones and the waiting ones in
-order. Through Redis, a frame published before the history was read can be
-relayed after it: anything at or below the position read is dropped, until
-the first frame past it shows the relay has caught up.
-"""
-
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypedDict
 
-from .connection import Connection, Frame
-from .history import Position
+from .close_codes import WS_4008_SLOW_CONSUMER
+from .connection import SLOW_CONSUMER_REASON, Connection
+from .frames import Envelope, Frame, Position
+from .history import Replay
+
+# Where a topic's missed frames are read from: `(topic, since)` to where it stands
+# and what came after `since` (the broker's history; the notification store).
+Backlog = Callable[[str, Position | None], Awaitable[Replay]]
 
 
 class GreetingFields(TypedDict):
-    """What a greeting says of a topic it joined: `Joined(..., **followed.greeting)`."""
+    """What a greeting says of a topic it joined: `Joined(..., **joined.greeting)`."""
 
     epoch: str | None
     offset: int | None
@@ -24,8 +23,8 @@ class GreetingFields(TypedDict):
 
 
 @dataclass(frozen=True, slots=True)
-class Followed:
-    """Where a topic stood when a socket joined it (`Hub.follow`)."""
+class JoinedAt:
+    """Where a topic stood when a socket joined it (`Channel.join`)."""
 
     # None if it could not be read (Redis unreachable): the client cannot resume.
     position: Position | None
@@ -50,14 +49,18 @@ class Followed:
 @dataclass(slots=True)
 class _Catching:
     missed: list[Frame] = field(default_factory=list)
-    # Live frames waiting for the replay; None once it is out.
-    held: list[tuple[Frame, Position | None]] | None = field(default_factory=list)
-    # Where the history was read: a live frame at or below it is not sent.
+    # Live frames waiting for the missed ones to go out; None once they have.
+    held: list[Envelope] | None = field(default_factory=list)
+    # Where the backlog was read: a live frame it covers is not sent again.
     read_at: Position | None = None
+    # Until the first live frame past `read_at` (the broker's own history, in
+    # order), or for as long as the socket stays (a store written before its
+    # publish, so its frames may come late and in any order).
+    for_good: bool = False
 
 
-class CatchingUp:
-    """Every socket catching up, by topic: checked once per frame delivered."""
+class CatchUp:
+    """Every socket catching up, by topic: checked once per envelope delivered."""
 
     def __init__(self, queue_size: int) -> None:
         self._queue_size = queue_size
@@ -71,11 +74,17 @@ class CatchingUp:
         self._sockets.setdefault(connection, set()).add(topic)
 
     def read(
-        self, connection: Connection, topic: str, missed: list[Frame], at: Position | None
+        self,
+        connection: Connection,
+        topic: str,
+        missed: list[Frame],
+        read_at: Position | None,
+        *,
+        for_good: bool,
     ) -> None:
-        """The history was read at `at`: `missed` goes out first."""
+        """The backlog was read at `read_at`: `missed` goes out first."""
         state = self._topics[topic][connection]
-        state.missed, state.read_at = missed, at
+        state.missed, state.read_at, state.for_good = missed, read_at, for_good
 
     def stop(self, connection: Connection, topic: str) -> None:
         topics = self._sockets.get(connection)
@@ -89,16 +98,16 @@ class CatchingUp:
             if not states:
                 del self._topics[topic]
 
-    def on(self, topic: str) -> dict[Connection, "_Catching"] | None:
+    def __contains__(self, connection: Connection) -> bool:
+        """True while the socket catches up on any topic (or filters what it was sent)."""
+        return connection in self._sockets
+
+    def on(self, topic: str) -> dict[Connection, _Catching] | None:
         """The sockets catching up on `topic`, if any (the common case: None)."""
         return self._topics.get(topic)
 
-    def __contains__(self, connection: Connection) -> bool:
-        """True while the socket catches up on any topic (or filters its late relays)."""
-        return connection in self._sockets
-
-    async def catch_up(self, connection: Connection) -> None:
-        """Send what was held back, in order, waiting for room; then the socket is live."""
+    async def send_held(self, connection: Connection) -> None:
+        """Send the missed frames, then the live ones held meanwhile, in order; then live."""
         for topic in list(self._sockets.get(connection, ())):
             state = self._topics.get(topic, {}).get(connection)
             if state is None or state.held is None:
@@ -108,37 +117,25 @@ class CatchingUp:
             state.missed = []
             # Frames that arrive meanwhile are held too, until none is left.
             while state.held and not connection.closing:
-                frame, position = state.held.pop(0)
-                if not _at_or_before(position, state.read_at):
-                    await connection.send_in_turn(frame)
+                envelope = state.held.pop(0)
+                if state.read_at is None or not state.read_at.covers(envelope.position):
+                    await connection.send_in_turn(envelope.frame)
             state.held = None
             if state.read_at is None:  # nothing to tell apart
                 self.stop(connection, topic)
 
-    def deliver(
-        self, connection: Connection, topic: str, frame: Frame, position: Position | None
-    ) -> None:
-        """A live frame for a socket catching up on `topic`: held, dropped, or sent."""
-        state = self._topics[topic][connection]
+    def deliver(self, connection: Connection, envelope: Envelope) -> None:
+        """A live frame for a socket catching up on its topic: held, dropped, or sent."""
+        state = self._topics[envelope.topic][connection]
         if connection.closing:
             return
-        if state.held is not None:  # still replaying: wait
-            state.held.append((frame, position))
+        if state.held is not None:  # the missed frames are not all out: wait
+            state.held.append(envelope)
             if len(state.held) > self._queue_size:
-                connection.drop_slow()
+                connection.close(WS_4008_SLOW_CONSUMER, SLOW_CONSUMER_REASON, abandon_queue=True)
             return
-        if _at_or_before(position, state.read_at):
+        if state.read_at is not None and state.read_at.covers(envelope.position):
             return
-        if position is not None:  # the first frame past the read: the rest follow it
-            self.stop(connection, topic)
-        connection.send_frame(frame)
-
-
-def _at_or_before(position: Position | None, read_at: Position | None) -> bool:
-    """True for a frame the history read already covered: same epoch, at or below it."""
-    return (
-        position is not None
-        and read_at is not None
-        and position.epoch == read_at.epoch
-        and position.offset <= read_at.offset
-    )
+        if envelope.position is not None and not state.for_good:
+            self.stop(connection, envelope.topic)  # past the read: the rest follow it
+        connection.send_frame(envelope.frame)

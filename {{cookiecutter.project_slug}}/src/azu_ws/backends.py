@@ -1,0 +1,52 @@
+"""The broker, presence, rate limit and notification store a URL names: in memory (or SQLite)
+for one process, Redis for many. Redis's modules are imported only when named."""
+
+from pathlib import Path
+
+from .broker import Broker, MemoryBroker
+from .history import HistoryLimits
+from .notifications import SQLITE_PREFIX, NotificationStore, SqliteNotificationStore
+from .presence import MemoryPresence, Presence
+from .ratelimit import KeyedLimit, MessageLimit
+
+REDIS_SCHEMES = ("redis://", "rediss://")
+
+
+def broker_from_url(url: str, limits: HistoryLimits | None = None) -> Broker:
+    """The broker named by BROKER_URL: `memory://`, or `redis://host:port/db`."""
+    limits = limits or HistoryLimits()
+    if url.startswith("memory://"):
+        return MemoryBroker(limits)
+    if url.startswith(REDIS_SCHEMES):
+        from .redis_broker import RedisBroker
+
+        return RedisBroker(url, limits)
+    raise ValueError(f"unsupported BROKER_URL {url!r}")
+
+
+def presence_from_url(url: str, *, ttl_seconds: float) -> Presence:
+    """Presence where the broker is: in memory, or in Redis for a cluster-wide view."""
+    if url.startswith(REDIS_SCHEMES):
+        from .redis_presence import RedisPresence
+
+        return RedisPresence(url, ttl_seconds=ttl_seconds)
+    return MemoryPresence()
+
+
+def message_limit_from_url(url: str, per_minute: float, burst: int) -> MessageLimit:
+    """Shared through Redis where the broker is Redis; this process's own otherwise."""
+    if url.startswith(REDIS_SCHEMES):
+        from .redis_limit import SharedLimit
+
+        return SharedLimit(url, per_minute, burst)
+    return KeyedLimit(per_minute, burst)
+
+
+def open_store(url: str, *, max_pending: int, ttl_seconds: float) -> NotificationStore:
+    """The store `url` names: `sqlite:///relative/path`, `sqlite:////absolute`, or `redis://...`."""
+    if url.startswith(REDIS_SCHEMES):
+        from .redis_store import RedisNotificationStore
+
+        return RedisNotificationStore(url, max_pending=max_pending, ttl_seconds=ttl_seconds)
+    path = Path(url.removeprefix(SQLITE_PREFIX))
+    return SqliteNotificationStore(path, max_pending=max_pending, ttl_seconds=ttl_seconds)
