@@ -38,6 +38,7 @@ FLOORS_LOCK = ROOT / "tests" / "floors" / "uv.lock"
 DEV_IN, DEV_LOCK = ROOT / "requirements-dev.in", ROOT / "requirements-dev.txt"
 SERVE_IN, SERVE_LOCK = ROOT / "requirements-serve.in", ROOT / "requirements-serve.txt"
 DOCKERFILE = TEMPLATE / "Dockerfile"
+WORKFLOW = TEMPLATE / ".github" / "workflows" / "ci.yml"
 # Front-end tools the template's tests check the bakes with (tests/test_frontend_contract.py).
 NODE_LOCK_DIR = ROOT / "tests" / "node"
 NODE_PREFIX = VENV / "node"
@@ -271,7 +272,7 @@ def lock(upgrade: bool) -> None:
         run(npm, update, "--package-lock-only", *quiet, cwd=NODE_LOCK_DIR)
     else:
         print("npm not found: tests/node/package-lock.json left as it was", flush=True)
-    pin_uv_in_dockerfile()
+    pin_uv()
 
 
 def compile_lock(
@@ -301,11 +302,13 @@ def compile_lock(
     shutil.copyfile(scratch / lock_file.name, lock_file)
 
 
-def pin_uv_in_dockerfile() -> None:
-    """The image installs with the uv that the template locks."""
+def pin_uv() -> None:
+    """The image and the bake's CI install the uv that the template locks."""
     version = locked_uv().split("==", 1)[1].split()[0]
     text = DOCKERFILE.read_text()
     DOCKERFILE.write_text(re.sub(r"\buv==[\w.]+", f"uv=={version}", text))
+    text = WORKFLOW.read_text()  # setup-uv's `version:`, the workflow's only one
+    WORKFLOW.write_text(re.sub(r'(?m)^(\s+version: )"[\w.]+"$', rf'\g<1>"{version}"', text))
 
 
 def test(pytest_args: list[str]) -> int:

@@ -98,6 +98,22 @@ def uv(project: Path, *arguments: str, **settings: str) -> subprocess.CompletedP
     return result
 
 
+def lint(
+    project: Path, tool: str, *arguments: str, **settings: str
+) -> subprocess.CompletedProcess[str]:
+    """Run a linter installed beside this Python in `project`, with `settings` added to its
+    environment; a missing one fails: it is a dev requirement."""
+    executable = Path(sys.executable).parent / tool
+    assert executable.is_file(), f"{tool} is missing: python3 scripts/dev.py test installs it"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
+    env.pop("VIRTUAL_ENV", None)
+    env.update(settings)
+    command = [str(executable), *arguments]
+    return subprocess.run(
+        command, cwd=project, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+
+
 def package_of(project: Path) -> str:
     """The app's package: the one beside the runtime (`azu_ws`) in src/."""
     (package,) = [path for path in (project / "src").iterdir() if path.name != "azu_ws"]

@@ -19,18 +19,10 @@ from typing import Any
 import pytest
 import yaml
 
-from .conftest import LONG_NAME, ROOT, Bake, package_of, uv
+from .conftest import LONG_NAME, ROOT, Bake, lint, package_of, uv
 
 # (default_broker, with_notifications): every shape compose.yaml takes.
 SHAPES = list(itertools.product(("memory", "redis"), ("yes", "no")))
-
-
-def lint(project: Path, tool: str, *arguments: str) -> subprocess.CompletedProcess[str]:
-    """Run a linter installed beside this Python; a missing one fails: it is a dev requirement."""
-    executable = Path(sys.executable).parent / tool
-    assert executable.is_file(), f"{tool} is missing: python3 scripts/dev.py test installs it"
-    command = [str(executable), *arguments]
-    return subprocess.run(command, cwd=project, capture_output=True, text=True, check=False)
 
 
 def check_compose(project: Path) -> subprocess.CompletedProcess[str]:
