@@ -1,7 +1,9 @@
 """The demo page at `/`, its JavaScript client, and, in development only, tokens on request.
 
 The page (`static/`, no build step, nothing from a CDN) asks `/asyncapi.json`
-which channels this app has and shows one panel for each. In development it
+which channels this app has and shows one panel for each (a generic one for a
+channel it has no panel of its own for); under a ROOT_PATH, every URL it uses
+starts with it. In development it
 gets its token from `POST /dev/token`; elsewhere that route does not exist,
 and the page asks for a token minted the real way.
 """
@@ -47,11 +49,13 @@ def mount_demo(app: FastAPI, settings: RuntimeSettings, package: str) -> None:
     """The page at `/`, titled as the app, naming `package` in its hints; its files at `/static`."""
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     page = Template((STATIC / "index.html").read_text(encoding="utf-8"))
-    body = page.safe_substitute(title=html.escape(app.title), package=html.escape(package))
+    names = {"title": html.escape(app.title), "package": html.escape(package)}
 
     @app.get("/", include_in_schema=False)
-    async def demo_page() -> HTMLResponse:
-        return HTMLResponse(body)
+    async def demo_page(request: Request) -> HTMLResponse:
+        # The prefix a proxy strips (uvicorn's --root-path), for the page's own URLs.
+        root = str(request.scope.get("root_path", "")).rstrip("/")
+        return HTMLResponse(page.safe_substitute(names, root=html.escape(root)))
 
     if settings.environment == "development":
         logger.warning(
