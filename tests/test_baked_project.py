@@ -3,6 +3,7 @@
 import os
 import re
 import shutil
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from .conftest import (
     pass_the_gates,
     python_in,
     run_in,
+    uv,
 )
 
 CHANNEL_OPTIONS = ("with_chat", "with_rooms", "with_notifications", "with_live_updates")
@@ -80,6 +82,30 @@ def test_it_builds_a_wheel_with_its_package(full_project: Path, tmp_path: Path) 
     assert "azu_ws/__init__.py" in names
     for static in ("index.html", "demo.js", "azu-ws.js", "azu-ws.d.ts", "style.css"):
         assert f"azu_ws/static/{static}" in names
+
+
+def test_uv_sync_installs_the_command_line_under_the_projects_name(bake: Bake) -> None:
+    project = bake(**LONG_NAME)
+    uv(project, "sync", "--locked", "--no-dev")  # the runtime dependencies: enough to run it
+    command = project / ".venv" / "bin" / "acme-live-notifications-service"
+
+    def run(*arguments: str) -> str:
+        result = subprocess.run(
+            [str(command), *arguments],
+            cwd=project,  # where its .env is
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result.stdout
+
+    usage = run("--help")
+    assert usage.startswith("usage: acme-live-notifications-service ")  # the name it was called by
+    assert all(name in usage for name in ("serve", "new-channel", "types", "token"))
+    assert "--ttl TTL" in run("token", "--help")
+    assert run("token", "alice").count(".") == 2  # a JWT, signed with the .env's secret
 
 
 def test_a_copy_of_the_chat_channel_registered_as_lobby_passes_its_tests(

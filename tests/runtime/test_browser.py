@@ -4,8 +4,13 @@ Each channel's own page tests are in `test_browser_<channel>.py`; the
 helpers in `browser.py`.
 """
 
+import os
+import shutil
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from azu_ws.scaffold import new_channel
 from azu_ws.testing import Server, uvicorn, uvicorn_on
 from azu_ws.testing.browser import (
     SLOW,
@@ -13,6 +18,7 @@ from azu_ws.testing.browser import (
     expect,
     first_address,
     first_panel,
+    new_page,
     open_demo,
     say,
     screenshot,
@@ -21,7 +27,11 @@ from azu_ws.testing.browser import (
 )
 
 from ..conftest import BROWSER_SECRET
-from .probe import SERVE_COMMAND
+from .probe import PACKAGE, PROJECT, SERVE_COMMAND
+from .proxy import stripping_proxy
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 
 def test_after_a_restart_the_page_reconnects_by_itself(browser: Browser, tmp_path: Path) -> None:
@@ -65,6 +75,71 @@ def test_a_refused_token_shows_why_instead_of_a_reconnect_loop(
         page.wait_for_timeout(1500)  # time for a loop to show, if there were one
         tries = [url for url in sockets if url.endswith(first_address(page, panel))]
         assert len(tries) == 2, sockets  # the token, then a fresh one: then it stops
+
+
+def failures(page: "Page") -> list[str]:
+    """What goes wrong in `page` from now on: console errors, and responses of 400 and up
+    (a missing favicon among them)."""
+    seen: list[str] = []
+    page.on("console", lambda m: seen.append(m.text) if m.type == "error" else None)
+    page.on("response", lambda r: seen.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    return seen
+
+
+def test_under_a_root_path_behind_a_proxy_the_demo_page_chats(
+    browser: Browser, tmp_path: Path
+) -> None:
+    with (
+        uvicorn(
+            tmp_path,
+            BROWSER_SECRET,
+            command=SERVE_COMMAND,
+            ENVIRONMENT="development",
+            ROOT_PATH="/rt",
+        ) as server,
+        stripping_proxy(server.url, "/rt") as proxy,
+    ):
+        page = new_page(browser)
+        problems = failures(page)
+        page.goto(f"{proxy}/rt/")
+        page.fill("#name", "alice")
+        page.click("#connect")
+        expect(status(page, "chat")).to_have_text("open")
+        say(page, "chat", "from under /rt")
+        expect(page.locator("#chat [data-log] li").last).to_have_text("alice: from under /rt")
+        page.context.close()  # before the servers stop: no reconnecting to count
+    assert problems == []
+
+
+def test_a_channel_made_by_new_channel_gets_a_panel_that_sends_what_it_accepts(
+    browser: Browser, tmp_path: Path
+) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(PROJECT / "src", project / "src")
+    (project / "tests").mkdir()
+    new_channel("scores", project, PACKAGE)
+    # The copy, with its new channel, before this project's own source.
+    path = os.pathsep.join([str(project / "src"), *filter(None, sys.path)])
+    with uvicorn(
+        project, BROWSER_SECRET, command=SERVE_COMMAND, ENVIRONMENT="development", PYTHONPATH=path
+    ) as server:
+        page = new_page(browser)
+        problems = failures(page)
+        page.goto(server.url + "/")
+        page.fill("#name", "alice")
+        page.click("#connect")
+        panel = page.locator("#channel-scores")
+        expect(panel.locator("[data-title]")).to_have_text("scores")
+        expect(panel.locator("[data-status]")).to_have_text("open")
+        expect(panel.locator("[data-type]")).to_have_value("post")
+        expect(panel.locator("[data-body]")).to_have_value('{"type":"post","text":""}')
+        panel.locator("[data-body]").fill('{"type": "post", "text": "hello"}')
+        panel.locator("[data-send] button").click()
+        expect(panel.locator("[data-log]")).to_contain_text('"type":"posted"')
+        expect(panel.locator("[data-log] li").last).to_contain_text('"text":"hello"')
+        screenshot(page, "generic-panel.png")
+        page.context.close()
+    assert problems == []
 
 
 # The client module alone, in the page: its own socket, short-lived tokens.

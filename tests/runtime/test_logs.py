@@ -1,10 +1,22 @@
-"""Tokens never reach the logs, however the query string spells the parameter."""
+"""Tokens never reach the logs, however the query string spells the parameter; LOG_FORMAT=json
+writes one object a line, with the connection's user and path."""
+
+import json
+import logging
+import sys
+from pathlib import Path
 
 import pytest
 from azu_ws.auth import create_token
+from azu_ws.log_format import JsonFormatter, uvicorn_log_config
 from azu_ws.logs import redact
+from azu_ws.testing import WAIT, receive, uvicorn, wait_for_log
+from websockets.sync.client import connect
 
 from realtime_app.config import Settings
+
+from ..conftest import TEST_SECRET
+from .probe import PACKAGE, PROBE, PROBE_APP
 
 
 @pytest.mark.parametrize(
@@ -45,3 +57,48 @@ def test_redacting_pathological_lines_takes_linear_time(unit: str) -> None:
     line = "GET /" + unit * 150_000
     for _ in range(100):
         assert redact(line).startswith("GET /")
+
+
+def test_json_logs_are_one_object_a_line_with_the_connections_user_and_path_and_no_token(
+    tmp_path: Path,
+) -> None:
+    # Text lines are held to the same redaction in test_server.py.
+    with uvicorn(tmp_path, TEST_SECRET, command=PROBE_APP, LOG_FORMAT="json") as server:
+        token = server.token("alice")
+        with connect(server.ws(f"{PROBE}?token={token}"), open_timeout=WAIT) as ws:
+            receive(ws, "connected")
+        log = wait_for_log(server, "alice disconnected")
+    assert token.split(".")[1] not in log  # not even its claims
+    lines = [json.loads(line) for line in log.splitlines()]  # each one parses
+    assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
+    (handshake,) = [line for line in lines if "WebSocket" in line["message"]]
+    assert "?token=[redacted]" in handshake["message"]  # uvicorn's line of it
+    (connected,) = [line for line in lines if line["message"].endswith("connections: 1)")]
+    assert connected["logger"] == "azu_ws.runner"
+    assert (connected["level"], connected["user"], connected["path"]) == ("INFO", "alice", PROBE)
+    started = next(line for line in lines if line["message"].startswith("Uvicorn running"))
+    assert "user" not in started  # no connection: nothing made up
+
+
+def test_a_json_line_redacts_a_token_in_its_message_and_its_traceback() -> None:
+    token = "eyJhbGciOi.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl"
+    try:
+        raise ValueError(f"bad token {token}")
+    except ValueError:
+        record = logging.LogRecord(
+            "azu_ws.test", logging.ERROR, __file__, 1, "%s failed", (token,), sys.exc_info()
+        )
+    line = JsonFormatter().format(record)
+    assert token not in line
+    assert json.loads(line)["message"] == "[redacted] failed"
+    assert "[redacted]" in json.loads(line)["exception"]
+
+
+def test_log_level_sets_uvicorns_the_runtimes_and_the_apps_loggers(settings: Settings) -> None:
+    config = uvicorn_log_config(settings.model_copy(update={"log_level": "warning"}), PACKAGE)
+    levels = {name: logger["level"] for name, logger in config["loggers"].items()}
+    assert levels == dict.fromkeys(
+        ["uvicorn", "uvicorn.error", "uvicorn.access", "azu_ws", PACKAGE], logging.WARNING
+    )
+    quiet = uvicorn_log_config(settings.model_copy(update={"log_level": "debug"}), PACKAGE)
+    assert quiet["root"]["level"] == logging.WARNING  # other libraries: warnings and up

@@ -58,6 +58,10 @@ def test_placeholder_secret_is_refused_outside_development(
         ("WS_MAX_MESSAGE_SIZE", "-1"),
         ("BROKER_URL", "kafka://somewhere"),
         ("ENVIRONMENT", "prod"),
+        ("LOG_LEVEL", "verbose"),
+        ("LOG_FORMAT", "xml"),
+        ("ROOT_PATH", "rt"),
+        ("ROOT_PATH", "https://example.com/rt"),
     ],
 )
 def test_invalid_setting_is_named(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
@@ -65,6 +69,19 @@ def test_invalid_setting_is_named(monkeypatch: pytest.MonkeyPatch, name: str, va
     monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError, match=name):
         load_settings()
+
+
+def test_log_and_proxy_settings_are_read_in_any_case_and_a_root_path_in_any_spelling(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("JWT_SECRET", TEST_SECRET)
+    monkeypatch.setenv("LOG_LEVEL", "WARNING")
+    monkeypatch.setenv("LOG_FORMAT", "JSON")
+    monkeypatch.setenv("ROOT_PATH", "/realtime/")
+    settings = load_settings()
+    assert (settings.log_level, settings.log_format) == ("warning", "json")
+    assert settings.root_path == "/realtime"
+    assert (settings.proxy_headers, settings.forwarded_allow_ips) == (True, "127.0.0.1,::1")
 
 
 def test_settings_are_read_from_dotenv(tmp_path: Path) -> None:

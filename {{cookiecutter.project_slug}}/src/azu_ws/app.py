@@ -14,7 +14,8 @@ from .asyncapi import asyncapi_document, check_unique_ids
 from .channel import Channel
 from .demo import mount_demo
 from .gc_tuning import settle_for_many_sockets
-from .logs import log_app_events, redact_tokens_in_server_logs
+from .log_format import LogContext, log_app_events
+from .logs import redact_tokens_in_server_logs
 from .metrics import exposition, forget_this_process
 from .runner import channel_endpoint
 from .services import Services
@@ -37,7 +38,7 @@ def build_app(
     never at import. `package` is the app's: its loggers, and the demo page's hints."""
     check_unique_ids(channels)  # or /asyncapi.json would fail on its first request
     redact_tokens_in_server_logs()
-    log_app_events(package)
+    log_app_events(settings, package)
     if settings.uses_placeholder_secret:
         logger.warning("JWT_SECRET is the public placeholder: anyone can sign tokens for this app")
 
@@ -95,7 +96,9 @@ def build_app(
         body = typescript_types(channels, title=app.title)
         return PlainTextResponse(body, media_type="application/typescript")
 
-    app.add_middleware(ExposeServer)
+    # Each line logged while a request or socket runs knows its user and path.
+    app.add_middleware(LogContext)
+    app.add_middleware(ExposeServer)  # added last: outermost, it sees the server's `send`
     mount_demo(app, settings, package)
     for channel_class in channels:
         # Starlette's route, not FastAPI's: a channel takes no dependencies,

@@ -1,5 +1,5 @@
-"""The app's command line, `python -m <package> serve | types | new-channel | token`: it finds the
-app by convention, and `serve` passes the settings uvicorn's defaults would miss."""
+"""The app's command line (`python -m <package>`, or the project's own command): serve, types,
+new-channel, token. It finds the app by convention; `serve` passes uvicorn what it would miss."""
 
 import argparse
 import importlib
@@ -13,38 +13,14 @@ import uvicorn
 
 from .auth import AuthenticationError, create_token
 from .header_deadline import HeaderDeadline
+from .log_format import uvicorn_log_config
 from .metrics import MULTIPROCESS_DIR
 from .settings import RuntimeSettings, SettingsError
 
 
 def main(package: str, argv: Sequence[str] | None = None) -> None:
     """Run the command line of the app `package` (its `__main__.py` calls this)."""
-    parser = argparse.ArgumentParser(prog=f"python -m {package}")
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="serve the app with uvicorn")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--reload", action="store_true", help="restart on code changes")
-    serve.add_argument("--workers", type=int, default=1)
-    serve.add_argument(
-        "--app",
-        default=f"{package}.main:app",
-        help="what to serve, as an import string (default: %(default)s)",
-    )
-    serve.add_argument("--factory", action="store_true", help="--app names a function to call")
-    types = commands.add_parser("types", help="write the messages' TypeScript types")
-    types.add_argument("--output", type=Path, help="a .d.ts file (default: standard output)")
-    channel = commands.add_parser("new-channel", help="write a new channel, registered and tested")
-    channel.add_argument("name", help="lower case, as in /ws/NAME (letters, digits, _)")
-    token = commands.add_parser("token", help="print a signed token for a user (development)")
-    token.add_argument("user", help="the user id, stored as the token's `sub` claim")
-    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds")
-    token.add_argument(
-        "--scope",
-        action="append",
-        default=[],
-        help="grant an HTTP API scope, e.g. notifications:send (repeatable)",
-    )
+    parser = command_line(package, program_name(package, argv))
     args = parser.parse_args(argv)
     if args.command == "types":
         write_types(package, args.output)
@@ -88,7 +64,63 @@ def main(package: str, argv: Sequence[str] | None = None) -> None:
         # A client that stopped reading can hold its socket (and a shutdown)
         # open forever: shutting down waits this long for them at most.
         timeout_graceful_shutdown=settings.shutdown_timeout,
+        log_config=uvicorn_log_config(settings, package),
+        log_level=settings.log_level,
+        # Behind a proxy: whose X-Forwarded-* to believe, and the prefix it strips.
+        proxy_headers=settings.proxy_headers,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        root_path=settings.root_path,
     )
+
+
+def command_line(package: str, prog: str) -> argparse.ArgumentParser:
+    """The parser of every command of the app `package`, called `prog` in its messages."""
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=f"{package}: serve it, mint a token, write a new channel or the types.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = commands.add_parser("serve", help="serve the app with uvicorn")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
+    serve.add_argument("--reload", action="store_true", help="restart on code changes")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes (default: %(default)s); more share broadcasts through Redis only",
+    )
+    serve.add_argument(
+        "--app",
+        default=f"{package}.main:app",
+        help="what to serve, as an import string (default: %(default)s)",
+    )
+    serve.add_argument("--factory", action="store_true", help="--app names a function to call")
+    types = commands.add_parser("types", help="write the messages' TypeScript types")
+    types.add_argument("--output", type=Path, help="a .d.ts file (default: standard output)")
+    channel = commands.add_parser("new-channel", help="write a new channel, registered and tested")
+    channel.add_argument("name", help="lower case, as in /ws/NAME (letters, digits, _)")
+    token = commands.add_parser("token", help="print a signed token for a user (development)")
+    token.add_argument("user", help="the user id, stored as the token's `sub` claim")
+    token.add_argument(
+        "--ttl", type=int, default=3600, help="lifetime in seconds (default: %(default)s)"
+    )
+    token.add_argument(
+        "--scope",
+        action="append",
+        default=[],
+        help="grant an HTTP API scope, e.g. notifications:send (repeatable)",
+    )
+    return parser
+
+
+def program_name(package: str, argv: Sequence[str] | None) -> str:
+    """How the user called this, for --help and errors: the installed command's name, or
+    `python -m <package>`."""
+    called = Path(sys.argv[0]).name if argv is None and sys.argv else ""
+    if called in ("", "__main__.py", "-c") or called.endswith(".py"):
+        return f"python -m {package}"
+    return called
 
 
 def app_settings(package: str) -> RuntimeSettings:

@@ -1,5 +1,5 @@
-"""The demo page at `/` (static/, no build step), its JavaScript client, and, in development
-only, tokens on request (`POST /dev/token`)."""
+"""The demo page at `/` (static/, no build step): a panel per channel, a generic one for any
+other, every URL under ROOT_PATH; in development only, tokens on request (`POST /dev/token`)."""
 
 import html
 import ipaddress
@@ -42,11 +42,13 @@ def mount_demo(app: FastAPI, settings: RuntimeSettings, package: str) -> None:
     """The page at `/`, titled as the app, naming `package` in its hints; its files at `/static`."""
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     page = Template((STATIC / "index.html").read_text(encoding="utf-8"))
-    body = page.safe_substitute(title=html.escape(app.title), package=html.escape(package))
+    names = {"title": html.escape(app.title), "package": html.escape(package)}
 
     @app.get("/", include_in_schema=False)
-    async def demo_page() -> HTMLResponse:
-        return HTMLResponse(body)
+    async def demo_page(request: Request) -> HTMLResponse:
+        # The prefix a proxy strips (uvicorn's --root-path), for the page's own URLs.
+        root = str(request.scope.get("root_path", "")).rstrip("/")
+        return HTMLResponse(page.safe_substitute(names, root=html.escape(root)))
 
     if settings.environment == "development":
         logger.warning(

@@ -119,23 +119,3 @@ def redact_tokens_in_server_logs() -> None:
         logger = logging.getLogger(name)
         if _CLIENT_FAULT_FILTER not in logger.filters:
             logger.addFilter(_CLIENT_FAULT_FILTER)
-
-
-def log_app_events(package: str) -> None:
-    """Show the INFO lines (connects, disconnects) of the runtime and of the app `package`
-    when nobody configured logging.
-
-    uvicorn configures only its own loggers, so without this those lines would
-    go nowhere. An application that sets up logging itself is left alone.
-    """
-    if logging.getLogger().handlers:
-        return
-    for name in dict.fromkeys((__package__ or "azu_ws", package)):
-        logger = logging.getLogger(name)
-        if logger.handlers:
-            continue
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
-        handler.addFilter(RedactTokens())
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)

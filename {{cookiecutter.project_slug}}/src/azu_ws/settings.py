@@ -30,6 +30,9 @@ Environment = Literal["development", "staging", "production"]
 # tokens. Pinning it is what refuses tokens signed any other way, `none`
 # included, and an HS256 token "signed" with the public key.
 JwtAlgorithm = Literal["HS256", "HS384", "HS512", "RS256", "ES256"]
+# uvicorn's names, `trace` included; read in any case (`INFO` is `info`).
+LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
+LogFormat = Literal["text", "json"]
 
 
 class SettingsError(ValueError):
@@ -88,6 +91,15 @@ class RuntimeSettings(BaseSettings):
     history_size: int = Field(default=100, ge=1)
     history_ttl: float = Field(default=300.0, gt=0)
     history_meta_ttl: float = Field(default=86400.0, gt=0)
+    log_level: LogLevel = "info"
+    # `json`: one object a line, for a platform that parses its logs.
+    log_format: LogFormat = "text"
+    # Behind a proxy (what `serve` gives uvicorn): trust X-Forwarded-For and
+    # X-Forwarded-Proto from these addresses (comma-separated, or `*`), and say
+    # that the app is served under ROOT_PATH, a prefix the proxy strips.
+    proxy_headers: bool = True
+    forwarded_allow_ips: str = "127.0.0.1,::1"
+    root_path: str = ""
 
     @property
     def history_limits(self) -> HistoryLimits:
@@ -105,6 +117,20 @@ class RuntimeSettings(BaseSettings):
     def _blank_is_unset(cls, value: object) -> object:
         # `JWT_AUDIENCE=` in a .env file means "not set", not "the empty audience".
         return None if value == "" else value
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _lower_case(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("root_path")
+    @classmethod
+    def _root_path_is_a_path(cls, value: str) -> str:
+        # `/rt/` and `/rt` are one prefix; `rt` or a URL would prefix nothing a browser asks.
+        value = value.strip().rstrip("/")
+        if value and (not value.startswith("/") or any(c in value for c in "?#\\ ")):
+            raise ValueError(f"{value!r} is not a path prefix: /name, or empty")
+        return value
 
     @field_validator("jwt_public_key", mode="after")
     @classmethod

@@ -1,7 +1,9 @@
 // The demo page: one panel per channel this app has, each on its own AzuSocket.
-import { AzuSocket, trackMembers } from "/static/azu-ws.js";
+import { AzuSocket, trackMembers } from "./azu-ws.js";
 
 const $ = (selector, root = document) => root.querySelector(selector);
+// The prefix a proxy strips (ROOT_PATH): every URL of this page starts with it.
+const root = $('meta[name="root-path"]')?.content ?? "";
 const notice = $("#notice");
 const sockets = new Map();
 let user = null;
@@ -11,7 +13,7 @@ let devTokens = true;
 // A development token from the server, or the one pasted (ENVIRONMENT is not development).
 async function getToken() {
   if (!devTokens) return manualToken;
-  const response = await fetch("/dev/token", {
+  const response = await fetch(`${root}/dev/token`, {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ user, scopes: await scopesWanted() }),
@@ -27,13 +29,15 @@ async function getToken() {
   return (await response.json()).token;
 }
 
-let channels = null;
+let spec = null;
+async function asyncapi() {
+  spec ??= await (await fetch(`${root}/asyncapi.json`)).json();
+  return spec;
+}
+
 async function channelAddresses() {
-  if (!channels) {
-    const document = await (await fetch("/asyncapi.json")).json();
-    channels = new Map(Object.entries(document.channels).map(([id, c]) => [id, c.address]));
-  }
-  return channels;
+  const { channels } = await asyncapi();
+  return new Map(Object.entries(channels).map(([id, c]) => [id, c.address]));
 }
 
 async function scopesWanted() {
@@ -64,7 +68,7 @@ function sayIfMissed(panel, greeting) {
 
 function socketFor(panel, path) {
   sockets.get(panel.id)?.close();
-  const socket = new AzuSocket(path, { getToken });
+  const socket = new AzuSocket(root + path, { getToken });
   const badge = $("[data-status]", panel);
   socket.onStatus((status) => {
     badge.textContent = status.state;
@@ -85,7 +89,7 @@ function socketFor(panel, path) {
 
 // POST to the HTTP publishing API, as a back end would; clear `input` once accepted.
 async function publish(panel, url, body, input) {
-  const response = await fetch(url, {
+  const response = await fetch(root + url, {
     method: "POST",
     headers: { "content-type": "application/json", authorization: `Bearer ${await getToken()}` },
     body: JSON.stringify(body),
@@ -181,6 +185,71 @@ const panels = {
   },
 };
 
+// A channel with no panel of its own (one `new-channel` made): pick a type it accepts, edit
+// the JSON, send it; every frame that comes back is shown as it came.
+function genericPanel(id, path) {
+  let panel = document.getElementById(`channel-${id}`);
+  if (!panel) {
+    panel = $("#generic-panel").content.firstElementChild.cloneNode(true);
+    panel.id = `channel-${id}`;
+    panel.dataset.channel = id;
+    $("[data-title]", panel).textContent = id;
+    $("#panels").append(panel);
+  }
+  const examples = new Map(inboundExamples(id));
+  const select = $("[data-type]", panel);
+  const body = $("[data-body]", panel);
+  select.replaceChildren(...[...examples.keys()].map((type) => new Option(type, type)));
+  select.value = [...examples.keys()].find((type) => !["ping", "auth"].includes(type)) ?? "";
+  const fill = () => (body.value = JSON.stringify(examples.get(select.value) ?? {}));
+  select.onchange = fill;
+  fill();
+  // Path parameters (`{room_id}`) get a stand-in: this panel cannot know what they mean.
+  const socket = socketFor(panel, path.replace(/\{[^}]*\}/g, "demo"));
+  socket.on("*", (m) => {
+    if (m.type === "heartbeat" || (m.type === "pong" && m.ref == null)) return;
+    log(panel, `← ${JSON.stringify(m)}`);
+  });
+  $("[data-send]", panel).onsubmit = (event) => {
+    event.preventDefault();
+    let message;
+    try {
+      message = JSON.parse(body.value);
+    } catch (error) {
+      log(panel, `not JSON: ${error.message}`, "system");
+      return;
+    }
+    if (socket.send(message)) log(panel, `→ ${JSON.stringify(message)}`, "sent");
+  };
+  socket.connect();
+  return panel;
+}
+
+// [type, a message of that type with each required field blank] for what channel `id` accepts.
+function inboundExamples(id) {
+  const refs = spec.operations[`${id}_receive`]?.messages ?? [];
+  return refs
+    .map(({ $ref }) => spec.components.messages[$ref.split("/").pop()])
+    .filter((message) => message?.payload?.$ref) // not the raw `binary` frames
+    .map((message) => [message.name, example(resolve(message.payload), message.name)]);
+}
+
+const BLANK = { string: "", integer: 0, number: 0, boolean: false, array: [], object: {} };
+
+function example(schema, type) {
+  const message = { type };
+  for (const name of schema.required ?? []) {
+    if (name !== "type") message[name] = BLANK[resolve(schema.properties?.[name]).type] ?? null;
+  }
+  return message;
+}
+
+function resolve(schema) {
+  let node = schema;
+  while (node?.$ref) node = node.$ref.split("/").slice(1).reduce((at, key) => at?.[key], spec);
+  return node ?? {};
+}
+
 $("#name").value = `guest-${Math.floor(Math.random() * 10_000)}`;
 $("#login").onsubmit = async (event) => {
   event.preventDefault();
@@ -188,8 +257,11 @@ $("#login").onsubmit = async (event) => {
   manualToken = $("#token").value.trim() || null;
   notice.textContent = "";
   for (const [id, address] of await channelAddresses()) {
-    const panel = document.getElementById(id);
-    if (!panel || !panels[id]) continue;
+    const panel = panels[id] && document.getElementById(id);
+    if (!panel) {
+      genericPanel(id, address);
+      continue;
+    }
     panel.hidden = false;
     panels[id](panel, address);
   }
