@@ -100,3 +100,12 @@ def test_the_app_imports_the_runtime_by_its_public_names_only(bake: Bake) -> Non
             where = path.relative_to(project)
             assert module == RUNTIME, f"{where} reaches into the runtime: {module}"
             assert set(names) <= public, f"{where} imports {set(names) - public}"
+
+
+def test_no_channel_of_the_app_reaches_into_its_socket(bake: Bake) -> None:
+    # A channel speaks through its verbs (push, join, has_joined, close...), never
+    # through the runtime's connection object.
+    project = bake()
+    app = project / "src" / package_of(project)
+    for path in app.rglob("*.py"):
+        assert ".connection" not in path.read_text(encoding="utf-8"), path.relative_to(project)

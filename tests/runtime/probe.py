@@ -23,6 +23,8 @@ from realtime_app.messages import NewMessage, PostMessage
 ProbeInbound = Annotated[Ping | PostMessage, Field(discriminator="type")]
 ProbeOutbound = Connected | Pong | NewMessage
 PROBE = "/ws/probe"
+# Like the probe, but posts go to everyone else (`broadcast_from`), kept and replayed.
+PROBE_OTHERS = "/ws/probe-others"
 PACKAGE = realtime_app.__name__
 SOURCE = Path(realtime_app.__file__).resolve().parents[1]
 PROJECT = SOURCE.parent
@@ -33,10 +35,11 @@ PROBE_APP = serve_command(PACKAGE, "tests.runtime.probe:create_probe_app")
 
 class ProbeChannel(Channel[ProbeInbound, ProbeOutbound]):
     path = PROBE
+    topic = "probe"
 
     async def on_connect(self) -> None:
-        followed = await self.join("probe", since=self.since)
-        connected = Connected(message="probe", user=self.user.id, **followed.greeting)
+        followed = await self.join(self.topic, since=self.since)
+        connected = Connected(message=self.topic, user=self.user.id, **followed.greeting)
         await self.push(connected)
 
     async def on_message(self, message: ProbeInbound) -> None:
@@ -44,11 +47,22 @@ class ProbeChannel(Channel[ProbeInbound, ProbeOutbound]):
             case Ping():
                 await self.reply(message, Pong())
             case PostMessage(content=content):
-                await self.broadcast("probe", NewMessage(content=content, user=self.user.id))
+                await self.post(NewMessage(content=content, user=self.user.id))
+
+    async def post(self, message: NewMessage) -> None:
+        await self.broadcast(self.topic, message)
 
     async def on_binary(self, data: bytes) -> None:
-        await self.broadcast_from("probe", data)
+        await self.broadcast_from(self.topic, data)
+
+
+class OthersProbeChannel(ProbeChannel):
+    path = PROBE_OTHERS
+    topic = "others"
+
+    async def post(self, message: NewMessage) -> None:
+        await self.broadcast_from(self.topic, message)
 
 
 def create_probe_app(settings: Settings | None = None) -> FastAPI:
-    return create_app(settings, channels=[*CHANNELS, ProbeChannel])
+    return create_app(settings, channels=[*CHANNELS, ProbeChannel, OthersProbeChannel])

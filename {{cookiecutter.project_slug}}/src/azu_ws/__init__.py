@@ -33,7 +33,7 @@ from .notifications import (
 from .services import Services
 from .settings import RuntimeSettings, SettingsError, load_settings
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "MAX_USER_ID_LENGTH",

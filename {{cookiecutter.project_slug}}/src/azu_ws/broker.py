@@ -62,8 +62,7 @@ class MemoryBroker:
     async def publish(self, envelope: Envelope, *, record: bool = False) -> None:
         topic = envelope.topic
         if record and isinstance(envelope.frame, str):
-            frame, position = self.kept.append(topic, envelope.frame)
-            envelope = Envelope(topic, frame, envelope.exclude, position)
+            envelope = self.kept.append(topic, envelope.frame, envelope.exclude)
         if self._deliver is not None and topic in self._topics:
             self._deliver(envelope)
 

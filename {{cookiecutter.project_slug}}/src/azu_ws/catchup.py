@@ -6,7 +6,7 @@ from typing import TypedDict
 
 from .close_codes import WS_4008_SLOW_CONSUMER
 from .connection import SLOW_CONSUMER_REASON, Connection
-from .frames import Envelope, Frame, Position
+from .frames import Envelope, Position
 from .history import Replay
 
 # Where a topic's missed frames are read from: `(topic, since)` to where it stands
@@ -48,7 +48,7 @@ class JoinedAt:
 
 @dataclass(slots=True)
 class _Catching:
-    missed: list[Frame] = field(default_factory=list)
+    missed: list[Envelope] = field(default_factory=list)
     # Live frames waiting for the missed ones to go out; None once they have.
     held: list[Envelope] | None = field(default_factory=list)
     # Where the backlog was read: a live frame it covers is not sent again.
@@ -77,7 +77,7 @@ class CatchUp:
         self,
         connection: Connection,
         topic: str,
-        missed: list[Frame],
+        missed: list[Envelope],
         read_at: Position | None,
         *,
         for_good: bool,
@@ -112,8 +112,9 @@ class CatchUp:
             state = self._topics.get(topic, {}).get(connection)
             if state is None or state.held is None:
                 continue
-            for frame in state.missed:
-                await connection.send_in_turn(frame)
+            for missed in state.missed:
+                if missed.exclude != connection.sender_id:  # `broadcast_from`'s sender
+                    await connection.send_in_turn(missed.frame)
             state.missed = []
             # Frames that arrive meanwhile are held too, until none is left.
             while state.held and not connection.closing:

@@ -118,8 +118,8 @@ class Channel(Generic[InboundT, OutboundT]):
         followed = await self.join("lobby", since=self.since)
         await self.push(Joined(..., **followed.greeting))
 
-    Binary frames are live only too. A replay cannot tell which socket a
-    `broadcast_from` skipped: a client may get back a message it sent.
+    Binary frames are live only too. A replay skips what the client sent with
+    `broadcast_from` when it names its session (`?session=`, as azu-ws.js does).
     `track(topic, farewell=...)` marks this user present and says whether
     they just arrived (their first socket there); `present(topic)` lists who
     is there, in every process. The farewell is what the others hear when the
@@ -259,6 +259,10 @@ class Channel(Generic[InboundT, OutboundT]):
         stands, for the greeting.
         """
         return await self.hub.join(self.connection, topic, since, backlog)
+
+    def has_joined(self, topic: str) -> bool:
+        """True if this socket receives `topic`: it joined, and has not left."""
+        return topic in self.connection.topics
 
     async def leave(self, topic: str) -> None:
         """Stop receiving `topic`."""

@@ -3,6 +3,7 @@
 import asyncio
 import enum
 import functools
+import hashlib
 import itertools
 import logging
 import time
@@ -30,6 +31,8 @@ DROP_GRACE_SECONDS = 2.0
 # Frames put on the wire in one write at most: this bounds one write's size.
 MAX_BATCH = 64
 SLOW_CONSUMER_REASON = "Slow consumer: outbound queue full"
+# Where the runner leaves the client's `?session=`: the same in each of its reconnects.
+SESSION_KEY = "azu.session"
 
 # Connection ids are unique across processes, so that a frame published
 # through a shared broker can name the one socket it must skip.
@@ -59,6 +62,10 @@ class Connection:
     ) -> None:
         self.id = f"{_PROCESS}-{next(_numbers)}"
         self.user = user
+        # Who `broadcast_from` skips: the client's session where it names one, so
+        # that a replay after a reconnect skips what it sent before, too.
+        session = websocket.scope.get(SESSION_KEY)
+        self.sender_id = sender_id(user.id, session) if session else self.id
         self.channel = channel
         self.topics: set[str] = set()
         # Topics this socket is tracked on, with the farewell to publish there.
@@ -254,3 +261,10 @@ class Connection:
         if self._reader is not None and not self._interrupted:
             self._interrupted = True
             self._reader.cancel()
+
+
+def sender_id(user_id: str, session: str) -> str:
+    """The sender id of a client session of `user_id`: one user's sessions never match
+    another's, and the id is safe in any header."""
+    digest = hashlib.blake2b(f"{user_id}\n{session}".encode(), digest_size=10).hexdigest()
+    return f"s-{digest}"

@@ -58,9 +58,9 @@ class GapRepair:
         waiting = self._waiting.pop(topic, [])
         first = next((item.position for item in waiting if item.position is not None), None)
         if found.recovered and first is not None:
-            for number, frame in enumerate(found.frames, start=last.offset + 1):
-                if number < first.offset:
-                    self._deliver(Envelope(topic, frame, None, Position(last.epoch, number)))
+            for kept in found.frames:
+                if kept.position is not None and kept.position.offset < first.offset:
+                    self._deliver(kept)
             missed = first.offset - last.offset - 1
             logger.info("filled a gap of %d messages of %r from the history", missed, topic)
         else:

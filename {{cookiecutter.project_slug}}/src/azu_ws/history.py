@@ -7,7 +7,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .frames import Frame, Position
+from .frames import Envelope, Position
 
 # The longest a sweep of expired history waits (shorter if HISTORY_TTL is).
 SWEEP_SECONDS = 60.0
@@ -22,7 +22,8 @@ class Replay:
     # None without `since`; False when the gap cannot be filled (another epoch,
     # or messages since then already dropped): the client must reload.
     recovered: bool | None
-    frames: list[Frame]
+    # What was missed, oldest first, each with its position and sender.
+    frames: list[Envelope]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,14 +55,14 @@ def stamp(frame: str, position: Position) -> str:
     return stamp_prefix(frame) + f'"offset":{offset},"epoch":"{epoch}"' + "}"
 
 
-def replay(position: Position, since: Position | None, kept: Sequence[tuple[int, Frame]]) -> Replay:
+def replay(position: Position, since: Position | None, kept: Sequence[Envelope]) -> Replay:
     """What a client at `since` missed, given the topic's `position` and the frames `kept`
     after `since` (oldest first): all of them, or recovered False if some are gone."""
     if since is None:
         return Replay(position, None, [])
     if since.epoch != position.epoch or since.offset > position.offset:
         return Replay(position, False, [])
-    missed = [frame for offset, frame in kept if offset > since.offset]
+    missed = [entry for entry in kept if entry.position and entry.position.offset > since.offset]
     complete = since.offset + len(missed) == position.offset
     return Replay(position, complete, missed if complete else [])
 
@@ -72,7 +73,7 @@ class _Topic:
     offset: int = 0
     touched: float = 0.0
     published: float = 0.0
-    frames: deque[tuple[int, str]] = field(default_factory=deque)
+    frames: deque[Envelope] = field(default_factory=deque)
 
 
 class MemoryHistory:
@@ -90,18 +91,18 @@ class MemoryHistory:
         self._topics: dict[str, _Topic] = {}
         self._swept = time.monotonic()
 
-    def append(self, topic: str, frame: str) -> tuple[str, Position]:
-        """Stamp `frame` with the topic's next offset and keep it; return both."""
+    def append(self, topic: str, frame: str, sender: str | None = None) -> Envelope:
+        """Stamp `frame` with the topic's next offset and keep it, with its sender."""
         now = time.monotonic()
         record = self._touch(topic, now)
         record.offset += 1
         record.published = now
         position = Position(record.epoch, record.offset)
-        stamped = stamp(frame, position)
-        record.frames.append((record.offset, stamped))
+        kept = Envelope(topic, stamp(frame, position), sender, position)
+        record.frames.append(kept)
         if len(record.frames) > self.size:
             record.frames.popleft()
-        return stamped, position
+        return kept
 
     def since(self, topic: str, since: Position | None) -> Replay:
         """The topic's position, and what a client at `since` missed (see `replay`)."""

@@ -15,6 +15,7 @@ from .catchup import Backlog, CatchUp, JoinedAt
 from .close_codes import WS_1012_SERVICE_RESTART
 from .connection import Connection
 from .errors import ClientError
+from .formats import CURRENT, READABLE, UnknownFormat
 from .frames import Envelope, Frame, Position
 from .gap_repair import GapRepair
 from .history import Replay
@@ -41,6 +42,7 @@ def keeps_history(topic: str) -> bool:
 class DisconnectOrder(BaseModel):
     """Close every socket of `user` and refuse their tokens issued up to `at`."""
 
+    v: int = 1  # its format (formats.py); format 1 had no field
     user: str
     at: float
     code: int
@@ -64,10 +66,12 @@ class Hub:
         send_queue_bytes: int = DEFAULT_MAX_BYTES,
         max_topics: int = 100,
         batched: bool = True,
+        write_format: int = CURRENT,
     ) -> None:
         self.broker = broker
         self.presence = presence
         self.max_topics = max_topics
+        self._write_format = write_format
         self.connections: set[Connection] = set()
         self._send_queue_size = send_queue_size
         self._send_queue_bytes = send_queue_bytes
@@ -149,7 +153,7 @@ class Hub:
         farewell = connection.presence.pop(topic)
         left = await self.presence.untrack(topic, connection.user.id, connection.id)
         if left and farewell is not None:
-            await self.broker.publish(Envelope(topic, farewell, connection.id))
+            await self.broker.publish(Envelope(topic, farewell, connection.sender_id))
         return left
 
     async def _enter(self, connection: Connection, topic: str) -> bool:
@@ -257,7 +261,7 @@ class Hub:
         """
         frame = message if isinstance(message, bytes) else message.model_dump_json()
         record = isinstance(message, Published) and keeps_history(topic)
-        envelope = Envelope(topic, frame, exclude.id if exclude else None, position)
+        envelope = Envelope(topic, frame, exclude.sender_id if exclude else None, position)
         await self.broker.publish(envelope, record=record)
 
     async def disconnect_user(self, user_id: str, code: int, reason: str) -> int:
@@ -268,9 +272,12 @@ class Hub:
         many sockets this process closed; the others close theirs as the
         order reaches them (at once, through the broker).
         """
-        order = DisconnectOrder(user=user_id, at=time.time(), code=code, reason=reason)
+        order = DisconnectOrder(
+            v=self._write_format, user=user_id, at=time.time(), code=code, reason=reason
+        )
         closed = self._carry_out(order)
-        await self.broker.publish(Envelope(ORDERS_TOPIC, order.model_dump_json()))
+        written = order.model_dump_json(exclude={"v"} if self._write_format == 1 else None)
+        await self.broker.publish(Envelope(ORDERS_TOPIC, written))
         return closed
 
     def _carry_out(self, order: DisconnectOrder) -> int:
@@ -311,7 +318,7 @@ class Hub:
         frame, exclude = envelope.frame, envelope.exclude
         with self._writer.broadcast():
             for connection in self._topics.get(envelope.topic, ()):
-                if connection.id == exclude:
+                if connection.sender_id == exclude:
                     continue
                 if catching is not None and connection in catching:
                     self._catchup.deliver(connection, envelope)
@@ -328,5 +335,8 @@ class Hub:
             order = DisconnectOrder.model_validate_json(frame)
         except ValidationError:
             logger.warning("ignoring a malformed order on %s", ORDERS_TOPIC)
+            return
+        if order.v not in READABLE:
+            logger.warning("ignoring an order: %s", UnknownFormat(order.v, "an order"))
             return
         self._carry_out(order)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
 
-from .frames import Frame, Position
+from .frames import Envelope, Position
 from .history import Replay
 from .hub import Hub
 from .messages import ServerMessage, utc_now
@@ -223,10 +223,13 @@ class Notifier:
         """The pending notifications of the user whose topic this is, oldest first: the
         backlog a socket catches up from (`Channel.join(topic, backlog=...)`)."""
         user_id = topic.removeprefix(USER_NOTIFICATIONS)
-        frames: list[Frame] = []
+        frames: list[Envelope] = []
         after = 0
         while page := await self.store.pending(user_id, after=after, limit=PAGE):
-            frames += [notification.message().model_dump_json() for notification in page]
+            for notification in page:
+                frame = notification.message().model_dump_json()
+                position = Position(NOTIFICATION_EPOCH, notification.id)
+                frames.append(Envelope(topic, frame, None, position))
             after = page[-1].id
         return Replay(Position(NOTIFICATION_EPOCH, after), None, frames)
 

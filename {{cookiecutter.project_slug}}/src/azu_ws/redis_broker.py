@@ -3,14 +3,19 @@
 
 import asyncio
 import contextlib
+import itertools
+import json
 import logging
 import random
+import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from . import metrics
+from .formats import CURRENT, UnknownFormat, check
 from .frames import Deliver, Envelope, Frame, Position
-from .history import HistoryLimits, Replay, new_epoch, replay, stamp_prefix
+from .history import HistoryLimits, Replay, new_epoch, replay, stamp, stamp_prefix
 from .redis_client import UNREACHABLE, open_redis
 from .tasks import cancel_and_wait
 
@@ -21,48 +26,79 @@ PREFIX = b"azu:"
 # has a subscription to read (the hub's orders travel on a topic of their own).
 IDLE_CHANNEL = PREFIX + b"control"
 MAX_BACKOFF_SECONDS = 5.0
-# How long `subscribe` waits for Redis to confirm before returning anyway.
-CONFIRM_SECONDS = 1.0
+# How long `subscribe` waits for Redis to confirm, at most: the subscriber
+# connection's reply timeout (redis_client.py). A stalled Redis that answers
+# within it loses nothing; one that drops the connection ends the wait at once.
+CONFIRM_SECONDS = 5.0
+
+# How long a publish's id is kept, so that a RECORD asked again (its reply was
+# lost) is answered from the first run instead of numbering the message twice:
+# the ask again comes within the reply timeout (5 s) of the first. One small
+# key per recorded publish, for that long.
+RECORD_ID_MS = 15_000
+# How long a publish delivered here directly is remembered, so that its relay,
+# should it come anyway, is not delivered twice.
+DELIVERED_HERE_SECONDS = 60.0
 
 # Both scripts begin here. KEYS: the topic's meta hash, its stream; ARGV[1]:
-# an epoch to start if the topic has none (new, or its history was lost).
+# an epoch to start if the topic has none (new, or its history was lost);
+# ARGV[2]: the format this process writes.
 EPOCH = """
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then
   epoch = ARGV[1]
   redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0)
+  if ARGV[2] == '1' then
+    redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0)
+  else
+    redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0, 'v', ARGV[2])
+  end
 end
 """
 
-# ARGV: (epoch), size, ttl, meta ttl, the pub/sub channel, the envelope's
-# header, the frame's stamp prefix. Returns the epoch, the offset and the
-# stamped frame.
+# KEYS: (meta, stream), the publish's id key. ARGV: (epoch, format), size, ttl,
+# meta ttl, the pub/sub channel, the envelope's header before and after its
+# position, the frame's stamp prefix, its sender, the id's time to live.
+# Returns the epoch, the offset, and 1 if it ran now (0: it had run already).
 RECORD = (
-    EPOCH
+    """
+local done = redis.call('GET', KEYS[3])
+if done then
+  local at = string.find(done, ':', 1, true)
+  return {string.sub(done, 1, at - 1), tonumber(string.sub(done, at + 1)), 0}
+end
+"""
+    + EPOCH
     + """
 local offset = string.format('%d', redis.call('HINCRBY', KEYS[1], 'offset', 1))
-local frame = ARGV[7] .. '"offset":' .. offset .. ',"epoch":"' .. epoch .. '"}'
-redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], '0-' .. offset, 'f', frame)
-redis.call('PEXPIRE', KEYS[2], ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-redis.call('PUBLISH', ARGV[5], ARGV[6] .. ' ' .. epoch .. ':' .. offset .. '\\n' .. frame)
-return {epoch, tonumber(offset), frame}
+local frame = ARGV[9] .. '"offset":' .. offset .. ',"epoch":"' .. epoch .. '"}'
+if ARGV[2] == '1' then
+  redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], '0-' .. offset, 'f', frame)
+else
+  redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], '0-' .. offset, 'f', frame,
+    'x', ARGV[10], 'v', ARGV[2])
+end
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('SET', KEYS[3], epoch .. ':' .. offset, 'PX', ARGV[11])
+local where = epoch .. ':' .. offset
+redis.call('PUBLISH', ARGV[6], ARGV[7] .. where .. ARGV[8] .. '\\n' .. frame)
+return {epoch, tonumber(offset), 1}
 """
 )
 
-# ARGV: (epoch), meta ttl, the client's epoch and offset ('' and -1 for
-# none), ttl. Returns the epoch, the offset, and the entries after the
+# ARGV: (epoch, format), meta ttl, the client's epoch and offset ('' and -1
+# for none), ttl. Returns the epoch, the offset, and the entries after the
 # client's offset if its epoch is current. A topic never published to keeps
 # its position for ttl only.
 SINCE = (
     EPOCH
     + """
 local offset = tonumber(redis.call('HGET', KEYS[1], 'offset'))
-redis.call('PEXPIRE', KEYS[1], offset > 0 and ARGV[2] or ARGV[5])
-local since = tonumber(ARGV[4])
+redis.call('PEXPIRE', KEYS[1], offset > 0 and ARGV[3] or ARGV[6])
+local since = tonumber(ARGV[5])
 local entries = {}
-if epoch == ARGV[3] and since >= 0 and since < offset then
+if epoch == ARGV[4] and since >= 0 and since < offset then
   entries = redis.call('XRANGE', KEYS[2], string.format('0-%d', since + 1), '+')
 end
 return {epoch, offset, entries}
@@ -70,27 +106,69 @@ return {epoch, offset, entries}
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Relayed:
+    """A pub/sub message as read: the envelope, the process that must skip it (it was
+    delivered there directly), and its publish's id (format 2; '' in format 1)."""
+
+    envelope: Envelope
+    skip: str = ""
+    publish_id: str = ""
+
+
+def header(
+    frame: Frame, exclude: str | None, skip: str, publish_id: str, version: int
+) -> tuple[bytes, bytes]:
+    """The envelope's header in `version`, around the place of its position (RECORD fills it)."""
+    kind = "t" if isinstance(frame, str) else "b"
+    if version == 1:  # `t` or `b`, the process to skip, a space, the sender, a space, the position
+        return f"{kind}{skip} {exclude or ''} ".encode(), b""
+    fields = {"k": kind, "s": skip, "x": exclude or "", "i": publish_id}
+    return b"2" + json.dumps(fields, separators=(",", ":"))[:-1].encode() + b',"p":"', b'"}'
+
+
 def encode(
-    frame: Frame, exclude: str | None, skip: str = "", position: Position | None = None
+    envelope: Envelope, *, skip: str = "", publish_id: str = "", version: int = CURRENT
 ) -> bytes:
-    """`t` or `b` (text or binary), the process that must skip it (if any), a space,
-    the excluded connection id, then (if recorded) a space and `epoch:offset`, a
-    newline, the frame."""
-    kind, data = (b"t", frame.encode()) if isinstance(frame, str) else (b"b", frame)
-    where = f" {position.epoch}:{position.offset}".encode() if position else b""
-    return kind + skip.encode() + b" " + (exclude or "").encode() + where + b"\n" + data
+    """The pub/sub message of `envelope` in `version`: its header line, then the frame."""
+    frame, position = envelope.frame, envelope.position
+    before, after = header(frame, envelope.exclude, skip, publish_id, version)
+    if position is not None:
+        head = before + f"{position.epoch}:{position.offset}".encode() + after
+    elif version == 1:
+        head = before[:-1]  # no position: no second space
+    else:
+        head = before.removesuffix(b',"p":"') + b"}"
+    data = frame.encode() if isinstance(frame, str) else frame
+    return head + b"\n" + data
 
 
-def decode(message: bytes) -> tuple[Frame, str | None, str, Position | None]:
-    """The frame, its excluded connection id, the process that must skip it, and its
-    position in the topic's history (None if not recorded)."""
+def decode(topic: str, message: bytes) -> Relayed:
+    """A pub/sub message of format 1 or 2; UnknownFormat for another, ValueError if broken."""
     newline = message.index(b"\n")
-    skip, _, rest = message[1:newline].decode().partition(" ")
-    exclude, _, where = rest.partition(" ")
+    head, data = message[:newline], message[newline + 1 :]
+    if head[:1] in (b"t", b"b"):  # format 1, unversioned
+        skip, _, rest = head[1:].decode().partition(" ")
+        exclude, _, where = rest.partition(" ")
+        kind, publish_id = head[:1].decode(), ""
+    elif head[:2] == b"2{":
+        fields = json.loads(head[1:])
+        kind, skip, exclude = fields["k"], fields["s"], fields["x"]
+        where, publish_id = fields.get("p", ""), fields["i"]
+    else:
+        raise UnknownFormat(head[:1].decode(errors="replace"), "a pub/sub message")
     position = Position.parse(where) if where else None
-    data = message[newline + 1 :]
-    frame = data.decode() if message[:1] == b"t" else data
-    return frame, exclude or None, skip, position
+    frame: Frame = data.decode() if kind == "t" else data
+    return Relayed(Envelope(topic, frame, exclude or None, position), skip, publish_id)
+
+
+def kept_entry(topic: str, epoch: str, entry_id: bytes, fields: list[bytes]) -> Envelope:
+    """A history stream entry of format 1 (`f`) or 2 (`f`, `x` its sender, `v`)."""
+    values = dict(zip(fields[::2], fields[1::2], strict=True))
+    check(int(values.get(b"v", b"1")), "a history entry")
+    sender = values.get(b"x", b"").decode() or None
+    offset = int(entry_id.split(b"-")[1])
+    return Envelope(topic, values[b"f"].decode(), sender, Position(epoch, offset))
 
 
 def history_keys(topic: str) -> list[bytes]:
@@ -104,8 +182,18 @@ class RedisBroker:
 
     relays_late = True
 
-    def __init__(self, url: str, limits: HistoryLimits | None = None) -> None:
+    def __init__(
+        self, url: str, limits: HistoryLimits | None = None, *, write_format: int = CURRENT
+    ) -> None:
         self.url = url
+        # The format this process writes (REDIS_FORMAT); it reads this one and the one before.
+        self.write_format = write_format
+        self._publishes = itertools.count(1)
+        # Publishes awaiting Redis's answer, by id: True once their relay came back.
+        self._in_flight: dict[str, bool] = {}
+        # Publishes delivered here directly after Redis failed to answer, by id, with
+        # when to forget them: their relay, should Redis have taken them, is dropped.
+        self._delivered_here: dict[str, float] = {}
         limits = limits or HistoryLimits()
         self._size = limits.size
         # In milliseconds, for PEXPIRE: the messages', and the position's.
@@ -123,8 +211,9 @@ class RedisBroker:
         self._topics: set[str] = set()
         self._deliver: Deliver | None = None
         self._reader: asyncio.Task[None] | None = None
-        # Subscriptions sent and not yet confirmed, resolved by the reader.
-        self._confirming: dict[bytes, asyncio.Future[None]] = {}
+        # Subscriptions sent and not yet confirmed, resolved by the reader: True when
+        # Redis confirms, False when the reader loses its connection.
+        self._confirming: dict[bytes, asyncio.Future[bool]] = {}
         # False from a read failure until the subscriptions are back: publishes
         # meanwhile are also delivered here directly, or no one here gets them.
         self._live = False
@@ -142,12 +231,12 @@ class RedisBroker:
         """Returns once Redis has the subscription, so that the first member of a topic
         hears whatever is published after its `join` returned: True.
 
-        The wait is bounded: while Redis is slow or away, the reader subscribes
-        every topic again when it is back; then this returns False.
+        While Redis is slow, for up to CONFIRM_SECONDS; while it is away, not at
+        all: the reader subscribes every topic again when it is back. False then.
         """
         self._topics.add(topic)
         channel = PREFIX + topic.encode()
-        confirmed = asyncio.get_running_loop().create_future()
+        confirmed: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._confirming[channel] = confirmed
         try:
             await self._pubsub.subscribe(channel)
@@ -161,7 +250,7 @@ class RedisBroker:
         finally:
             if self._confirming.get(channel) is confirmed:
                 del self._confirming[channel]
-        return confirmed.done()
+        return confirmed.done() and confirmed.result()
 
     async def unsubscribe(self, topic: str) -> None:
         self._topics.discard(topic)
@@ -173,46 +262,68 @@ class RedisBroker:
         # this process skips it if its subscriptions are back before Redis
         # relays it. Read before the await: the reader may go live meanwhile.
         live = self._live
-        published = False
-        topic, frame, exclude, position = (
-            envelope.topic,
-            envelope.frame,
-            envelope.exclude,
-            envelope.position,
-        )
         skip = "" if live else self.node
+        publish_id = f"{self.node}-{next(self._publishes)}"
+        published = False
+        self._in_flight[publish_id] = False
         try:
-            if record and isinstance(frame, str):
-                frame, position = await self._publish_recorded(topic, frame, exclude, skip)
-                envelope = Envelope(topic, frame, exclude, position)
+            if record and isinstance(envelope.frame, str):
+                envelope = await self._publish_recorded(envelope, skip, publish_id)
             else:
-                await self._redis.publish(
-                    PREFIX + topic.encode(), encode(frame, exclude, skip, position)
+                message = encode(
+                    envelope, skip=skip, publish_id=publish_id, version=self.write_format
                 )
+                await self._redis.publish(PREFIX + envelope.topic.encode(), message)
             published = True
         except UNREACHABLE as exc:
+            topic = envelope.topic
             logger.warning("Redis unreachable (%s): %r delivered in this process only", exc, topic)
-        if not (published and live) and self._deliver is not None and topic in self._topics:
+        finally:
+            relayed = self._in_flight.pop(publish_id)
+        if relayed:  # Redis took it after all, and its relay was delivered here
+            return
+        if not published:
+            self._remember_delivered_here(publish_id)
+        local = self._deliver is not None and envelope.topic in self._topics
+        if not (published and live) and local and self._deliver is not None:
             self._deliver(envelope)
 
-    async def _publish_recorded(
-        self, topic: str, frame: str, exclude: str | None, skip: str
-    ) -> tuple[str, Position]:
-        """Stamp, keep and publish in one step (the RECORD script)."""
-        header = encode("", exclude, skip).removesuffix(b"\n")
-        epoch, offset, stamped = await self._record(
-            keys=history_keys(topic),
-            args=[
-                new_epoch(),
-                self._size,
-                self._ttl_ms,
-                self._position_ttl_ms,
-                PREFIX + topic.encode(),
-                header,
-                stamp_prefix(frame),
-            ],
-        )
-        return stamped.decode(), Position(epoch.decode(), int(offset))
+    async def _publish_recorded(self, envelope: Envelope, skip: str, publish_id: str) -> Envelope:
+        """Stamp, keep and publish in one step (the RECORD script), exactly once."""
+        topic, frame, exclude = envelope.topic, envelope.frame, envelope.exclude
+        assert isinstance(frame, str)  # only text frames are recorded
+        before, after = header(frame, exclude, skip, publish_id, self.write_format)
+        keys = [*history_keys(topic), PREFIX + b"record:" + publish_id.encode()]
+        arguments: list[str | bytes | int] = [
+            new_epoch(),
+            self.write_format,
+            self._size,
+            self._ttl_ms,
+            self._position_ttl_ms,
+            PREFIX + topic.encode(),
+            before,
+            after,
+            stamp_prefix(frame),
+            exclude or "",
+            RECORD_ID_MS,
+        ]
+        try:
+            epoch, offset, _ = await self._record(keys=keys, args=arguments)
+        except UNREACHABLE as exc:
+            # It may have run with its reply lost: asked again under the same id,
+            # it answers from that run instead of numbering the message twice.
+            logger.warning("Redis did not answer a publish to %r (%s): asking again", topic, exc)
+            epoch, offset, _ = await self._record(keys=keys, args=arguments)
+        position = Position(epoch.decode(), int(offset))
+        return Envelope(topic, stamp(frame, position), exclude, position)
+
+    def _remember_delivered_here(self, publish_id: str) -> None:
+        now = time.monotonic()
+        if len(self._delivered_here) > 1000:  # an outage: forget what is past its time
+            expired = [key for key, until in self._delivered_here.items() if until < now]
+            for key in expired:
+                del self._delivered_here[key]
+        self._delivered_here[publish_id] = now + DELIVERED_HERE_SECONDS
 
     async def history(self, topic: str, since: Position | None) -> Replay:
         """Read from Redis. Unreachable, the position is unknown, and nothing is recovered."""
@@ -221,6 +332,7 @@ class RedisBroker:
                 keys=history_keys(topic),
                 args=[
                     new_epoch(),
+                    self.write_format,
                     self._position_ttl_ms,
                     since.epoch if since else "",
                     since.offset if since else -1,
@@ -230,8 +342,13 @@ class RedisBroker:
         except UNREACHABLE as exc:
             logger.warning("Redis unreachable (%s): no history of %r", exc, topic)
             return Replay(None, False if since else None, [])
-        kept = [(int(entry_id.split(b"-")[1]), fields[1].decode()) for entry_id, fields in entries]
-        return replay(Position(epoch.decode(), int(offset)), since, kept)
+        position = Position(epoch.decode(), int(offset))
+        try:
+            kept = [kept_entry(topic, position.epoch, *entry) for entry in entries]
+        except UnknownFormat as exc:
+            logger.warning("the history of %r cannot be replayed: %s", topic, exc)
+            return Replay(position, False if since else None, [])
+        return replay(position, since, kept)
 
     async def close(self) -> None:
         await cancel_and_wait(self._reader)
@@ -254,6 +371,7 @@ class RedisBroker:
             # on a transport that closed under it. The reader must outlive it.
             except Exception as exc:
                 self._live = False
+                self._give_up_confirming()
                 self.reconnects += 1
                 metrics.BROKER_RECONNECTS.inc()
                 await self._drop_connection()
@@ -264,6 +382,12 @@ class RedisBroker:
                 continue
             if message is not None:
                 self._handle(message)
+
+    def _give_up_confirming(self) -> None:
+        """The connection the subscriptions were sent on is gone: no answer will come."""
+        for confirmed in self._confirming.values():
+            if not confirmed.done():
+                confirmed.set_result(False)
 
     async def _resubscribe(self) -> None:
         """Subscribe every topic again, and go live once Redis has them.
@@ -302,16 +426,24 @@ class RedisBroker:
         elif message["type"] == "subscribe":
             confirmed = self._confirming.pop(message["channel"], None)
             if confirmed is not None and not confirmed.done():
-                confirmed.set_result(None)
+                confirmed.set_result(True)
 
     def _dispatch(self, channel: bytes, data: bytes) -> None:
         if self._deliver is None or channel == IDLE_CHANNEL:
             return
         try:
-            frame, exclude, skip, position = decode(data)
-        except (ValueError, UnicodeDecodeError):
+            relayed = decode(channel[len(PREFIX) :].decode(), data)
+        except UnknownFormat as exc:
+            logger.warning("ignoring a message on %r: %s", channel, exc)
+            return
+        except (ValueError, UnicodeDecodeError, KeyError, TypeError):
             logger.warning("ignoring a malformed message on %r", channel)
             return
-        if skip == self.node:  # delivered here already, while not live
+        if relayed.skip == self.node:  # delivered here already, while not live
             return
-        self._deliver(Envelope(channel[len(PREFIX) :].decode(), frame, exclude, position))
+        publish_id = relayed.publish_id
+        if publish_id in self._in_flight:  # its publisher still waits for Redis's answer
+            self._in_flight[publish_id] = True
+        elif publish_id and self._delivered_here.pop(publish_id, 0.0):
+            return  # delivered here already, when Redis did not answer its publish
+        self._deliver(relayed.envelope)

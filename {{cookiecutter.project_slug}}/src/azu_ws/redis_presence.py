@@ -7,6 +7,7 @@ import json
 import logging
 import uuid
 
+from .formats import CURRENT
 from .presence import Announce
 from .redis_client import UNREACHABLE, open_redis
 from .tasks import cancel_and_wait
@@ -17,14 +18,15 @@ NODES = "azu:presence:nodes"
 TOPIC_PREFIX = "azu:presence:topic:"
 NODE_PREFIX = "azu:presence:node:"
 
-# KEYS: topic hash, node set. ARGV: user, socket, node, farewell, entry.
-# Returns 1 if the user had no socket on the topic before.
+# KEYS: topic hash, node set. ARGV: user, socket, node, farewell, entry, the
+# format this process writes. Returns 1 if the user had no socket there before.
 _TRACK = """
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 local record = raw and cjson.decode(raw) or {s = {}}
 local first = next(record.s) == nil
 record.s[ARGV[2]] = ARGV[3]
 record.f = ARGV[4]
+if ARGV[6] ~= '1' then record.v = tonumber(ARGV[6]) end
 redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(record))
 redis.call('SADD', KEYS[2], ARGV[5])
 return first and 1 or 0
@@ -90,8 +92,9 @@ Entry = tuple[str, str, str]  # topic, user, socket
 class RedisPresence:
     """One presence for every process sharing a Redis; dead processes are reaped."""
 
-    def __init__(self, url: str, *, ttl_seconds: float) -> None:
+    def __init__(self, url: str, *, ttl_seconds: float, write_format: int = CURRENT) -> None:
         self.ttl_seconds = ttl_seconds
+        self.write_format = write_format
         self.node = uuid.uuid4().hex
         self._redis = open_redis(url)
         self._track = self._redis.register_script(_TRACK)
@@ -190,20 +193,22 @@ class RedisPresence:
 
     async def _write(self, entry: Entry, farewell: str) -> int:
         topic, user_id, connection_id = entry
-        return int(
-            await self._track(
-                keys=[TOPIC_PREFIX + topic, self._node_key],
-                args=[user_id, connection_id, self.node, farewell, json.dumps(entry)],
-            )
-        )
+        arguments = [user_id, connection_id, self.node, farewell, self._entry(entry)]
+        keys = [TOPIC_PREFIX + topic, self._node_key]
+        return int(await self._track(keys=keys, args=[*arguments, self.write_format]))
 
     async def _withdraw(self, entry: Entry) -> bool:
         topic, user_id, connection_id = entry
         last = await self._untrack(
             keys=[TOPIC_PREFIX + topic, self._node_key],
-            args=[user_id, connection_id, json.dumps(entry)],
+            args=[user_id, connection_id, self._entry(entry)],
         )
         return bool(last)
+
+    def _entry(self, entry: Entry) -> str:
+        """What the node's set holds for `entry`: `[topic, user, socket]`, and the format
+        from 2 on (the reaper reads the first three, whatever follows)."""
+        return json.dumps([*entry, self.write_format] if self.write_format > 1 else list(entry))
 
     async def _publish(self, topic: str, frame: str) -> None:
         if self._announce is not None:

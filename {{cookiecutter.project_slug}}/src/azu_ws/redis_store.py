@@ -2,21 +2,26 @@
 set per user, scored by id from one counter."""
 
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, cast
 
+from .formats import CURRENT, READABLE, UnknownFormat, version_of
 from .notifications import Notification, StoreUnavailable
 from .redis_client import UNREACHABLE, open_redis
 
+logger = logging.getLogger(__name__)
+
 COUNTER = "azu:notifications:next-id"
 
-# KEYS: the user's set, the id counter. ARGV: payload JSON, created_at, cap, ttl.
-# The member is built as text around the payload, which stays as it was sent.
+# KEYS: the user's set, the id counter. ARGV: payload JSON, created_at, cap, ttl,
+# the member's beginning (its format). The member is built as text around the
+# payload, which stays as it was sent.
 _ADD = """
 local id = redis.call('INCR', KEYS[2])
-local member = '{"id":' .. id .. ',"created_at":' .. ARGV[2] .. ',"payload":' .. ARGV[1] .. '}'
+local member = ARGV[5] .. id .. ',"created_at":' .. ARGV[2] .. ',"payload":' .. ARGV[1] .. '}'
 redis.call('ZADD', KEYS[1], id, member)
 redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(tonumber(ARGV[3]) + 1))
 redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[4])))
@@ -47,7 +52,10 @@ class RedisNotificationStore:
         max_pending: int,
         ttl_seconds: float,
         clock: Callable[[], float] = time.time,
+        write_format: int = CURRENT,
     ) -> None:
+        # Format 2 names itself first; format 1 (azu_ws 0.2.0) starts with the id.
+        self._member_start = '{"id":' if write_format == 1 else f'{{"v":{write_format},"id":'
         self.max_pending = max_pending
         self.ttl_seconds = ttl_seconds
         self.clock = clock
@@ -61,6 +69,7 @@ class RedisNotificationStore:
             repr(created_at),
             self.max_pending,
             self.ttl_seconds,
+            self._member_start,
         ]
         with reachable():
             notification_id = await self._add(keys=[user_key(user_id), COUNTER], args=arguments)
@@ -78,6 +87,13 @@ class RedisNotificationStore:
         notifications, expired = [], []
         for member in members:
             item = json.loads(member)
+            if version_of(item) not in READABLE:
+                logger.warning(
+                    "notification of %r skipped: %s",
+                    user_id,
+                    UnknownFormat(version_of(item), "a stored notification"),
+                )
+                continue
             if item["created_at"] < oldest:
                 expired.append(member)
             else:

@@ -3,6 +3,7 @@ whatever the channel does (docs/ARCHITECTURE.md, A socket's life)."""
 
 import ipaddress
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,7 @@ from .close_codes import (
     WS_4403_FORBIDDEN,
     WS_4429_TOO_MANY_CONNECTIONS,
 )
+from .connection import SESSION_KEY
 from .errors import ClientError, error_for_invalid_frame
 from .frames import Position
 from .hub import user_topic
@@ -46,6 +48,8 @@ Endpoint = Callable[[WebSocket], Awaitable[None]]
 
 # Where `admit` leaves the client's `?since=` position.
 SINCE_KEY = "azu.since"
+# A client's `?session=`: a name it keeps across its reconnects (azu-ws.js makes one).
+SESSION_PATTERN = re.compile(r"[A-Za-z0-9_-]{8,64}")
 # Invalid frames in a row before a client is taken for broken or hostile (1008).
 MAX_INVALID_IN_A_ROW = 10
 TOO_MANY_ATTEMPTS = "Too many connection attempts; wait before reconnecting"
@@ -134,6 +138,10 @@ def admit(
         except ValidationError as exc:
             names = ", ".join(str(error["loc"][0]) for error in exc.errors())
             raise Refused(WS_4400_BAD_REQUEST, f"invalid {names}", "params") from None
+    session = websocket.query_params.get("session")
+    if session is not None and not SESSION_PATTERN.fullmatch(session):
+        raise Refused(WS_4400_BAD_REQUEST, "invalid session", "params")
+    websocket.scope[SESSION_KEY] = session
     since = websocket.query_params.get("since")
     try:
         websocket.scope[SINCE_KEY] = Position.parse(since) if since is not None else None

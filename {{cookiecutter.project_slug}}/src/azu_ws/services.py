@@ -63,12 +63,17 @@ class Services:
     @classmethod
     def create(cls, settings: RuntimeSettings) -> "Services":
         hub = Hub(
-            broker_from_url(settings.broker_url, settings.history_limits),
-            presence_from_url(settings.broker_url, ttl_seconds=settings.presence_ttl),
+            broker_from_url(settings.broker_url, settings.history_limits, settings.redis_format),
+            presence_from_url(
+                settings.broker_url,
+                ttl_seconds=settings.presence_ttl,
+                write_format=settings.redis_format,
+            ),
             send_queue_size=settings.ws_send_queue_size,
             send_queue_bytes=settings.ws_send_queue_bytes,
             max_topics=settings.ws_max_subscriptions,
             batched=settings.ws_batched_writes,
+            write_format=settings.redis_format,
         )
         watchdog = Watchdog(
             hub, ping_interval=settings.ws_ping_interval, ping_timeout=settings.ws_ping_timeout

@@ -9,6 +9,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from .formats import CURRENT as CURRENT_FORMAT
+from .formats import PREVIOUS as PREVIOUS_FORMAT
 from .history import HistoryLimits
 
 # The value `.env.example` ships with. It is public, so it may only sign
@@ -83,6 +85,10 @@ class RuntimeSettings(BaseSettings):
     # or the JSON list pydantic-settings users write (`["https://app.example.com"]`).
     allowed_origins: Annotated[list[str], NoDecode] = []
     broker_url: str = "memory://"
+    # The format this process writes to Redis; it reads this one and the one
+    # before. During a rolling deploy from a runtime that writes the previous one,
+    # set that until every process runs this runtime (docs/operations.md).
+    redis_format: int = Field(default=CURRENT_FORMAT, ge=PREVIOUS_FORMAT, le=CURRENT_FORMAT)
     # With Redis, a worker that dies is out of every presence list within this.
     presence_ttl: float = Field(default=15.0, ge=1)
     # Per topic (room, chat, live-update resource): the last HISTORY_SIZE

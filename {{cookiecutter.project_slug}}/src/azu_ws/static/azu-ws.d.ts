@@ -41,6 +41,10 @@ export interface Options {
   refreshAhead?: number;
   /** A WebSocket constructor, for environments without a global one. */
   WebSocket?: typeof WebSocket;
+  /** This client's session, kept across reconnects and sent as `?session=` (8 to 64 of
+   *  A-Z a-z 0-9 _ -); random by default. What it sent with `broadcast_from` is not
+   *  replayed to it. */
+  session?: string;
 }
 
 // The message of type K; any message when the channel's types are not given.
@@ -54,6 +58,7 @@ export class RequestError extends Error {
 export class AzuSocket<C extends ChannelTypes = ChannelTypes> {
   constructor(path: string, options?: Options);
   readonly url: string;
+  readonly session: string;
   readonly state: State;
   readonly connected: boolean;
   /** Where the socket's own topic resumes on reconnect, `epoch:offset` (sent as `?since=`),

@@ -23,6 +23,8 @@
 //   says `recovered: true`, and the missed messages follow, to the handlers as usual,
 //   once each and in order; or `recovered: false`: they are lost (gone from the history),
 //   and the app must reload its state, as the `connected` handler above does;
+// - it names its session (`?session=`, random, the same in every reconnect), so that what
+//   it sent with `broadcast_from` is not replayed to it either;
 // - a refusal that a retry cannot cure (4401 with a fresh token, 4403, 4400) stops it:
 //   its status says why, instead of a reconnect loop; so does `getToken()` throwing an
 //   error with `final: true` (any other error from it is retried, like a dropped socket).
@@ -60,6 +62,7 @@ export class AzuSocket {
     // Refresh the token this long before it expires (or at half its life, if sooner).
     this.refreshAhead = options.refreshAhead ?? 60_000;
     this.WebSocket = options.WebSocket ?? globalThis.WebSocket;
+    this.session = options.session ?? newSession();
     this.handlers = new Map();
     this.statusHandlers = new Set();
     this.pending = new Map();
@@ -205,12 +208,12 @@ export class AzuSocket {
     socket.onclose = (event) => this.closed(socket, event.code, event.reason);
   }
 
-  /** The URL to open: with `since`, once the socket's own topic has a position. */
+  /** The URL to open: with the session, and `since` once the socket's own topic has a position. */
   resumingUrl() {
-    const since = this.position.since;
-    if (since === null) return this.url;
     const url = new URL(this.url);
-    url.searchParams.set("since", since);
+    url.searchParams.set("session", this.session);
+    const since = this.position.since;
+    if (since !== null) url.searchParams.set("since", since);
     return url.toString();
   }
 
@@ -443,6 +446,12 @@ export function tokenClaims(token) {
   } catch {
     return null;
   }
+}
+
+/** A name for this client's session: random, kept across its reconnects. */
+function newSession() {
+  const random = globalThis.crypto?.randomUUID?.();
+  return random ?? `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 12)}`;
 }
 
 /** When a JWT expires, in ms since the epoch (read, not verified), or null. */

@@ -1,7 +1,10 @@
 """A real redis-server for the scale-out tests, on a free port: skips where none is installed,
 fails under CI=true, since a skipped test is not a passed one."""
 
+import os
+import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,8 +48,18 @@ class RedisServer:
                     raise
                 time.sleep(0.05)
 
+    def stall(self, seconds: float) -> threading.Timer:
+        """Freeze redis-server for `seconds` from now, as a long command or a slow disk
+        would: it keeps its connections and answers nothing until then."""
+        assert self.process is not None, "not running"
+        os.kill(self.process.pid, signal.SIGSTOP)
+        thaw = threading.Timer(seconds, os.kill, (self.process.pid, signal.SIGCONT))
+        thaw.start()
+        return thaw
+
     def stop(self) -> None:
         if self.process is not None:
+            os.kill(self.process.pid, signal.SIGCONT)  # a stalled one dies too
             self.process.kill()  # as a crash would: no goodbye to the clients
             self.process.wait(timeout=WAIT)
             self.process = None

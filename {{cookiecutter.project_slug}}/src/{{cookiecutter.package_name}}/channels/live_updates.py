@@ -155,7 +155,7 @@ class LiveUpdatesChannel(Channel[LiveUpdatesInbound, LiveUpdatesOutbound]):
             case Unsubscribe(resource=resource, id=resource_id):
                 resource_id = canonical_id(resource_id)
                 topic = update_topic(resource, resource_id)
-                if topic not in self.connection.topics:
+                if not self.has_joined(topic):
                     not_subscribed = f"Not subscribed to {resource} {resource_id}"
                     error = ErrorMessage(code="not_subscribed", message=not_subscribed)
                     await self.reply(message, error)

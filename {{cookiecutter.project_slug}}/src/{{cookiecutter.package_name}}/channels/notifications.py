@@ -77,6 +77,7 @@ class NotificationsChannel(Channel[NotificationsInbound, NotificationsOutbound])
             settings.database_url,
             max_pending=settings.notification_max_pending,
             ttl_seconds=settings.notification_ttl,
+            write_format=settings.redis_format,
         )
         app.state.notifier = Notifier(store, services.hub)
         try:
