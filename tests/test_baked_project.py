@@ -108,6 +108,20 @@ def test_uv_sync_installs_the_command_line_under_the_projects_name(bake: Bake) -
     assert run("token", "alice").count(".") == 2  # a JWT, signed with the .env's secret
 
 
+def test_mypy_passes_in_a_bake_without_the_browser_group(bake: Bake) -> None:
+    # `uv sync --locked` installs the dev tools but not Playwright (the `browser`
+    # group): the type check must pass there too, as pyproject.toml promises.
+    project = bake()
+    uv(project, "sync", "--locked")
+    mypy = project / ".venv" / "bin" / "mypy"
+    result = subprocess.run(
+        [str(mypy)], cwd=project, capture_output=True, text=True, timeout=300, check=False
+    )
+    installed = {path.name for path in (project / ".venv" / "lib").glob("*/site-packages/*")}
+    assert "playwright" not in installed
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
 def test_a_copy_of_the_chat_channel_registered_as_lobby_passes_its_tests(
     full_project: Path, tmp_path: Path
 ) -> None:

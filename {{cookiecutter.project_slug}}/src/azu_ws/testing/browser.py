@@ -142,7 +142,9 @@ def say(page: Page, panel: str, text: str) -> None:
 
 
 def socket_url(socket: WebSocket) -> str:
-    return socket.url.split("?", 1)[0]
+    """The socket's URL without its query (`session`, `since`)."""
+    url = str(socket.url)  # Any where Playwright is not installed: mypy passes either way
+    return url.split("?", 1)[0]
 
 
 def first_address(page: Page, panel: str) -> str:
