@@ -15,7 +15,7 @@ from .catchup import Backlog, CatchUp, JoinedAt
 from .close_codes import WS_1012_SERVICE_RESTART
 from .connection import Connection
 from .errors import ClientError
-from .formats import CURRENT, READABLE, UnknownFormat
+from .formats import CURRENT, UnknownFormat, check
 from .frames import Envelope, Frame, Position
 from .gap_repair import GapRepair
 from .history import Replay
@@ -336,7 +336,9 @@ class Hub:
         except ValidationError:
             logger.warning("ignoring a malformed order on %s", ORDERS_TOPIC)
             return
-        if order.v not in READABLE:
-            logger.warning("ignoring an order: %s", UnknownFormat(order.v, "an order"))
+        try:
+            check(order.v, "an order")
+        except UnknownFormat as exc:
+            logger.warning("ignoring an order: %s", exc)
             return
         self._carry_out(order)

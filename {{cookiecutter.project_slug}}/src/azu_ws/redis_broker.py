@@ -283,10 +283,12 @@ class RedisBroker:
         if relayed:  # Redis took it after all, and its relay was delivered here
             return
         if not published:
-            self._remember_delivered_here(publish_id)
-        local = self._deliver is not None and envelope.topic in self._topics
-        if not (published and live) and local and self._deliver is not None:
-            self._deliver(envelope)
+            self._remember_delivered_here(publish_id)  # its relay, should it come, is dropped
+        elif live:
+            return  # Redis relays it here, as to every process
+        deliver = self._deliver
+        if deliver is not None and envelope.topic in self._topics:
+            deliver(envelope)
 
     async def _publish_recorded(self, envelope: Envelope, skip: str, publish_id: str) -> Envelope:
         """Stamp, keep and publish in one step (the RECORD script), exactly once."""

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, cast
 
-from .formats import CURRENT, READABLE, UnknownFormat, version_of
+from .formats import CURRENT, UnknownFormat, check, version_of
 from .notifications import Notification, StoreUnavailable
 from .redis_client import UNREACHABLE, open_redis
 
@@ -87,12 +87,10 @@ class RedisNotificationStore:
         notifications, expired = [], []
         for member in members:
             item = json.loads(member)
-            if version_of(item) not in READABLE:
-                logger.warning(
-                    "notification of %r skipped: %s",
-                    user_id,
-                    UnknownFormat(version_of(item), "a stored notification"),
-                )
+            try:
+                check(version_of(item), "a stored notification")
+            except UnknownFormat as exc:
+                logger.warning("a notification of %r skipped: %s", user_id, exc)
                 continue
             if item["created_at"] < oldest:
                 expired.append(member)
