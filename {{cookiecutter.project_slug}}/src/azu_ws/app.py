@@ -1,6 +1,7 @@
 """`build_app()`: a FastAPI app serving channels, with the runtime's routes and lifespan."""
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -10,7 +11,8 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import PlainTextResponse
 from starlette.routing import WebSocketRoute
 
-from .asyncapi import asyncapi_document, check_unique_ids
+from . import typescript
+from .asyncapi import AsyncApiJson, check_unique_ids
 from .channel import Channel
 from .demo import mount_demo
 from .gc_tuning import settle_for_many_sockets
@@ -20,7 +22,6 @@ from .metrics import exposition, forget_this_process
 from .runner import channel_endpoint
 from .services import Services
 from .settings import RuntimeSettings
-from .typescript import typescript_types
 from .wire import ExposeServer
 
 logger = logging.getLogger(__name__)
@@ -79,22 +80,21 @@ def build_app(
         body, content_type = exposition()
         return Response(body, media_type=content_type)
 
+    # Both are made once, at their first request: each costs milliseconds to build.
+    asyncapi_json = AsyncApiJson(channels, title=title, version=app.version)
+    typescript_text = functools.cache(lambda: typescript.typescript_types(channels, title=title))
+
     @app.get("/asyncapi.json", include_in_schema=False)
-    async def asyncapi(request: Request) -> dict[str, Any]:
+    async def asyncapi(request: Request) -> Response:
         """The websockets' AsyncAPI 3.0 document, made from the channels' own unions."""
-        return asyncapi_document(
-            channels,
-            title=app.title,
-            version=app.version,
-            host=request.url.netloc,
-            secure=request.url.scheme in ("https", "wss"),
-        )
+        secure = request.url.scheme in ("https", "wss")
+        body = asyncapi_json.render(request.url.netloc, secure=secure)
+        return Response(body, media_type="application/json")
 
     @app.get("/messages.d.ts", include_in_schema=False)
-    async def typescript() -> PlainTextResponse:
+    async def message_types() -> PlainTextResponse:
         """TypeScript types of every message, made from the same models."""
-        body = typescript_types(channels, title=app.title)
-        return PlainTextResponse(body, media_type="application/typescript")
+        return PlainTextResponse(typescript_text(), media_type="application/typescript")
 
     # Each line logged while a request or socket runs knows its user and path.
     app.add_middleware(LogContext)

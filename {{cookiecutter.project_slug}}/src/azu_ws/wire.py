@@ -93,8 +93,12 @@ class TransportWire:
         _abort(self._server.transport)
 
     async def _write_when_writable(self, frames: Sequence[Frame]) -> None:
-        await self._server.writable.wait()
-        self.write(frames, {})  # writable now: nothing more to wait for
+        # The transport may pause again between the wake-up and this task's turn:
+        # wait until it is writable at the moment of writing, or the frames would
+        # be handed to a write nobody awaits.
+        while not self._server.writable.is_set():
+            await self._server.writable.wait()
+        self.write(frames, {})  # writable, with no await since: written now, or PeerGone
 
 
 class AsgiWire:
