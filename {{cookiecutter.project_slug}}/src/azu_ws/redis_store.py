@@ -21,8 +21,9 @@ from .redis_client import UNREACHABLE, open_redis
 logger = logging.getLogger(__name__)
 
 USERS = "azu:notifications:"
-# The id counter, where azu_ws 0.2.0 put it: among the users' sets. It stays,
-# since a worker of 0.3.0 may share Redis with this one during a rolling deploy.
+# The id counter, where earlier runtimes put it too: among the users' sets. It
+# stays, since an older worker may share Redis with this one during a rolling
+# deploy, and must number after the same counter.
 COUNTER = f"{USERS}next-id"
 # Where the set of a user whose id would name the counter lives instead: no other
 # user's key begins so, since all begin with USERS. New keys of the store's own
