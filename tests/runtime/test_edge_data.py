@@ -176,6 +176,23 @@ def test_a_publish_flood_over_many_topics_keeps_memory_within_the_history_budget
         assert 0 < metric(server, "azu_ws_history_bytes") <= BUDGET
 
 
+def test_a_client_resuming_a_topic_forgotten_for_the_budget_hears_recovered_false(
+    tmp_path: Path,
+) -> None:
+    budget = {"HISTORY_MAX_BYTES": str(1024 * 1024)}
+    with uvicorn(tmp_path, SECRET, command=PROBE_APP, **budget) as server:
+        with server.connect(PROBE, "ida") as ida:
+            receive(ida, "connected")
+            ida.send('{"type": "message", "content": "before"}')
+            said = receive(ida, "message")
+        update = {"data": {"blob": "x" * 60_000}}
+        for n in range(40):  # 2.4 MB over topics used after it
+            server.post(f"/api/updates/post/{n}", update, scope="updates:publish")
+        since = f"{said['epoch']}:{said['offset']}"
+        with server.connect(f"{PROBE}?since={since}", "ida") as ida:
+            assert receive(ida, "connected")["recovered"] is False
+
+
 def test_a_topic_dropped_for_the_budget_resumes_with_recovered_false() -> None:
     history = MemoryHistory(HistoryLimits(max_bytes=64 * 1024))
     first = history.append("post:1", '{"type":"update","n":1}')

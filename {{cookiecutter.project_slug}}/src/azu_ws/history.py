@@ -133,10 +133,13 @@ class MemoryHistory:
         position = Position(record.epoch, record.offset)
         kept = Envelope(topic, stamp(frame, position), sender, position)
         record.frames.append(kept)
-        self._resize(record, _bytes_of(kept))
+        grown = _bytes_of(kept)
         if len(record.frames) > self.size:
-            self._resize(record, -_bytes_of(record.frames.popleft()))
-        self._fit(record)
+            grown -= _bytes_of(record.frames.popleft())
+        record.bytes += grown
+        self.bytes_kept += grown
+        if self.bytes_kept > self.max_bytes:
+            self._fit(record)
         if now - self._reported >= REPORT_SECONDS:
             self._reported = now
             HISTORY_BYTES.set(self.bytes_kept)
@@ -163,7 +166,8 @@ class MemoryHistory:
         if record is None:
             record = self._topics[topic] = _Topic(new_epoch())
             self.bytes_kept += record.bytes
-            self._fit(record)
+            if self.bytes_kept > self.max_bytes:
+                self._fit(record)
         else:
             self._topics.move_to_end(topic)
             self._expire_frames(record, now)
