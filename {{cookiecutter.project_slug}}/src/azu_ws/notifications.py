@@ -69,8 +69,8 @@ def sendable(payload: object) -> dict[str, Any]:
     return payload
 
 
-def skip_unreadable(user_id: str, notification_id: object, exc: Exception) -> None:
-    """Log once an unreadable record the store then deletes: the rest are still delivered."""
+def log_unreadable(user_id: str, notification_id: object, exc: Exception) -> None:
+    """Say, once, that the store deletes a record it cannot read; the rest are still delivered."""
     logger.error(
         "an unreadable notification (id %s) of %r deleted, the others delivered: %s",
         notification_id,
@@ -207,7 +207,7 @@ class SqliteNotificationStore:
             try:
                 payload = sendable(json.loads(stored))
             except (ValueError, RecursionError) as exc:
-                skip_unreadable(user_id, notification_id, exc)
+                log_unreadable(user_id, notification_id, exc)
                 unreadable.append((notification_id,))
                 continue
             notifications.append(Notification(notification_id, user_id, payload, created_at))

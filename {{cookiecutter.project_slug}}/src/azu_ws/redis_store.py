@@ -12,8 +12,8 @@ from .formats import CURRENT, UnknownFormat, check, version_of
 from .notifications import (
     Notification,
     StoreUnavailable,
+    log_unreadable,
     sendable,
-    skip_unreadable,
     stored_json,
 )
 from .redis_client import UNREACHABLE, open_redis
@@ -116,7 +116,7 @@ class RedisNotificationStore:
                 logger.warning("a notification of %r skipped: %s", user_id, exc)
                 continue
             except (ValueError, KeyError, TypeError, RecursionError) as exc:
-                skip_unreadable(user_id, int(score), exc)
+                log_unreadable(user_id, int(score), exc)
                 unreadable.append(member)
                 continue
             if created_at < oldest:
