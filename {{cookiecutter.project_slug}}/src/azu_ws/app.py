@@ -8,6 +8,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse
 from starlette.routing import WebSocketRoute
 
@@ -16,6 +17,7 @@ from .asyncapi import AsyncApiJson, check_unique_ids
 from .channel import Channel
 from .demo import mount_demo
 from .gc_tuning import settle_for_many_sockets
+from .invalid_request import invalid_request
 from .log_format import LogContext, log_app_events
 from .logs import redact_tokens_in_server_logs
 from .metrics import exposition, forget_this_process
@@ -62,16 +64,21 @@ def build_app(
 
     app = FastAPI(title=title, lifespan=lifespan)
     app.state.settings = settings
+    app.add_exception_handler(RequestValidationError, invalid_request)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str | int]:
-        """Up, with the counts that show a leak: open connections, topics, asyncio tasks."""
+        """Up, with the counts that show a leak: open connections, topics with members here,
+        asyncio tasks, and the topics and bytes of history kept in this process's memory."""
         hub = app.state.services.hub
+        kept = hub.broker.history_kept()
         return {
             "status": "ok",
             "connections": len(hub.connections),
             "topics": hub.topic_count,
             "tasks": len(asyncio.all_tasks()),
+            "history_topics": kept.topics,
+            "history_bytes": kept.bytes,
         }
 
     @app.get("/metrics", include_in_schema=False)

@@ -15,7 +15,7 @@ from typing import Any
 from . import metrics
 from .formats import CURRENT, UnknownFormat, check
 from .frames import Deliver, Envelope, Frame, Position
-from .history import HistoryLimits, Replay, new_epoch, replay, stamp, stamp_prefix
+from .history import HistoryKept, HistoryLimits, Replay, new_epoch, replay, stamp, stamp_prefix
 from .redis_client import UNREACHABLE, open_redis
 from .tasks import cancel_and_wait
 
@@ -326,6 +326,9 @@ class RedisBroker:
             for key in expired:
                 del self._delivered_here[key]
         self._delivered_here[publish_id] = now + DELIVERED_HERE_SECONDS
+
+    def history_kept(self) -> HistoryKept:
+        return HistoryKept(0, 0)  # in Redis, bounded by its streams' caps and `maxmemory`
 
     async def history(self, topic: str, since: Position | None) -> Replay:
         """Read from Redis. Unreachable, the position is unknown, and nothing is recovered."""

@@ -97,6 +97,9 @@ class RuntimeSettings(BaseSettings):
     history_size: int = Field(default=100, ge=1)
     history_ttl: float = Field(default=300.0, gt=0)
     history_meta_ttl: float = Field(default=86400.0, gt=0)
+    # With the memory broker, all topics' history together: past it, the topics
+    # used least recently are forgotten first (their resumers hear recovered false).
+    history_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024 * 1024)
     log_level: LogLevel = "info"
     # `json`: one object a line, for a platform that parses its logs.
     log_format: LogFormat = "text"
@@ -109,7 +112,9 @@ class RuntimeSettings(BaseSettings):
 
     @property
     def history_limits(self) -> HistoryLimits:
-        return HistoryLimits(self.history_size, self.history_ttl, self.history_meta_ttl)
+        return HistoryLimits(
+            self.history_size, self.history_ttl, self.history_meta_ttl, self.history_max_bytes
+        )
 
     @field_validator(
         "jwt_secret",
