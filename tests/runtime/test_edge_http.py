@@ -88,8 +88,18 @@ def still_serving(server: Server) -> None:
         assert response(raw)[0] == 200
 
 
+def bytes_read(server: Server) -> int:
+    """What the server process has read so far, sockets included (Linux: `rchar`)."""
+    (line,) = [line for line in read_proc(server, "io") if line.startswith("rchar:")]
+    return int(line.split()[1])
+
+
+def read_proc(server: Server, name: str) -> list[str]:
+    return Path(f"/proc/{server.pid}/{name}").read_text().splitlines()
+
+
 def test_a_url_streamed_past_its_limit_gets_414_and_is_held_no_further(server: Server) -> None:
-    before = server.memory()
+    before, read_before = server.memory(), bytes_read(server)
     with closing(opened(server)) as raw:
         raw.sendall(b"GET /ws/chat?x=")
         sent = 0
@@ -101,6 +111,7 @@ def test_a_url_streamed_past_its_limit_gets_414_and_is_held_no_further(server: S
         assert status == 414
         assert sent <= 64 * 1024
         stream(raw, 20 * MB)
+    assert bytes_read(server) - read_before <= 64 * 1024
     assert server.memory() - before < 10 * MB
     still_serving(server)
 
