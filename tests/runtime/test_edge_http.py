@@ -27,6 +27,7 @@ EDGE = {
 }
 NOTIFY_BOB = "/api/notifications/bob"
 MB = 1024 * 1024
+CHUNK = b"%x\r\n%s\r\n" % (65536, b" " * 65536)  # of a chunked body
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +133,8 @@ def test_a_100_mb_tokenless_body_is_refused_unread(server: Server, length: int |
     before = server.memory()
     with closing(opened(server)) as raw:
         raw.sendall(post_head(NOTIFY_BOB, token=None, length=length))
-        sending = threading.Thread(target=stream, args=(raw, 100 * MB))
+        piece = b"x" * 65536 if length else CHUNK
+        sending = threading.Thread(target=stream, args=(raw, 100 * MB, piece))
         sending.start()
         status, _ = response(raw)
         sending.join(timeout=30)
@@ -154,8 +156,7 @@ def test_a_chunked_body_past_the_size_limit_gets_413(server: Server) -> None:
     token = server.token("sender-chunked", scope="notifications:send")
     with closing(opened(server)) as raw:
         raw.sendall(post_head(NOTIFY_BOB, token=token, length=None))
-        chunk = b"%x\r\n%s\r\n" % (65536, b" " * 65536)
-        sending = threading.Thread(target=stream, args=(raw, 10 * MB, chunk))
+        sending = threading.Thread(target=stream, args=(raw, 10 * MB, CHUNK))
         sending.start()
         status, reply = response(raw)
         sending.join(timeout=30)
