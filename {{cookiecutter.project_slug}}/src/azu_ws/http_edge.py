@@ -62,6 +62,8 @@ class EdgeLimits:
             address = ipaddress.ip_address(host)
         except ValueError:
             return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped  # a dual-stack socket's IPv4 client
         return any(address in network for network in self.trusted)
 
 
@@ -156,8 +158,9 @@ class HttpEdge(HttpToolsProtocol):
     - A URL over MAX_URL_BYTES gets 414, headers over MAX_HEADER_BYTES 431, counted as they
       arrive: no more of them is read.
     - A body must be in within HTTP_BODY_TIMEOUT seconds of its headers: 408 otherwise.
-    - Past HTTP_MAX_CONNECTIONS open connections, or HTTP_MAX_CONNECTIONS_PER_ADDRESS from
-      one address, a new connection is closed at once; a warning says so every 10 s at most.
+    - Past WS_MAX_CONNECTIONS + HTTP_MAX_CONNECTIONS open connections (fewer under a low
+      open file limit), or HTTP_MAX_CONNECTIONS_PER_ADDRESS from one address speaking HTTP,
+      a new connection is closed at once; a warning says so every 10 s at most.
     - At shutdown a request still waiting for its body gets 503 at once, rather than being
       cancelled (with a traceback each) when the graceful shutdown runs out.
     """
