@@ -17,10 +17,12 @@ from .asyncapi import AsyncApiJson, check_unique_ids
 from .channel import Channel
 from .demo import mount_demo
 from .gc_tuning import settle_for_many_sockets
+from .http_edge import configure_edge
 from .invalid_request import invalid_request
 from .log_format import LogContext, log_app_events
 from .logs import redact_tokens_in_server_logs
 from .metrics import exposition, forget_this_process
+from .request_limits import API_PREFIX, RequestLimits
 from .runner import channel_endpoint
 from .services import Services
 from .settings import RuntimeSettings
@@ -35,11 +37,14 @@ def build_app(
     *,
     title: str,
     package: str,
+    api_prefix: str = API_PREFIX,
 ) -> FastAPI:
     """The app: a route per channel, `/healthz`, `/metrics`, `/asyncapi.json`,
     `/messages.d.ts` and the demo page; the hub and broker are made in the lifespan,
-    never at import. `package` is the app's: its loggers, and the demo page's hints."""
+    never at import. `package` is the app's: its loggers, and the demo page's hints.
+    Requests under `api_prefix` need a bearer token before their body is read."""
     check_unique_ids(channels)  # or /asyncapi.json would fail on its first request
+    configure_edge(settings)
     redact_tokens_in_server_logs()
     log_app_events(settings, package)
     if settings.uses_placeholder_secret:
@@ -63,8 +68,8 @@ def build_app(
             forget_this_process()
 
     app = FastAPI(title=title, lifespan=lifespan)
-    app.state.settings = settings
     app.add_exception_handler(RequestValidationError, invalid_request)
+    app.state.settings = settings
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str | int]:
@@ -105,6 +110,8 @@ def build_app(
 
     # Each line logged while a request or socket runs knows its user and path.
     app.add_middleware(LogContext)
+    # Sizes, tokens and rates checked before a route reads a body (request_limits.py).
+    app.add_middleware(RequestLimits, settings=settings, api_prefix=api_prefix)
     app.add_middleware(ExposeServer)  # added last: outermost, it sees the server's `send`
     mount_demo(app, settings, package)
     for channel_class in channels:

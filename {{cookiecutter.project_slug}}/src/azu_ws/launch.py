@@ -9,13 +9,13 @@ import uvicorn
 from uvicorn.config import HTTP_PROTOCOLS
 from uvicorn.importer import ImportFromStringError, import_from_string
 
-from .header_deadline import HeaderDeadline
+from .http_edge import HttpEdge
 from .settings import RuntimeSettings
 
 logger = logging.getLogger(__name__)
 
 # What to pass uvicorn for the request bounds `serve` has: `--http` takes an import string.
-EDGE_PROTOCOL = f"{HeaderDeadline.__module__}:{HeaderDeadline.__qualname__}"
+EDGE_PROTOCOL = f"{HttpEdge.__module__}:{HttpEdge.__qualname__}"
 
 
 class UnsafeLaunch(Exception):
@@ -45,7 +45,7 @@ def missing_options(settings: RuntimeSettings, config: uvicorn.Config) -> list[s
     # httptools takes a request line and headers of any size; this protocol bounds
     # them, and how long they may take.
     protocol = http_protocol(config)
-    if not (isinstance(protocol, type) and issubclass(protocol, HeaderDeadline)):
+    if not (isinstance(protocol, type) and issubclass(protocol, HttpEdge)):
         missing.append(f"--http {EDGE_PROTOCOL}")
     # Compression lets a few kilobytes inflate to WS_MAX_MESSAGE_SIZE per frame,
     # and uvicorn reads up to 16 MiB of a frame before the app can refuse it.

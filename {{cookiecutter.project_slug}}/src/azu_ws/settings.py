@@ -66,6 +66,16 @@ class RuntimeSettings(BaseSettings):
     # transport (uvicorn's websockets-sansio); false: one ASGI send each.
     ws_batched_writes: bool = True
     ws_max_connections: int = Field(default=10_000, ge=1)
+    # HTTP at the edge (http_edge.py, under `serve`): a body's size and the seconds it may
+    # take; open connections besides WS_MAX_CONNECTIONS websockets (every websocket is a
+    # connection, opened as HTTP), and those of one client address while they speak HTTP.
+    http_max_body_size: int = Field(default=1024 * 1024, ge=1024)
+    http_body_timeout: float = Field(default=30.0, gt=0)
+    http_max_connections: int = Field(default=1_000, ge=1)
+    http_max_connections_per_address: int = Field(default=64, ge=1)
+    # Per caller of the HTTP API (a token's `sub`): requests a minute, and a burst.
+    api_rate_limit: float = Field(default=1200, gt=0)
+    api_rate_burst: int = Field(default=200, ge=1)
     ws_max_connections_per_user: int = Field(default=20, ge=1)
     ws_max_subscriptions: int = Field(default=100, ge=1)
     # Per user, across their sockets and reconnects: frames a minute, and a burst.
