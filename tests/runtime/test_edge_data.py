@@ -162,7 +162,12 @@ def metric(server: Server, name: str) -> float:
 def test_a_publish_flood_over_many_topics_keeps_memory_within_the_history_budget(
     tmp_path: Path,
 ) -> None:
-    budget = {"HISTORY_MAX_BYTES": str(BUDGET)}
+    # One publisher at full speed: the API's rate limit per caller lifted.
+    budget = {
+        "HISTORY_MAX_BYTES": str(BUDGET),
+        "API_RATE_LIMIT": "1000000",
+        "API_RATE_BURST": "10000",
+    }
     with uvicorn(tmp_path, SECRET, command=PROBE_APP, **budget) as server:
         update = {"data": {"blob": "x" * 60_000}}
         server.post("/api/updates/post/warm-up", update, scope="updates:publish")
