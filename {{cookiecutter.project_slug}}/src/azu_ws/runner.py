@@ -3,12 +3,14 @@ whatever the channel does (docs/ARCHITECTURE.md, A socket's life)."""
 
 import ipaddress
 import logging
+import math
 import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
+from starlette.responses import PlainTextResponse
 from starlette.types import Message
 from starlette.websockets import WebSocket
 
@@ -36,8 +38,10 @@ from .connection import SESSION_KEY
 from .errors import ClientError, error_for_invalid_frame
 from .frames import Position
 from .hub import user_topic
+from .logs import SparseLines, refusing
 from .messages import Auth, Authenticated, ErrorMessage
 from .origins import origin_allowed
+from .wire import hang_up
 
 if TYPE_CHECKING:
     from .services import Services
@@ -53,6 +57,14 @@ SESSION_PATTERN = re.compile(r"[A-Za-z0-9_-]{8,64}")
 # Invalid frames in a row before a client is taken for broken or hostile (1008).
 MAX_INVALID_IN_A_ROW = 10
 TOO_MANY_ATTEMPTS = "Too many connection attempts; wait before reconnecting"
+TOO_MANY_FROM_ADDRESS = "Too many connections from this address"
+# What a client refused for its address's open sockets is told to wait: one of
+# them must end first, and nothing says when; long enough to keep a loop slow.
+ADDRESS_FULL_RETRY_SECONDS = 10
+# How long a refused socket may take its close frame before its TCP connection is reset.
+REFUSAL_GRACE_SECONDS = 1.0
+# A line per refusal, a few a second at most: anyone can make refusals.
+_REFUSAL_LINES = SparseLines("refusals")
 
 
 def _structure(text: str) -> int:
@@ -61,19 +73,71 @@ def _structure(text: str) -> int:
 
 
 class Refused(Exception):
-    """The handshake is answered by closing at once with `code`; `kind` is for the metrics."""
+    """The handshake is refused: with `status`, an HTTP answer instead of the upgrade;
+    otherwise accepted, then closed at once with `code`. `kind` names the limit, for the
+    metrics and the log.
 
-    def __init__(self, code: int, reason: str, kind: str) -> None:
+    An HTTP refusal costs the least (no upgrade, nothing read after it), but a browser
+    sees only a bare 1006 and neither status nor reason. So it is kept for what the page
+    need not read: an address over its limits (429; azu-ws.js backs off on any 1006) and
+    a foreign origin (403; that page is told nothing). A code the client must read to act
+    on it (4401: fetch a fresh token; 4400 and 4403: stop; 4429 for its user, 1013: back
+    off) is sent after accepting (docs/protocol.md, Close codes).
+    """
+
+    def __init__(
+        self,
+        code: int,
+        reason: str,
+        kind: str,
+        *,
+        status: int | None = None,
+        retry_after: int | None = None,
+    ) -> None:
         super().__init__(reason)
         self.code = code
         self.reason = reason
         self.kind = kind
+        self.status = status
+        self.retry_after = retry_after
+
+    async def answer(self, websocket: WebSocket, subprotocol: str | None, path: str) -> None:
+        """Refuse a handshake not yet accepted; log and count it."""
+        with refusing():
+            extensions = websocket.scope.get("extensions") or {}
+            if self.status is not None and "websocket.http.response" in extensions:
+                headers = {"Retry-After": str(self.retry_after)} if self.retry_after else None
+                await websocket.send_denial_response(
+                    PlainTextResponse(self.reason, self.status, headers)
+                )
+            elif self.status is not None:  # a close before accepting: the server's 403
+                await websocket.close(self.code, self.reason)
+            else:
+                # A browser that offered the bearer subprotocol drops the connection
+                # unless the server echoes it, even when we accept only to refuse.
+                await websocket.accept(subprotocol=subprotocol)
+                await self._close(websocket)
+        self._record(websocket, path)
 
     async def close(self, websocket: WebSocket, path: str) -> None:
-        """Close the accepted socket with the refusal's code; log and count it."""
+        """Close an accepted socket with the refusal's code; log and count it."""
+        with refusing():
+            await self._close(websocket)
+        self._record(websocket, path)
+
+    async def _close(self, websocket: WebSocket) -> None:
         await websocket.close(self.code, self.reason)
-        logger.info("%s refused with %d: %s", path, self.code, self.reason)
+        # Without this the server would read on, until the client's close or for
+        # seconds: a refused socket would hold its buffers and file descriptor.
+        hang_up(websocket, REFUSAL_GRACE_SECONDS)
+
+    def _record(self, websocket: WebSocket, path: str) -> None:
         metrics.HANDSHAKE_REFUSALS.labels(path, self.kind).inc()
+        answer = f"HTTP {self.status}" if self.status is not None else str(self.code)
+        address = address_key(websocket.client.host if websocket.client else "")
+        line = f"{path} refused {address} with {answer} ({self.kind}): {self.reason}"
+        if (admitted := _REFUSAL_LINES.admit(line)) is not None:
+            logger.info("%s", admitted)
 
 
 def channel_endpoint(channel_class: type[Channel[Any, Any]]) -> Endpoint:
@@ -81,21 +145,21 @@ def channel_endpoint(channel_class: type[Channel[Any, Any]]) -> Endpoint:
 
     async def endpoint(websocket: WebSocket) -> None:
         services: Services = websocket.app.state.services
-        # A browser that offered the bearer subprotocol drops the connection
-        # unless the server echoes it, even when we accept only to refuse.
         offered = websocket.scope.get("subprotocols", [])
         subprotocol = BEARER_SUBPROTOCOL if BEARER_SUBPROTOCOL in offered else None
         try:
             params = admit(channel_class, websocket, services)
         except Refused as refusal:
-            # Closing after accepting, so that a browser sees the code and the
-            # reason instead of the bare 1006 of a refused handshake.
-            await websocket.accept(subprotocol=subprotocol)
-            await refusal.close(websocket, channel_class.path)
+            await refusal.answer(websocket, subprotocol, channel_class.path)
             return
-        await websocket.accept(subprotocol=subprotocol)
-        session = Session(channel_class, websocket, services, params)
-        await session.run()
+        # Counted by `admit`, until the socket ends.
+        sockets, address = services.limits.sockets_per_address, client_address(websocket)
+        try:
+            await websocket.accept(subprotocol=subprotocol)
+            session = Session(channel_class, websocket, services, params)
+            await session.run()
+        finally:
+            sockets.remove(address)
 
     endpoint.__name__ = f"{channel_class.__name__}_endpoint"
     return endpoint
@@ -111,11 +175,19 @@ def admit(
     """
     settings, limits = services.settings, services.limits
     # Counted before anything is checked: a refused handshake costs an attempt too.
-    host = websocket.client.host if websocket.client else ""
-    if not limits.attempts_per_address.allow(address_key(host)):
-        raise Refused(WS_4429_TOO_MANY_CONNECTIONS, TOO_MANY_ATTEMPTS, "attempts")
+    address = client_address(websocket)
+    if not limits.attempts_per_address.allow(address):
+        # Until the address's bucket has a token again.
+        wait = math.ceil(60 / settings.ws_connect_rate_per_address)
+        raise Refused(
+            WS_4429_TOO_MANY_CONNECTIONS,
+            TOO_MANY_ATTEMPTS,
+            "attempts",
+            status=429,
+            retry_after=wait,
+        )
     if not origin_allowed(websocket.headers, settings.allowed_origins):
-        raise Refused(WS_4403_FORBIDDEN, "origin not allowed", "origin")
+        raise Refused(WS_4403_FORBIDDEN, "origin not allowed", "origin", status=403)
     try:
         user = authenticate(websocket, settings)
     except AuthenticationError as exc:
@@ -147,17 +219,42 @@ def admit(
         websocket.scope[SINCE_KEY] = Position.parse(since) if since is not None else None
     except ValueError:
         raise Refused(WS_4400_BAD_REQUEST, "invalid since", "params") from None
+    # Asked here as well as after accepting (`Session.run`, which decides): a
+    # full server or user is then refused without the upgrade's log lines.
+    if (refusal := over_capacity(services, user.id)) is not None:
+        raise refusal
+    # Checked and counted with no await between: concurrent handshakes cannot
+    # overshoot. Released when the socket ends (`channel_endpoint`).
+    sockets = limits.sockets_per_address
+    if sockets.count(address) >= settings.ws_max_connections_per_address:
+        raise Refused(
+            WS_4429_TOO_MANY_CONNECTIONS,
+            TOO_MANY_FROM_ADDRESS,
+            "address_full",
+            status=429,
+            retry_after=ADDRESS_FULL_RETRY_SECONDS,
+        )
+    sockets.add(address)
     return params
 
 
+def client_address(websocket: WebSocket) -> str:
+    """The key the client's address is counted under (`address_key`)."""
+    return address_key(websocket.client.host if websocket.client else "")
+
+
 def address_key(host: str) -> str:
-    """Whose handshakes are counted together: a client's IPv4 address, or its IPv6 /64,
-    which one subscriber usually holds whole."""
+    """Whose handshakes and sockets are counted together: a client's IPv4 address, or its
+    IPv6 /64, which one subscriber usually holds whole. An IPv4 client seen through an
+    IPv6 socket (`serve --host ::`, or a proxy that forwards `::ffff:a.b.c.d`) is keyed by
+    its IPv4 address: as a /64, every IPv4 client would share one key."""
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
         return host
-    if address.version == 6:
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
         return str(ipaddress.ip_network(f"{address}/64", strict=False))
     return host
 
@@ -166,7 +263,8 @@ def over_capacity(services: "Services", user_id: str) -> Refused | None:
     """A refusal if the process or the user has all the connections allowed.
 
     Checked right before the connection is counted, with no await between,
-    so that concurrent handshakes cannot overshoot the caps.
+    so that concurrent handshakes cannot overshoot the caps (and by `admit`, so that
+    the usual refusal comes before the upgrade's log lines).
     """
     settings, hub = services.settings, services.hub
     if len(hub.connections) >= settings.ws_max_connections:
