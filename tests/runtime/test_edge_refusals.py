@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 from azu_ws.logs import FAULTS_BURST, FAULTS_PER_SECOND
-from azu_ws.runner import TOO_MANY_FROM_ADDRESS, address_key
+from azu_ws.refusals import address_key
+from azu_ws.runner import TOO_MANY_FROM_ADDRESS
 from azu_ws.testing import (
     WAIT,
     Server,

@@ -7,7 +7,8 @@ from azu_ws.close_codes import (
     WS_4401_UNAUTHORIZED,
     WS_4429_TOO_MANY_CONNECTIONS,
 )
-from azu_ws.runner import MAX_INVALID_IN_A_ROW, TOO_MANY_ATTEMPTS, address_key
+from azu_ws.refusals import address_key
+from azu_ws.runner import MAX_INVALID_IN_A_ROW, TOO_MANY_ATTEMPTS
 from azu_ws.testing import Connect, closed_with, receive_type
 from starlette.testclient import TestClient, WebSocketDenialResponse
 
