@@ -84,9 +84,6 @@ class KeyedCount:
     def __init__(self) -> None:
         self._counts: dict[str, int] = {}
 
-    def __len__(self) -> int:
-        return len(self._counts)
-
     def count(self, key: str) -> int:
         return self._counts.get(key, 0)
 
