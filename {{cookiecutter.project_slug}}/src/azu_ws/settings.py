@@ -77,6 +77,11 @@ class RuntimeSettings(BaseSettings):
     api_rate_limit: float = Field(default=1200, gt=0)
     api_rate_burst: int = Field(default=200, ge=1)
     ws_max_connections_per_user: int = Field(default=20, ge=1)
+    # Open sockets per client address (an IPv6 client: its /64): room for a
+    # NAT or an office of many users, each under the per-user cap, while one
+    # address can hold at most a tenth of WS_MAX_CONNECTIONS (and of the file
+    # descriptors a process usually has).
+    ws_max_connections_per_address: int = Field(default=1_000, ge=1)
     ws_max_subscriptions: int = Field(default=100, ge=1)
     # Per user, across their sockets and reconnects: frames a minute, and a burst.
     ws_rate_limit: float = Field(default=100, gt=0)

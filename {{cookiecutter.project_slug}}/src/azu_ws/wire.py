@@ -155,13 +155,32 @@ def wire_bytes(frame: Frame, cache: WireCache) -> bytes:
     return data
 
 
+def hang_up(websocket: WebSocket, grace: float) -> None:
+    """End the TCP connection of a socket the server has sent its close frame to, without
+    waiting for the peer's: nothing more is read (a refused client's half-sent frames
+    would be), the close frame goes out, then the connection is closed; a peer that does
+    not take even that is reset after `grace` seconds. Where the server offers no
+    transport, its own close stands."""
+    server = websocket.scope.get(SERVER_KEY)
+    transport: Any = getattr(server, "transport", None)
+    if not callable(getattr(transport, "close", None)):
+        return
+    transport.close()  # stops reading now; closes once what is written has gone
+
+    def reset_if_still_open() -> None:
+        if not getattr(server, "disconnected", False):  # uvicorn's: the connection was lost
+            _abort(transport)
+
+    asyncio.get_running_loop().call_later(grace, reset_if_still_open)
+
+
 def _abort(transport: Any) -> None:
     """Reset the TCP connection of a peer that never reads: otherwise its socket and its
     send buffer stay until it goes away, and a shutdown waits for it."""
     if not callable(getattr(transport, "abort", None)):  # uvloop's transports too
         return
     # Linger 0: the kernel resets at once and frees the send buffer.
-    with contextlib.suppress(OSError, AttributeError):
+    with contextlib.suppress(OSError, AttributeError, ValueError):  # ValueError: closed
         raw = transport.get_extra_info("socket")
         raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     transport.abort()
