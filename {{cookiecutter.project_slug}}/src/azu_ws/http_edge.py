@@ -14,7 +14,7 @@ from http import HTTPStatus
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from .runner import address_key
+from .refusals import address_key
 from .settings import RuntimeSettings
 
 # A request line's URL, and a request's headers (names, values and line ends), in bytes:
