@@ -34,7 +34,7 @@ from .services import Services
 from .settings import RuntimeSettings, SettingsError, load_settings
 from .utf8 import utf8_json
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 __all__ = [
     "MAX_USER_ID_LENGTH",
