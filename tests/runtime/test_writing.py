@@ -343,6 +343,22 @@ def test_a_transport_that_pauses_again_before_the_write_loses_no_frame() -> None
     run(scenario)
 
 
+def test_a_peer_that_closed_first_is_recorded_with_its_own_code_when_a_write_finds_it() -> None:
+    async def scenario(writer: Writer) -> None:
+        socket = StandInSocket()
+        connection = await connect(writer, socket)
+        socket.peer.send_close(1001, "going away")  # the client leaves, as a closing tab does
+        for data in socket.peer.data_to_send():
+            socket.protocol.conn.receive_data(data)
+        socket.protocol.close_sent = True  # the server answered its close
+        connection.send_frame("a")
+        await turns()
+        assert (connection.close_code, connection.close_reason) == (1001, "going away")
+        await connection.wait_closed()
+
+    run(scenario)
+
+
 def test_a_peer_gone_is_recorded_as_1006_and_a_failing_write_as_1011_with_its_cause(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -251,7 +251,11 @@ class Connection:
         Anything else is a fault of the server's: said, and the socket is reset (1011)."""
         if isinstance(exc, PeerGone | OSError | WebSocketDisconnect):
             logger.debug("%r: send failed, the peer is gone: %s", self, exc)
+            # The peer's own code where it closed first, as the receive loop would have
+            # read it next; else the abnormal closure a client reports too.
             code, reason = WS_1006_ABNORMAL_CLOSURE, "Peer gone"
+            if isinstance(exc, PeerGone) and exc.code is not None:
+                code, reason = exc.code, exc.reason
         else:
             logger.warning("%r: a write failed; resetting the socket", self, exc_info=exc)
             code, reason = WS_1011_INTERNAL_ERROR, "Internal error"

@@ -25,7 +25,21 @@ WireCache = dict[Frame, bytes]
 
 
 class PeerGone(OSError):
-    """The socket can take no more frames: the peer left, or a close was sent."""
+    """The socket can take no more frames: the peer left, or a close was sent. `code` and
+    `reason`: the peer's close frame, where it sent one."""
+
+    def __init__(self, message: str, code: int | None = None, reason: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+
+    @classmethod
+    def of(cls, message: str, connection: SansIOConnection) -> "PeerGone":
+        """The peer of `connection` is gone; with its close code, if it sent one."""
+        close = connection.close_rcvd
+        if close is None:
+            return cls(message)
+        return cls(message, close.code, close.reason)
 
 
 class Wire(Protocol):
@@ -70,9 +84,9 @@ class TransportWire:
         server = self._server
         if not server.writable.is_set():  # flow control: the peer reads slowly
             return self._write_when_writable(frames)
-        if server.disconnected or server.close_sent or not server.handshake_complete:
-            raise PeerGone("the socket is closed")
         connection: SansIOConnection = server.conn
+        if server.disconnected or server.close_sent or not server.handshake_complete:
+            raise PeerGone.of("the socket is closed", connection)
         if connection.state is State.OPEN and not connection.extensions:
             data = b"".join([wire_bytes(frame, cache) for frame in frames])
             # What `websockets` owes the peer already (a pong) goes first, as it would.
@@ -85,7 +99,7 @@ class TransportWire:
                 else:
                     connection.send_binary(frame)
         except Exception as exc:  # websockets' InvalidState: the connection is closing
-            raise PeerGone(str(exc)) from exc
+            raise PeerGone.of(str(exc), connection) from exc
         server.transport.write(b"".join(connection.data_to_send()))
         return None
 
