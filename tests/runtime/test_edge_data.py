@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import redis
 from azu_ws.history import HistoryLimits, MemoryHistory
+from azu_ws.logs import FAULTS_BURST, FAULTS_PER_SECOND
 from azu_ws.testing import WAIT, RedisServer, Server, health, receive, uvicorn
 
 from .probe import PROBE, PROBE_APP
@@ -223,3 +224,29 @@ def test_a_full_redis_answers_a_notification_with_503_and_the_inbox_stays_whole(
             client.config_set("maxmemory", 0)
         assert status == 503, answer
         assert notified(server, "hal", 1) == [{"n": 1}]
+
+
+def test_a_full_redis_leaves_messages_to_their_process_s_members_and_says_so_sparingly(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    broker = redis_server.url
+    with uvicorn(tmp_path, SECRET, command=PROBE_APP, BROKER_URL=broker) as server:
+        with server.connect(PROBE, "ann") as ann, server.connect(PROBE, "ben") as ben:
+            receive(ann, "connected")
+            receive(ben, "connected")
+            client = redis.Redis.from_url(broker)
+            client.config_set("maxmemory-policy", "noeviction")
+            client.config_set("maxmemory", 1)  # no message can be kept
+            started = time.monotonic()
+            try:
+                for n in range(10):  # from both: each sender within its rate limit's burst
+                    for sender in (ann, ben):
+                        sender.send(json.dumps({"type": "message", "content": str(n)}))
+                        for member in (ann, ben):
+                            assert receive(member, "message")["content"] == str(n)
+            finally:
+                client.config_set("maxmemory", 0)
+            elapsed = time.monotonic() - started
+        log = server.log.read_text()
+    assert 1 <= log.count("Redis is full") <= FAULTS_BURST + FAULTS_PER_SECOND * elapsed + 1
+    assert "asking again" not in log  # a full Redis stays full
