@@ -281,7 +281,7 @@ class HttpEdge(HttpToolsProtocol):
                 self._unsupported_upgrade_warning()
 
     def _bad_request(self) -> None:
-        _log_refusal(self._client_key(), "400", "not HTTP/1.1 as httptools parses it")
+        _log_refusal(self._client_key(), "400", "invalid HTTP request")
         self.send_400_response("Invalid HTTP request received.")
 
     def handle_websocket_upgrade(self) -> None:
