@@ -67,8 +67,8 @@ class RuntimeSettings(BaseSettings):
     ws_batched_writes: bool = True
     ws_max_connections: int = Field(default=10_000, ge=1)
     # HTTP at the edge (http_edge.py, under `serve`): a body's size and the seconds it may
-    # take; open connections besides WS_MAX_CONNECTIONS websockets (every websocket is a
-    # connection, opened as HTTP), and those of one client address while they speak HTTP.
+    # take; open connections still speaking HTTP (every websocket opens as HTTP), in all
+    # (and, with WS_MAX_CONNECTIONS, the cap on all connections) and per client address.
     http_max_body_size: int = Field(default=1024 * 1024, ge=1024)
     http_body_timeout: float = Field(default=30.0, gt=0)
     http_max_connections: int = Field(default=1_000, ge=1)
