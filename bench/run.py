@@ -188,6 +188,8 @@ def serving(target: Target, project: Path, workdir: Path, redis_url: str) -> Ite
             "WS_CONNECT_BURST": "1000000",
             "WS_CONNECT_RATE_PER_ADDRESS": "1000000000",
             "WS_CONNECT_BURST_PER_ADDRESS": "1000000",
+            # and its thousands of open sockets, which the per-address cap would.
+            "WS_MAX_CONNECTIONS_PER_ADDRESS": "1000000",
         }
     else:
         module = "baseline" if target.kind == "baseline" else "socketio_server"

@@ -220,7 +220,7 @@ def test_plain_uvicorn_reload_shows_an_edit_a_syntax_error_and_the_recovery(
     token = mint_token(project, "alice")
     assert greeting(url, token) == "Connected to chat"
     # In development it serves, and says what production would refuse.
-    assert "plain uvicorn lacks --ws-per-message-deflate false" in log.read_text()
+    assert "uvicorn lacks --http azu_ws.http_edge:HttpEdge" in log.read_text()
     chat = project / "src" / "realtime_app" / "channels" / "chat.py"
     original = chat.read_text()
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 import jsonschema
 import pytest
+from azu_ws import asyncapi, typescript
 from azu_ws.asyncapi import channel_id, message_type
 from azu_ws.channel import Channel
 from azu_ws.close_codes import CLOSE_CODES
@@ -191,6 +192,31 @@ def test_the_types_command_writes_what_the_server_serves(
     subprocess.run(command, check=True, timeout=60, env={"PYTHONPATH": str(SOURCE)})
     with TestClient(create_app(settings, channels=CHANNELS)) as client:
         assert output.read_text() == client.get("/messages.d.ts").text
+
+
+def test_both_documents_are_built_once_per_app_and_name_each_requests_host(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[str] = []
+    build_document, build_types = asyncapi.asyncapi_document, typescript.typescript_types
+
+    def counted_document(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        built.append("asyncapi")
+        return build_document(*args, **kwargs)
+
+    def counted_types(*args: Any, **kwargs: Any) -> str:
+        built.append("types")
+        return build_types(*args, **kwargs)
+
+    monkeypatch.setattr(asyncapi, "asyncapi_document", counted_document)
+    monkeypatch.setattr(typescript, "typescript_types", counted_types)
+    with TestClient(create_app(settings, channels=CHANNELS)) as client:
+        hosts = ["one.example", "two.example:8443", "one.example"]
+        for host in hosts:
+            doc = client.get("/asyncapi.json", headers={"host": host}).json()
+            assert doc["servers"]["this"]["host"] == host
+            assert client.get("/messages.d.ts").status_code == 200
+    assert sorted(built) == ["asyncapi", "types"]
 
 
 class Twin(Channel[Annotated[Ping, Field(discriminator="type")], Pong]):

@@ -5,12 +5,12 @@ from azu_ws.close_codes import (
     WS_1008_POLICY_VIOLATION,
     WS_1013_TRY_AGAIN_LATER,
     WS_4401_UNAUTHORIZED,
-    WS_4403_FORBIDDEN,
     WS_4429_TOO_MANY_CONNECTIONS,
 )
-from azu_ws.runner import MAX_INVALID_IN_A_ROW, TOO_MANY_ATTEMPTS, address_key
+from azu_ws.refusals import address_key
+from azu_ws.runner import MAX_INVALID_IN_A_ROW, TOO_MANY_ATTEMPTS
 from azu_ws.testing import Connect, closed_with, receive_type
-from starlette.testclient import TestClient
+from starlette.testclient import TestClient, WebSocketDenialResponse
 
 from ..conftest import TokenFor
 from .probe import PROBE
@@ -130,7 +130,7 @@ def test_a_user_reconnecting_too_often_is_refused_with_4429(connect: Connect) ->
 
 
 @pytest.mark.settings(ws_connect_rate_per_address=0.001, ws_connect_burst_per_address=3)
-def test_an_address_opening_too_many_handshakes_is_refused_token_or_not(
+def test_an_address_opening_too_many_handshakes_is_refused_with_429_token_or_not(
     client: TestClient, token_for: TokenFor
 ) -> None:
     for user in ("alice", "bob"):
@@ -141,8 +141,13 @@ def test_an_address_opening_too_many_handshakes_is_refused_token_or_not(
     with client.websocket_connect(PATH, headers={"authorization": "Bearer not-a-token"}) as ws:
         assert closed_with(ws)[0] == WS_4401_UNAUTHORIZED
     headers = {"authorization": f"Bearer {token_for('carol')}"}
-    with client.websocket_connect(PATH, headers=headers) as ws:
-        assert closed_with(ws) == (WS_4429_TOO_MANY_CONNECTIONS, TOO_MANY_ATTEMPTS)
+    with (
+        pytest.raises(WebSocketDenialResponse) as refused,
+        client.websocket_connect(PATH, headers=headers),
+    ):
+        pass
+    assert refused.value.status_code == 429
+    assert refused.value.text == TOO_MANY_ATTEMPTS
     other = TestClient(client.app, client=("192.0.2.9", 50000))
     with other, other.websocket_connect(PATH, headers=headers) as ws:
         receive_type(ws, "connected")
@@ -152,15 +157,22 @@ def test_an_address_opening_too_many_handshakes_is_refused_token_or_not(
 def test_a_handshake_refused_for_its_origin_counts_against_its_address(
     client: TestClient, connect: Connect
 ) -> None:
-    with client.websocket_connect(PATH, headers={"origin": "https://evil.example"}) as ws:
-        assert closed_with(ws)[0] == WS_4403_FORBIDDEN
+    foreign_origin = {"origin": "https://evil.example"}
+    with (
+        pytest.raises(WebSocketDenialResponse) as foreign,
+        client.websocket_connect(PATH, headers=foreign_origin),
+    ):
+        pass
+    assert foreign.value.status_code == 403
     with connect(PATH, user="alice") as ws:
         receive_type(ws, "connected")
-    with connect(PATH, user="bob") as ws:
-        assert closed_with(ws) == (WS_4429_TOO_MANY_CONNECTIONS, TOO_MANY_ATTEMPTS)
+    with pytest.raises(WebSocketDenialResponse) as refused, connect(PATH, user="bob"):
+        pass
+    assert refused.value.status_code == 429
 
 
 def test_an_ipv6_client_is_counted_with_its_slash_64_and_an_ipv4_one_alone() -> None:
+    # An IPv4 client seen through an IPv6 socket: tests/runtime/test_edge_refusals.py.
     assert address_key("2001:db8:1:2::1") == address_key("2001:db8:1:2:abcd::7")
     assert address_key("2001:db8:1:2::1") != address_key("2001:db8:1:3::1")
     assert address_key("192.0.2.1") != address_key("192.0.2.2")

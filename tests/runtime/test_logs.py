@@ -11,6 +11,7 @@ from azu_ws.auth import create_token
 from azu_ws.log_format import JsonFormatter, uvicorn_log_config
 from azu_ws.logs import redact
 from azu_ws.testing import WAIT, receive, uvicorn, wait_for_log
+from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from realtime_app.config import Settings
@@ -49,8 +50,59 @@ def test_a_real_token_is_redacted_wherever_it_stands(settings: Settings, spellin
     assert "[redacted]" in line
 
 
+# A token after a percent-escape, with its dots percent-encoded, or spelled
+# so that only the decoded query shows it.
+ENCODED_SPELLINGS = [
+    "/ws/chat?authorization=Bearer%20{token}",
+    "/ws/chat?x=1%26token%3D{token}",
+    "/ws/chat?x={dotless}",
+    "/ws/chat/{dotless_lower}",
+    "/ws/chat?x={half_dotless}",
+    "/ws/chat?x=%65{token_after_e}",
+]
+
+
+def spell(spelling: str, token: str) -> str:
+    return spelling.format(
+        token=token,
+        dotless=token.replace(".", "%2E"),
+        dotless_lower=token.replace(".", "%2e"),
+        half_dotless=token.replace(".", "%2E", 1),
+        token_after_e=token[1:],
+    )
+
+
+@pytest.mark.parametrize("spelling", ENCODED_SPELLINGS)
+def test_a_percent_encoded_token_is_redacted(settings: Settings, spelling: str) -> None:
+    token = create_token("alice", settings)
+    line = redact(f'"WebSocket {spell(spelling, token)}" [accepted]')
+    assert token.split(".")[1] not in line  # not even its claims
+    assert "[redacted]" in line
+    assert line.startswith('"WebSocket /ws/chat')  # the rest of the line stays
+
+
+def test_percent_encoded_tokens_never_reach_uvicorns_log(tmp_path: Path) -> None:
+    with uvicorn(tmp_path, TEST_SECRET, command=PROBE_APP) as server:
+        token = server.token("alice")
+        for spelling in ENCODED_SPELLINGS:
+            path = spell(spelling.replace("/ws/chat", PROBE), token)
+            headers = {"Authorization": f"Bearer {token}"}
+            try:
+                with connect(server.ws(path), additional_headers=headers, open_timeout=WAIT):
+                    pass
+            except InvalidStatus:  # a path that is no channel: 403, logged all the same
+                pass
+        log = wait_for_log(server, "/ws/probe/")
+    handshakes = [line for line in log.splitlines() if '"WebSocket ' in line]
+    assert len(handshakes) == len(ENCODED_SPELLINGS)
+    assert token.split(".")[1] not in log
+    assert all("[redacted]" in line for line in handshakes)
+
+
 @pytest.mark.timeout(5)
-@pytest.mark.parametrize("unit", ["eyJ", "?x", "eyJabcd.", "&x=1"])
+@pytest.mark.parametrize(
+    "unit", ["eyJ", "?x", "eyJabcd.", "&x=1", "%2EeyJabcd", "eyJabcd%2E", "&x=%41eyJabcd%2E"]
+)
 def test_redacting_pathological_lines_takes_linear_time(unit: str) -> None:
     # A line is searched up to 16 KiB; a quadratic search of a hundred such
     # lines would take ten seconds or more, and the timeout fails it.

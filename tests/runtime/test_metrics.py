@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from azu_ws.testing import WAIT, Connect, Server, health, receive, receive_type, uvicorn
 from prometheus_client.parser import text_string_to_metric_families
-from starlette.testclient import TestClient
+from starlette.testclient import TestClient, WebSocketDenialResponse
 from starlette.websockets import WebSocketDisconnect
 
 from ..conftest import TokenFor
@@ -93,8 +93,8 @@ def test_refusals_are_counted_by_reason(client: TestClient, token_for: TokenFor)
     ]
     for headers in attempts:
         with (
+            pytest.raises((WebSocketDisconnect, WebSocketDenialResponse)),  # the origin: 403
             client.websocket_connect(PROBE, headers=headers) as ws,
-            pytest.raises(WebSocketDisconnect),
         ):
             ws.receive_json()
     moved = changes(before, scrape(client))

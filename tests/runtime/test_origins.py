@@ -1,37 +1,34 @@
-"""The origin check: browsers from other sites are refused; non-browsers and our own pages pass."""
+"""The origin check: browsers from other sites are refused with HTTP 403 before the upgrade;
+non-browsers and our own pages pass."""
 
 from pathlib import Path
 
 import pytest
-from azu_ws.close_codes import WS_4403_FORBIDDEN
 from azu_ws.settings import SettingsError, load_settings
-from azu_ws.testing import closed_with
-from starlette.testclient import TestClient
-from starlette.websockets import WebSocketDisconnect
+from starlette.testclient import TestClient, WebSocketDenialResponse
 
 from realtime_app.config import Settings
 
 from ..conftest import TEST_SECRET, TokenFor
 from .probe import PROBE
 
+FOREIGN = (403, "origin not allowed")
+
 
 def open_from(client: TestClient, token_for: TokenFor, origin: str | None) -> object:
-    """The first frame's type, or the (code, reason) the socket was closed with."""
+    """The first frame's type, or the HTTP status and body the handshake was refused with."""
     headers = {"authorization": f"Bearer {token_for('alice')}"}
     if origin is not None:
         headers["origin"] = origin
-    with client.websocket_connect(PROBE, headers=headers) as ws:
-        try:
+    try:
+        with client.websocket_connect(PROBE, headers=headers) as ws:
             return ws.receive_json()["type"]
-        except WebSocketDisconnect as closed:
-            return closed.code, closed.reason
+    except WebSocketDenialResponse as refused:
+        return refused.status_code, refused.text
 
 
-def test_a_foreign_origin_is_refused_with_4403(client: TestClient, token_for: TokenFor) -> None:
-    assert open_from(client, token_for, "https://evil.example") == (
-        WS_4403_FORBIDDEN,
-        "origin not allowed",
-    )
+def test_a_foreign_origin_is_refused_with_403(client: TestClient, token_for: TokenFor) -> None:
+    assert open_from(client, token_for, "https://evil.example") == FOREIGN
 
 
 def test_no_origin_and_the_same_origin_pass(client: TestClient, token_for: TokenFor) -> None:
@@ -42,16 +39,17 @@ def test_no_origin_and_the_same_origin_pass(client: TestClient, token_for: Token
 @pytest.mark.settings(allowed_origins=["https://app.example"])
 def test_an_allowed_origin_passes(client: TestClient, token_for: TokenFor) -> None:
     assert open_from(client, token_for, "https://app.example") == "connected"
-    assert open_from(client, token_for, "https://evil.example") == (
-        WS_4403_FORBIDDEN,
-        "origin not allowed",
-    )
+    assert open_from(client, token_for, "https://evil.example") == FOREIGN
 
 
 def test_the_origin_is_checked_before_the_token(client: TestClient) -> None:
     headers = {"origin": "https://evil.example"}
-    with client.websocket_connect(PROBE, headers=headers) as ws:
-        assert closed_with(ws) == (WS_4403_FORBIDDEN, "origin not allowed")
+    with (
+        pytest.raises(WebSocketDenialResponse) as refused,
+        client.websocket_connect(PROBE, headers=headers),
+    ):
+        pass
+    assert (refused.value.status_code, refused.value.text) == FOREIGN
 
 
 @pytest.mark.settings(allowed_origins=["https://App.Example"])
@@ -69,10 +67,7 @@ def test_the_json_list_form_means_the_same_as_the_comma_form(
     # What pydantic-settings users write for a list: each origin in it is allowed.
     assert open_from(client, token_for, "https://app.example") == "connected"
     assert open_from(client, token_for, "https://admin.example") == "connected"
-    assert open_from(client, token_for, "https://evil.example") == (
-        WS_4403_FORBIDDEN,
-        "origin not allowed",
-    )
+    assert open_from(client, token_for, "https://evil.example") == FOREIGN
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from azu_ws.connection import DROP_GRACE_SECONDS
+from azu_ws.launch import EDGE_PROTOCOL
 from azu_ws.testing import (
     WAIT,
     Server,
@@ -220,6 +221,7 @@ def read_to_the_end(raw: socket.socket) -> None:
 
 # Plain uvicorn with the options the README gives it (those `serve` passes itself).
 PLAIN_OPTIONS = (
+    *("--http", EDGE_PROTOCOL),
     *("--ws-per-message-deflate", "false", "--ws-max-size", "1048576"),
     *("--timeout-graceful-shutdown", "2"),
 )
@@ -237,10 +239,45 @@ def test_plain_uvicorn_without_the_options_refuses_to_start_outside_development(
     )
     assert result.returncode != 0
     assert result.stderr.strip().splitlines()[-1] == (
-        f"{PACKAGE}: plain uvicorn lacks --ws-per-message-deflate false --ws-max-size 1048576 "
-        f"--timeout-graceful-shutdown 10: start with `python -m {PACKAGE} serve`, which passes "
-        "them from the settings, or add them"
+        f"{PACKAGE}: uvicorn lacks --http {EDGE_PROTOCOL} --ws-per-message-deflate false "
+        f"--ws-max-size 1048576 --timeout-graceful-shutdown 10: start with `python -m {PACKAGE} "
+        "serve`, which passes them from the settings, or add them"
     )
+
+
+# uvicorn started from Python, as a team's own launcher script would.
+RUN_FROM_PYTHON = """
+import sys, uvicorn
+options = dict(
+    http="{edge}", ws_per_message_deflate=False, ws_max_size=1048576, timeout_graceful_shutdown=2
+)
+uvicorn.run("{package}.main:app", port=int(sys.argv[1]), **(options if "{safe}" else {{}}))
+"""
+
+
+@pytest.mark.parametrize("safe", [False, True], ids=["bare", "with-the-options"])
+def test_uvicorn_run_from_python_is_checked_like_the_command(tmp_path: Path, safe: bool) -> None:
+    script = RUN_FROM_PYTHON.format(edge=EDGE_PROTOCOL, package=PACKAGE, safe="yes" if safe else "")
+    secret = "a-secret-only-for-the-uvicorn-run-test-012345"
+    if safe:
+        with uvicorn(tmp_path, secret, command=("-c", script)) as server:
+            with server.connect(a_channel_path(), "alice") as ws:
+                assert json.loads(ws.recv(timeout=WAIT))["type"] == "connected"
+            assert "uvicorn lacks" not in server.log.read_text()
+        return
+    env = {**os.environ, "PYTHONPATH": str(SOURCE), "ENVIRONMENT": "production"}
+    env["JWT_SECRET"] = secret
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(free_port())],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert f"{PACKAGE}: uvicorn lacks --http {EDGE_PROTOCOL}" in result.stderr
 
 
 def test_plain_uvicorn_with_the_options_refuses_the_compression_bomb(tmp_path: Path) -> None:
@@ -281,4 +318,4 @@ def test_plain_uvicorn_with_the_options_starts_in_production(tmp_path: Path) -> 
     secret = "a-secret-only-for-the-plain-uvicorn-test-0123"
     command = ("-m", "uvicorn", f"{PACKAGE}.main:app", *PLAIN_OPTIONS, "--port")
     with uvicorn(tmp_path, secret, command=command) as server:
-        assert "plain uvicorn lacks" not in server.log.read_text()
+        assert "uvicorn lacks" not in server.log.read_text()

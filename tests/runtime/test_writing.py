@@ -321,6 +321,77 @@ def test_a_peer_gone_mid_flush_ends_its_connection_and_no_other() -> None:
     run(scenario)
 
 
+def test_a_transport_that_pauses_again_before_the_write_loses_no_frame() -> None:
+    async def scenario(writer: Writer) -> None:
+        socket = StandInSocket()
+        connection = await connect(writer, socket)
+        writable = socket.protocol.writable
+        writable.clear()
+        connection.send_frame("a")
+        await turns()
+        writable.set()  # wakes the waiting write...
+        writable.clear()  # ...but the transport is full again before its turn
+        await turns()
+        assert socket.writes == []
+        connection.send_frame("b")
+        writable.set()
+        await turns()
+        assert socket.received() == ["a", "b"]
+        assert not connection.closing
+        await connection.wait_closed()
+
+    run(scenario)
+
+
+def test_a_peer_that_closed_first_is_recorded_with_its_own_code_when_a_write_finds_it() -> None:
+    async def scenario(writer: Writer) -> None:
+        socket = StandInSocket()
+        connection = await connect(writer, socket)
+        socket.peer.send_close(1001, "going away")  # the client leaves, as a closing tab does
+        for data in socket.peer.data_to_send():
+            socket.protocol.conn.receive_data(data)
+        socket.protocol.close_sent = True  # the server answered its close
+        connection.send_frame("a")
+        await turns()
+        assert (connection.close_code, connection.close_reason) == (1001, "going away")
+        await connection.wait_closed()
+
+    run(scenario)
+
+
+def test_a_peer_gone_is_recorded_as_1006_and_a_failing_write_as_1011_with_its_cause(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Broken(RuntimeError):
+        pass
+
+    def write(data: bytes) -> None:
+        raise Broken("the transport is broken")
+
+    async def scenario(writer: Writer) -> None:
+        gone, broken = StandInSocket(), StandInSocket()
+        connections = [await connect(writer, gone), await connect(writer, broken)]
+        gone.protocol.disconnected = True
+        broken.protocol.transport.write = write  # type: ignore[method-assign]
+        for connection in connections:
+            connection.send_frame("a")
+        await turns()
+        assert [connection.close_code for connection in connections] == [1006, 1011]
+        assert (gone.protocol.transport.aborted, broken.protocol.transport.aborted) == (
+            False,
+            True,
+        )
+        for connection in connections:
+            await connection.wait_closed()
+
+    with caplog.at_level("DEBUG", logger="azu_ws.connection"):
+        run(scenario)
+    warnings = [record for record in caplog.records if record.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert warnings[0].exc_info is not None
+    assert isinstance(warnings[0].exc_info[1], Broken)
+
+
 def test_a_pong_websockets_owes_the_peer_goes_out_before_the_next_frames() -> None:
     async def scenario(writer: Writer) -> None:
         socket = StandInSocket()

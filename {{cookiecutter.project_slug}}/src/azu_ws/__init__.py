@@ -32,8 +32,9 @@ from .notifications import (
 )
 from .services import Services
 from .settings import RuntimeSettings, SettingsError, load_settings
+from .utf8 import utf8_json
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 __all__ = [
     "MAX_USER_ID_LENGTH",
@@ -71,5 +72,6 @@ __all__ = [
     "open_store",
     "run_cli",
     "utc_now",
+    "utf8_json",
     "verify_token",
 ]

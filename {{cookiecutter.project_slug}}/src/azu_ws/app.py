@@ -1,26 +1,31 @@
 """`build_app()`: a FastAPI app serving channels, with the runtime's routes and lifespan."""
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse
 from starlette.routing import WebSocketRoute
 
-from .asyncapi import asyncapi_document, check_unique_ids
+from . import typescript
+from .asyncapi import AsyncApiJson, check_unique_ids
 from .channel import Channel
 from .demo import mount_demo
 from .gc_tuning import settle_for_many_sockets
+from .http_edge import configure_edge
+from .invalid_request import invalid_request
 from .log_format import LogContext, log_app_events
 from .logs import redact_tokens_in_server_logs
 from .metrics import exposition, forget_this_process
+from .request_limits import API_PREFIX, RequestLimits
 from .runner import channel_endpoint
 from .services import Services
 from .settings import RuntimeSettings
-from .typescript import typescript_types
 from .wire import ExposeServer
 
 logger = logging.getLogger(__name__)
@@ -32,11 +37,14 @@ def build_app(
     *,
     title: str,
     package: str,
+    api_prefix: str = API_PREFIX,
 ) -> FastAPI:
     """The app: a route per channel, `/healthz`, `/metrics`, `/asyncapi.json`,
     `/messages.d.ts` and the demo page; the hub and broker are made in the lifespan,
-    never at import. `package` is the app's: its loggers, and the demo page's hints."""
+    never at import. `package` is the app's: its loggers, and the demo page's hints.
+    Requests under `api_prefix` need a bearer token before their body is read."""
     check_unique_ids(channels)  # or /asyncapi.json would fail on its first request
+    configure_edge(settings)
     redact_tokens_in_server_logs()
     log_app_events(settings, package)
     if settings.uses_placeholder_secret:
@@ -60,17 +68,22 @@ def build_app(
             forget_this_process()
 
     app = FastAPI(title=title, lifespan=lifespan)
+    app.add_exception_handler(RequestValidationError, invalid_request)
     app.state.settings = settings
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str | int]:
-        """Up, with the counts that show a leak: open connections, topics, asyncio tasks."""
+        """Up, with the counts that show a leak: open connections, topics with members here,
+        asyncio tasks, and the topics and bytes of history kept in this process's memory."""
         hub = app.state.services.hub
+        kept = hub.broker.history_kept()
         return {
             "status": "ok",
             "connections": len(hub.connections),
             "topics": hub.topic_count,
             "tasks": len(asyncio.all_tasks()),
+            "history_topics": kept.topics,
+            "history_bytes": kept.bytes,
         }
 
     @app.get("/metrics", include_in_schema=False)
@@ -79,25 +92,26 @@ def build_app(
         body, content_type = exposition()
         return Response(body, media_type=content_type)
 
+    # Both are made once, at their first request: each costs milliseconds to build.
+    asyncapi_json = AsyncApiJson(channels, title=title, version=app.version)
+    typescript_text = functools.cache(lambda: typescript.typescript_types(channels, title=title))
+
     @app.get("/asyncapi.json", include_in_schema=False)
-    async def asyncapi(request: Request) -> dict[str, Any]:
+    async def asyncapi(request: Request) -> Response:
         """The websockets' AsyncAPI 3.0 document, made from the channels' own unions."""
-        return asyncapi_document(
-            channels,
-            title=app.title,
-            version=app.version,
-            host=request.url.netloc,
-            secure=request.url.scheme in ("https", "wss"),
-        )
+        secure = request.url.scheme in ("https", "wss")
+        body = asyncapi_json.render(request.url.netloc, secure=secure)
+        return Response(body, media_type="application/json")
 
     @app.get("/messages.d.ts", include_in_schema=False)
-    async def typescript() -> PlainTextResponse:
+    async def message_types() -> PlainTextResponse:
         """TypeScript types of every message, made from the same models."""
-        body = typescript_types(channels, title=app.title)
-        return PlainTextResponse(body, media_type="application/typescript")
+        return PlainTextResponse(typescript_text(), media_type="application/typescript")
 
     # Each line logged while a request or socket runs knows its user and path.
     app.add_middleware(LogContext)
+    # Sizes, tokens and rates checked before a route reads a body (request_limits.py).
+    app.add_middleware(RequestLimits, settings=settings, api_prefix=api_prefix)
     app.add_middleware(ExposeServer)  # added last: outermost, it sees the server's `send`
     mount_demo(app, settings, package)
     for channel_class in channels:

@@ -4,7 +4,7 @@ history; `MemoryBroker` is one process (docs/ARCHITECTURE.md, Scale-out)."""
 from typing import Protocol
 
 from .frames import Deliver, Envelope, Position
-from .history import HistoryLimits, MemoryHistory, Replay
+from .history import HistoryKept, HistoryLimits, MemoryHistory, Replay
 
 
 class Broker(Protocol):
@@ -34,6 +34,9 @@ class Broker(Protocol):
 
     async def history(self, topic: str, since: Position | None) -> Replay:
         """The topic's position now and, given `since`, what was published after it."""
+
+    def history_kept(self) -> HistoryKept:
+        """What of the history this process keeps in its own memory (Redis: nothing)."""
 
     async def close(self) -> None:
         """Release connections; no frame is delivered afterwards."""
@@ -68,6 +71,9 @@ class MemoryBroker:
 
     async def history(self, topic: str, since: Position | None) -> Replay:
         return self.kept.since(topic, since)
+
+    def history_kept(self) -> HistoryKept:
+        return self.kept.kept()
 
     async def close(self) -> None:
         self._deliver = None

@@ -12,7 +12,7 @@ from pathlib import Path
 import uvicorn
 
 from .auth import AuthenticationError, create_token
-from .header_deadline import HeaderDeadline
+from .http_edge import HttpEdge, raise_open_file_limit
 from .log_format import uvicorn_log_config
 from .metrics import MULTIPROCESS_DIR
 from .settings import RuntimeSettings, SettingsError
@@ -44,6 +44,7 @@ def main(package: str, argv: Sequence[str] | None = None) -> None:
         # before the workers start, which import prometheus-client. A fresh
         # directory per run: prometheus-client wants it empty at start.
         os.environ[MULTIPROCESS_DIR] = tempfile.mkdtemp(prefix="metrics-")
+    raise_open_file_limit()  # each connection is a file: the soft limit is often 1,024
     uvicorn.run(
         args.app,
         factory=args.factory,
@@ -52,8 +53,8 @@ def main(package: str, argv: Sequence[str] | None = None) -> None:
         reload=args.reload,
         workers=args.workers,
         ws="websockets-sansio",
-        # uvicorn's own, with a deadline for request headers (header_deadline.py).
-        http=HeaderDeadline,
+        # uvicorn's own, with bounds on a request's head, body and connections (http_edge.py).
+        http=HttpEdge,
         ws_max_size=settings.ws_max_message_size,
         ws_per_message_deflate=settings.ws_per_message_deflate,
         # Protocol pings too, which browsers answer by themselves; with a longer

@@ -19,6 +19,9 @@ WS_4429_TOO_MANY_CONNECTIONS: Final = 4429
 # Sent by uvicorn itself, not by this app's code.
 WS_1007_INVALID_PAYLOAD: Final = 1007
 WS_1012_SERVICE_RESTART: Final = 1012
+# Never sent: what the server records (on_close, metrics) for a peer that went
+# away without a close frame, as RFC 6455 has a client report it.
+WS_1006_ABNORMAL_CLOSURE: Final = 1006
 
 # Every code a client of this app may see: what it is called, and when it is sent.
 # `/asyncapi.json` carries this table; the one in `docs/protocol.md` is checked against it.

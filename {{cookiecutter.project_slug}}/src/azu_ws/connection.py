@@ -11,14 +11,14 @@ import uuid
 from typing import Any
 
 from starlette.types import Message
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from . import metrics
 from .auth import User
-from .close_codes import WS_4008_SLOW_CONSUMER
+from .close_codes import WS_1006_ABNORMAL_CLOSURE, WS_1011_INTERNAL_ERROR, WS_4008_SLOW_CONSUMER
 from .frames import Frame
 from .outbox import DEFAULT_MAX_BYTES, Outbox, OutboxFull
-from .wire import WireCache, wire_for
+from .wire import PeerGone, WireCache, wire_for
 from .writer import Writer
 
 logger = logging.getLogger(__name__)
@@ -247,8 +247,21 @@ class Connection:
             self._end()
 
     def _gone(self, exc: BaseException) -> None:
-        """A write failed: the peer went away, and there is no one to send a close to."""
-        logger.debug("%r: send failed: %s", self, exc)
+        """A write failed. The peer went away: there is no one to send a close to (1006).
+        Anything else is a fault of the server's: said, and the socket is reset (1011)."""
+        if isinstance(exc, PeerGone | OSError | WebSocketDisconnect):
+            logger.debug("%r: send failed, the peer is gone: %s", self, exc)
+            # The peer's own code where it closed first, as the receive loop would have
+            # read it next; else the abnormal closure a client reports too.
+            code, reason = WS_1006_ABNORMAL_CLOSURE, "Peer gone"
+            if isinstance(exc, PeerGone) and exc.code is not None:
+                code, reason = exc.code, exc.reason
+        else:
+            logger.warning("%r: a write failed; resetting the socket", self, exc_info=exc)
+            code, reason = WS_1011_INTERNAL_ERROR, "Internal error"
+            self._wire.abort()
+        if self.close_code is None:  # a close already under way keeps its code
+            self.close_code, self.close_reason = code, reason
         self._end()
 
     def _end(self) -> None:

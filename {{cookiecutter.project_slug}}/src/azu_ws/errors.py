@@ -60,7 +60,7 @@ def _describe(exc: ValidationError) -> ErrorMessage:
         ctx = first.get("ctx", {})
         return ErrorMessage(
             code="unknown_type",
-            message=f"Unknown message type {_quote(ctx.get('tag'))}; expected one of: "
+            message=f"Unknown message type {quote(ctx.get('tag'))}; expected one of: "
             f"{ctx.get('expected_tags')}",
         )
     if kind == "union_tag_not_found":
@@ -76,12 +76,12 @@ def _describe(exc: ValidationError) -> ErrorMessage:
     )
 
 
-def _quote(value: object) -> str:
+def quote(value: object) -> str:
     """Something the client sent, as an error may repeat it: shortened."""
-    return _shorten(repr(value))
+    return shorten(repr(value))
 
 
-def _shorten(text: str) -> str:
+def shorten(text: str) -> str:
     return text if len(text) <= MAX_QUOTED else text[: MAX_QUOTED - 3] + "..."
 
 
@@ -89,7 +89,7 @@ def _field_name(error: ErrorDetails) -> str:
     # The first element of `loc` is the union member's tag ("message"); the
     # client thinks in fields of its own message, so drop it.
     loc: tuple[Any, ...] = tuple(error["loc"][1:]) or tuple(error["loc"])
-    return _shorten(".".join(str(part) for part in loc) or "(message)")
+    return shorten(".".join(str(part) for part in loc) or "(message)")
 
 
 def _ref_of(text: str) -> str | int | None:

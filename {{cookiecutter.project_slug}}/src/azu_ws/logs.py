@@ -2,6 +2,9 @@
 
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from urllib.parse import unquote_plus
 
 from websockets.exceptions import InvalidState
@@ -12,8 +15,16 @@ from .ratelimit import TokenBucket
 # Possessive, and no `?` in a name: each character is scanned once, whatever the line.
 _QUERY_PARAMETER = re.compile(r"([?&])([^=&?\s\"]*+)=([^&\s\"]*+)")
 # Anything shaped like a JSON Web Token, wherever it stands: its header is
-# base64url of `{"`, then two more dot-separated base64url parts.
-_JWT = re.compile(r"(?<![\w-])eyJ[\w-]{4,}+\.[\w-]{4,}+\.[\w-]*+")
+# base64url of `{"`, then two more base64url parts after a dot, or a dot
+# percent-encoded (`%2E`). It starts after a character that cannot be in a
+# token, or after any percent-escape (`Bearer%20`, `%3D`), never inside a run
+# of base64url: so each run is scanned from its start only, and the search
+# stays linear.
+_DOT = r"(?:\.|%2[Ee])"
+_JWT = re.compile(
+    rf"(?:(?<![\w-])|(?<=%[0-9A-Fa-f]{{2}}))eyJ[\w-]{{4,}}+{_DOT}[\w-]{{4,}}+{_DOT}[\w-]*+",
+    re.ASCII,
+)
 # A line is redacted up to this long; the rest is cut, not searched.
 MAX_LINE = 16 * 1024
 _SERVER_LOGGERS = ("uvicorn.error", "uvicorn.access")
@@ -25,7 +36,8 @@ def redact(text: str) -> str:
 
     Names are compared decoded, as the server reads them: `tok%65n` is `token`.
     By shape, tokens are found where no parameter name says so too:
-    `?x=1;token=...`, `?x=1%26token=...`, `?token[]=...`.
+    `?x=1;token=...`, `?x=1%26token=...`, `?token[]=...`, `?a=Bearer%20...`,
+    dots written `%2E`; and in a parameter's value once decoded (`%65yJ...`).
     """
     if len(text) > MAX_LINE:
         text = text[:MAX_LINE] + " [cut]"
@@ -37,9 +49,12 @@ def redact(text: str) -> str:
 
 
 def _redact_parameter(match: re.Match[str]) -> str:
-    if unquote_plus(match[2]).strip().lower() != "token":
-        return match[0]
-    return f"{match[1]}{match[2]}=[redacted]"
+    value = match[3]
+    if unquote_plus(match[2]).strip().lower() == "token" or (
+        "%" in value and _JWT.search(unquote_plus(value))
+    ):
+        return f"{match[1]}{match[2]}=[redacted]"
+    return match[0]
 
 
 class RedactTokens(logging.Filter):
@@ -65,14 +80,34 @@ FAULTS_PER_SECOND = 1.0
 FAULTS_BURST = 5
 
 
+class SparseLines:
+    """A few lines a second at most (after a burst of as many), for what a client can make
+    the server say as often as it likes; the next line let through says how many were
+    left out."""
+
+    def __init__(self, what: str) -> None:
+        self._what = what
+        self._allowed = TokenBucket(FAULTS_PER_SECOND, FAULTS_BURST)
+        self._left_out = 0
+
+    def admit(self, line: str) -> str | None:
+        """`line` as it is to be logged, or None if it is one too many."""
+        if not self._allowed.allow():
+            self._left_out += 1
+            return None
+        if self._left_out:
+            line = f"{line} ({self._left_out} more {self._what} not logged)"
+            self._left_out = 0
+        return line
+
+
 class ClientFaultsAreNotErrors(logging.Filter):
     """Log a client's protocol fault that the server handled as one INFO line, without a
     traceback, and a few a second at most: a flood of them must not flood the log."""
 
     def __init__(self) -> None:
         super().__init__()
-        self._allowed = TokenBucket(FAULTS_PER_SECOND, FAULTS_BURST)
-        self._left_out = 0
+        self._lines = SparseLines("client faults")
 
     def filter(self, record: logging.LogRecord) -> bool:
         transport_fault = _is_transport_fault(record)
@@ -80,14 +115,10 @@ class ClientFaultsAreNotErrors(logging.Filter):
             isinstance(record.msg, str) and record.msg.startswith(_CLIENT_FAULTS)
         ):
             return True
-        if not self._allowed.allow():
-            self._left_out += 1
+        dropped = "A client broke off mid-close; its connection was dropped"
+        line = self._lines.admit(dropped if transport_fault else record.getMessage())
+        if line is None:
             return False
-        line = "A client broke off mid-close; its connection was dropped"
-        line = line if transport_fault else record.getMessage()
-        if self._left_out:
-            line = f"{line} ({self._left_out} more client faults not logged)"
-            self._left_out = 0
         if transport_fault:
             # asyncio's records go to no handler of ours: said through uvicorn's.
             logging.getLogger("uvicorn.error").info(line)
@@ -108,6 +139,29 @@ def _is_transport_fault(record: logging.LogRecord) -> bool:
 
 _CLIENT_FAULT_FILTER = ClientFaultsAreNotErrors()
 
+# True while the runner answers a handshake it refuses (`refusing`).
+_refusing: ContextVar[bool] = ContextVar("azu_ws_refusing", default=False)
+
+
+@contextmanager
+def refusing() -> Iterator[None]:
+    """While the runner refuses a handshake: the server's own INFO lines about that socket
+    (accepted, opened, its HTTP status) are left out; the runner's one line, rate-limited,
+    says which limit refused which address."""
+    token = _refusing.set(True)
+    try:
+        yield
+    finally:
+        _refusing.reset(token)
+
+
+class QuietRefusals(logging.Filter):
+    """Leave out the server's INFO lines logged while a handshake is refused (`refusing`):
+    they are logged in the refusing task, so its context says which they are."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.INFO or not _refusing.get()
+
 
 def redact_tokens_in_server_logs() -> None:
     """Install the filters on uvicorn's loggers (and asyncio's, for client faults), once."""
@@ -119,3 +173,6 @@ def redact_tokens_in_server_logs() -> None:
         logger = logging.getLogger(name)
         if _CLIENT_FAULT_FILTER not in logger.filters:
             logger.addFilter(_CLIENT_FAULT_FILTER)
+    server = logging.getLogger("uvicorn.error")
+    if not any(isinstance(existing, QuietRefusals) for existing in server.filters):
+        server.addFilter(QuietRefusals())

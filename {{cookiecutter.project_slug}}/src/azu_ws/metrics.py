@@ -71,6 +71,12 @@ HANDSHAKE_REFUSALS = Counter(
     "Connections refused before any channel code ran (or by `authorize`), by reason.",
     ["channel", "reason"],
 )
+HISTORY_BYTES = Gauge(
+    "azu_ws_history_bytes",
+    "Bytes of topic history kept in memory (the memory broker; Redis keeps its own), "
+    "bounded by HISTORY_MAX_BYTES per process.",
+    multiprocess_mode="livesum",
+)
 BROKER_RECONNECTS = Counter(
     "azu_ws_broker_reconnects_total", "Times the broker lost Redis and tried again."
 )

@@ -3,6 +3,7 @@ acknowledged (docs/channels.md); and system notifications, live only."""
 
 import asyncio
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -16,6 +17,9 @@ from .frames import Envelope, Position
 from .history import Replay
 from .hub import Hub
 from .messages import ServerMessage, utc_now
+from .utf8 import utf8_json
+
+logger = logging.getLogger(__name__)
 
 SYSTEM_NOTIFICATIONS = "notifications:system"
 USER_NOTIFICATIONS = "notifications:user:"
@@ -48,6 +52,31 @@ class NotificationMessage(ServerMessage):
 def notifications_topic(user_id: str) -> str:
     """The topic every notifications socket of `user_id` is on."""
     return f"{USER_NOTIFICATIONS}{user_id}"
+
+
+def stored_json(payload: dict[str, Any]) -> str:
+    """`payload` as a store keeps it; ValueError, before anything is stored, if it holds a
+    string no socket could be sent (a lone surrogate)."""
+    return utf8_json(payload).decode()
+
+
+def sendable(payload: object) -> dict[str, Any]:
+    """A stored payload, read back: ValueError if no socket could be sent it (a record
+    written before it was checked, or damaged in the store)."""
+    if not isinstance(payload, dict):
+        raise ValueError(f"its payload is a {type(payload).__name__}, not a JSON object")
+    utf8_json(payload)
+    return payload
+
+
+def log_unreadable(user_id: str, notification_id: object, exc: Exception) -> None:
+    """Say, once, that the store deletes a record it cannot read; the rest are still delivered."""
+    logger.error(
+        "an unreadable notification (id %s) of %r deleted, the others delivered: %s",
+        notification_id,
+        user_id,
+        exc,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +131,8 @@ class SqliteNotificationStore:
 
     async def add(self, user_id: str, payload: dict[str, Any]) -> Notification:
         """Store a notification for `user_id`, dropping its oldest beyond the cap."""
-        return await self._run(lambda db: self._add(db, user_id, payload))
+        stored = stored_json(payload)
+        return await self._run(lambda db: self._add(db, user_id, payload, stored))
 
     async def pending(
         self, user_id: str, *, after: int = 0, limit: int | None = None
@@ -142,7 +172,9 @@ class SqliteNotificationStore:
                 self._db.close()
                 self._db = None
 
-    def _add(self, db: sqlite3.Connection, user_id: str, payload: dict[str, Any]) -> Notification:
+    def _add(
+        self, db: sqlite3.Connection, user_id: str, payload: dict[str, Any], stored: str
+    ) -> Notification:
         now = self.clock()
         with db:
             db.execute("BEGIN IMMEDIATE")
@@ -151,7 +183,7 @@ class SqliteNotificationStore:
             db.execute("DELETE FROM notifications WHERE created_at < ?", (now - self.ttl_seconds,))
             cursor = db.execute(
                 "INSERT INTO notifications (user_id, payload, created_at) VALUES (?, ?, ?)",
-                (user_id, json.dumps(payload), now),
+                (user_id, stored, now),
             )
             db.execute(
                 "DELETE FROM notifications WHERE user_id = ? AND id NOT IN "
@@ -170,7 +202,21 @@ class SqliteNotificationStore:
             "WHERE user_id = ? AND id > ? AND created_at >= ? ORDER BY id LIMIT ?",
             (user_id, after, oldest, -1 if limit is None else limit),
         ).fetchall()
-        return [Notification(row[0], user_id, json.loads(row[1]), row[2]) for row in rows]
+        notifications, unreadable = [], []
+        for notification_id, stored, created_at in rows:
+            try:
+                payload = sendable(json.loads(stored))
+            except (ValueError, RecursionError) as exc:
+                log_unreadable(user_id, notification_id, exc)
+                unreadable.append((notification_id,))
+                continue
+            notifications.append(Notification(notification_id, user_id, payload, created_at))
+        if unreadable:
+            db.executemany("DELETE FROM notifications WHERE id = ?", unreadable)
+            if limit is not None and len(rows) == limit:  # the page is short by what it skipped
+                more = self._pending(db, user_id, rows[-1][0], limit - len(notifications))
+                notifications.extend(more)
+        return notifications
 
     def _ack(self, db: sqlite3.Connection, user_id: str, notification_id: int) -> bool:
         cursor = db.execute(
@@ -184,7 +230,11 @@ class StoreUnavailable(Exception):
 
 
 class NotificationStore(Protocol):
-    """Where notifications wait for their user: SQLite (one host) or Redis (many)."""
+    """Where notifications wait for their user: SQLite (one host) or Redis (many).
+
+    `add` refuses (ValueError) a payload that could not be read back and sent, before
+    storing anything; `pending` deletes a record it cannot read, logs it, and returns the rest.
+    """
 
     clock: Callable[[], float]
 
@@ -212,7 +262,11 @@ class Notifier:
         self._hub = hub
 
     async def notify_user(self, user_id: str, payload: dict[str, Any]) -> Notification:
-        """Store a notification for `user_id` and send it to each of their open sockets."""
+        """Store a notification for `user_id` and send it to each of their open sockets.
+
+        ValueError, with nothing stored, if no socket could be sent `payload` (a string in
+        it holds a lone surrogate); StoreUnavailable if the store cannot be reached.
+        """
         notification = await self.store.add(user_id, payload)
         position = Position(NOTIFICATION_EPOCH, notification.id)
         topic = notifications_topic(user_id)

@@ -1,5 +1,6 @@
 """Token buckets: one for a steady rate with room for a burst, and one per key that outlives
-the sockets it counts (a user's messages, a user's or an address's connection attempts)."""
+the sockets it counts (a user's messages, a user's or an address's connection attempts);
+and a count per key of what is open now (an address's sockets)."""
 
 import time
 from typing import Protocol
@@ -74,3 +75,24 @@ class KeyedLimit:
         while len(self._buckets) >= self.max_keys:
             del self._buckets[next(iter(self._buckets))]
         self._next_sweep = now + 10.0
+
+
+class KeyedCount:
+    """How many of something each key holds now (an address's open sockets). A key back
+    at zero is forgotten: memory follows what is open, not who ever came."""
+
+    def __init__(self) -> None:
+        self._counts: dict[str, int] = {}
+
+    def count(self, key: str) -> int:
+        return self._counts.get(key, 0)
+
+    def add(self, key: str) -> None:
+        self._counts[key] = self._counts.get(key, 0) + 1
+
+    def remove(self, key: str) -> None:
+        left = self._counts.get(key, 0) - 1
+        if left > 0:
+            self._counts[key] = left
+        else:
+            self._counts.pop(key, None)

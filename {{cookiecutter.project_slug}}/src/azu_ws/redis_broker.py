@@ -12,10 +12,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from redis.exceptions import OutOfMemoryError
+
 from . import metrics
 from .formats import CURRENT, UnknownFormat, check
 from .frames import Deliver, Envelope, Frame, Position
-from .history import HistoryLimits, Replay, new_epoch, replay, stamp, stamp_prefix
+from .history import HistoryKept, HistoryLimits, Replay, new_epoch, replay, stamp, stamp_prefix
+from .logs import SparseLines
 from .redis_client import UNREACHABLE, open_redis
 from .tasks import cancel_and_wait
 
@@ -39,6 +42,8 @@ RECORD_ID_MS = 15_000
 # How long a publish delivered here directly is remembered, so that its relay,
 # should it come anyway, is not delivered twice.
 DELIVERED_HERE_SECONDS = 60.0
+# While Redis is full, every recorded publish is refused: a few lines a second at most.
+_FULL_LINES = SparseLines("publishes to a full Redis")
 
 # Both scripts begin here. KEYS: the topic's meta hash, its stream; ARGV[1]:
 # an epoch to start if the topic has none (new, or its history was lost);
@@ -275,6 +280,10 @@ class RedisBroker:
                 )
                 await self._redis.publish(PREFIX + envelope.topic.encode(), message)
             published = True
+        except OutOfMemoryError as exc:
+            line = f"Redis is full ({exc}): {envelope.topic!r} delivered in this process only"
+            if (admitted := _FULL_LINES.admit(line)) is not None:
+                logger.warning("%s", admitted)
         except UNREACHABLE as exc:
             topic = envelope.topic
             logger.warning("Redis unreachable (%s): %r delivered in this process only", exc, topic)
@@ -311,6 +320,8 @@ class RedisBroker:
         ]
         try:
             epoch, offset, _ = await self._record(keys=keys, args=arguments)
+        except OutOfMemoryError:
+            raise  # refused, not lost: it did not run, and a full Redis stays full
         except UNREACHABLE as exc:
             # It may have run with its reply lost: asked again under the same id,
             # it answers from that run instead of numbering the message twice.
@@ -326,6 +337,9 @@ class RedisBroker:
             for key in expired:
                 del self._delivered_here[key]
         self._delivered_here[publish_id] = now + DELIVERED_HERE_SECONDS
+
+    def history_kept(self) -> HistoryKept:
+        return HistoryKept(0, 0)  # in Redis, bounded by its streams' caps and `maxmemory`
 
     async def history(self, topic: str, since: Position | None) -> Replay:
         """Read from Redis. Unreachable, the position is unknown, and nothing is recovered."""

@@ -5,9 +5,12 @@ from redis import asyncio as redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+# A Redis that is full (`maxmemory`, policy `noeviction`) refuses every write:
+# for what is written, as good as away, and handled so (docs/operations.md).
+UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OutOfMemoryError, OSError)
 
 
 def open_redis(url: str) -> "redis.Redis":

@@ -9,12 +9,26 @@ from contextlib import contextmanager
 from typing import Any, cast
 
 from .formats import CURRENT, UnknownFormat, check, version_of
-from .notifications import Notification, StoreUnavailable
+from .notifications import (
+    Notification,
+    StoreUnavailable,
+    log_unreadable,
+    sendable,
+    stored_json,
+)
 from .redis_client import UNREACHABLE, open_redis
 
 logger = logging.getLogger(__name__)
 
-COUNTER = "azu:notifications:next-id"
+USERS = "azu:notifications:"
+# The id counter, where earlier runtimes put it too: among the users' sets. It
+# stays, since an older worker may share Redis with this one during a rolling
+# deploy, and must number after the same counter.
+COUNTER = f"{USERS}next-id"
+# Where the set of a user whose id would name the counter lives instead: no other
+# user's key begins so, since all begin with USERS. New keys of the store's own
+# go outside USERS, where no user id reaches.
+RENAMED_USERS = "azu:notifications-of:"
 
 # KEYS: the user's set, the id counter. ARGV: payload JSON, created_at, cap, ttl,
 # the member's beginning (its format). The member is built as text around the
@@ -31,7 +45,7 @@ return id
 
 @contextmanager
 def reachable() -> Iterator[None]:
-    """Turn Redis being unreachable into StoreUnavailable: nothing was stored or read."""
+    """Turn Redis being unreachable (or full) into StoreUnavailable: nothing was stored or read."""
     try:
         yield
     except UNREACHABLE as exc:
@@ -39,7 +53,9 @@ def reachable() -> Iterator[None]:
 
 
 def user_key(user_id: str) -> str:
-    return f"azu:notifications:{user_id}"
+    """The key of `user_id`'s sorted set: never the counter's, whatever the id."""
+    key = f"{USERS}{user_id}"
+    return f"{RENAMED_USERS}{user_id}" if key == COUNTER else key
 
 
 class RedisNotificationStore:
@@ -65,7 +81,7 @@ class RedisNotificationStore:
     async def add(self, user_id: str, payload: dict[str, Any]) -> Notification:
         created_at = self.clock()
         arguments: list[str | int | float] = [
-            json.dumps(payload),
+            stored_json(payload),
             repr(created_at),
             self.max_pending,
             self.ttl_seconds,
@@ -81,25 +97,41 @@ class RedisNotificationStore:
         key, oldest = user_key(user_id), self.clock() - self.ttl_seconds
         with reachable():
             found = await self._redis.zrangebyscore(
-                key, f"({after}", "+inf", start=0, num=-1 if limit is None else limit
+                key,
+                f"({after}",
+                "+inf",
+                start=0,
+                num=-1 if limit is None else limit,
+                withscores=True,
             )
-        members = cast(list[bytes], found)  # no scores asked for: members only
-        notifications, expired = [], []
-        for member in members:
-            item = json.loads(member)
+        members = cast(list[tuple[bytes, float]], found)
+        notifications, expired, unreadable = [], [], []
+        for member, score in members:
             try:
+                item = json.loads(member)
                 check(version_of(item), "a stored notification")
-            except UnknownFormat as exc:
+                notification_id, created_at = item["id"], item["created_at"]
+                payload = sendable(item["payload"])
+            except UnknownFormat as exc:  # a newer worker's: it reads it
                 logger.warning("a notification of %r skipped: %s", user_id, exc)
                 continue
-            if item["created_at"] < oldest:
+            except (ValueError, KeyError, TypeError, RecursionError) as exc:
+                log_unreadable(user_id, int(score), exc)
+                unreadable.append(member)
+                continue
+            if created_at < oldest:
                 expired.append(member)
             else:
-                notifications.append(
-                    Notification(item["id"], user_id, item["payload"], item["created_at"])
-                )
-        if expired:
-            await self._redis.zrem(key, *expired)
+                notifications.append(Notification(notification_id, user_id, payload, created_at))
+        if expired or unreadable:
+            with reachable():
+                await self._redis.zrem(key, *expired, *unreadable)
+        if limit is not None and len(members) == limit and len(notifications) < limit:
+            # The page is short by what it skipped: read on from where it ended.
+            last = int(members[-1][1])
+            notifications += await self.pending(
+                user_id, after=last, limit=limit - len(notifications)
+            )
         return notifications
 
     async def ack(self, user_id: str, notification_id: int) -> bool:

@@ -1,8 +1,8 @@
 """The runner: turns a `Channel` class into a websocket endpoint and owns each socket's life,
 whatever the channel does (docs/ARCHITECTURE.md, A socket's life)."""
 
-import ipaddress
 import logging
+import math
 import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -38,6 +38,7 @@ from .frames import Position
 from .hub import user_topic
 from .messages import Auth, Authenticated, ErrorMessage
 from .origins import origin_allowed
+from .refusals import Refused, client_address
 
 if TYPE_CHECKING:
     from .services import Services
@@ -53,6 +54,10 @@ SESSION_PATTERN = re.compile(r"[A-Za-z0-9_-]{8,64}")
 # Invalid frames in a row before a client is taken for broken or hostile (1008).
 MAX_INVALID_IN_A_ROW = 10
 TOO_MANY_ATTEMPTS = "Too many connection attempts; wait before reconnecting"
+TOO_MANY_FROM_ADDRESS = "Too many connections from this address"
+# What a client refused for its address's open sockets is told to wait: one of
+# them must end first, and nothing says when; long enough to keep a loop slow.
+ADDRESS_FULL_RETRY_SECONDS = 10
 
 
 def _structure(text: str) -> int:
@@ -60,42 +65,26 @@ def _structure(text: str) -> int:
     return text.count(",") + text.count(":") + text.count("[") + text.count("{")
 
 
-class Refused(Exception):
-    """The handshake is answered by closing at once with `code`; `kind` is for the metrics."""
-
-    def __init__(self, code: int, reason: str, kind: str) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
-        self.kind = kind
-
-    async def close(self, websocket: WebSocket, path: str) -> None:
-        """Close the accepted socket with the refusal's code; log and count it."""
-        await websocket.close(self.code, self.reason)
-        logger.info("%s refused with %d: %s", path, self.code, self.reason)
-        metrics.HANDSHAKE_REFUSALS.labels(path, self.kind).inc()
-
-
 def channel_endpoint(channel_class: type[Channel[Any, Any]]) -> Endpoint:
     """The ASGI websocket endpoint that runs `channel_class` for each connection."""
 
     async def endpoint(websocket: WebSocket) -> None:
         services: Services = websocket.app.state.services
-        # A browser that offered the bearer subprotocol drops the connection
-        # unless the server echoes it, even when we accept only to refuse.
         offered = websocket.scope.get("subprotocols", [])
         subprotocol = BEARER_SUBPROTOCOL if BEARER_SUBPROTOCOL in offered else None
         try:
             params = admit(channel_class, websocket, services)
         except Refused as refusal:
-            # Closing after accepting, so that a browser sees the code and the
-            # reason instead of the bare 1006 of a refused handshake.
-            await websocket.accept(subprotocol=subprotocol)
-            await refusal.close(websocket, channel_class.path)
+            await refusal.answer(websocket, subprotocol, channel_class.path)
             return
-        await websocket.accept(subprotocol=subprotocol)
-        session = Session(channel_class, websocket, services, params)
-        await session.run()
+        # Counted by `admit`, until the socket ends.
+        sockets, address = services.limits.sockets_per_address, client_address(websocket)
+        try:
+            await websocket.accept(subprotocol=subprotocol)
+            session = Session(channel_class, websocket, services, params)
+            await session.run()
+        finally:
+            sockets.remove(address)
 
     endpoint.__name__ = f"{channel_class.__name__}_endpoint"
     return endpoint
@@ -111,11 +100,19 @@ def admit(
     """
     settings, limits = services.settings, services.limits
     # Counted before anything is checked: a refused handshake costs an attempt too.
-    host = websocket.client.host if websocket.client else ""
-    if not limits.attempts_per_address.allow(address_key(host)):
-        raise Refused(WS_4429_TOO_MANY_CONNECTIONS, TOO_MANY_ATTEMPTS, "attempts")
+    address = client_address(websocket)
+    if not limits.attempts_per_address.allow(address):
+        # Until the address's bucket has a token again.
+        wait = math.ceil(60 / settings.ws_connect_rate_per_address)
+        raise Refused(
+            WS_4429_TOO_MANY_CONNECTIONS,
+            TOO_MANY_ATTEMPTS,
+            "attempts",
+            status=429,
+            retry_after=wait,
+        )
     if not origin_allowed(websocket.headers, settings.allowed_origins):
-        raise Refused(WS_4403_FORBIDDEN, "origin not allowed", "origin")
+        raise Refused(WS_4403_FORBIDDEN, "origin not allowed", "origin", status=403)
     try:
         user = authenticate(websocket, settings)
     except AuthenticationError as exc:
@@ -147,26 +144,31 @@ def admit(
         websocket.scope[SINCE_KEY] = Position.parse(since) if since is not None else None
     except ValueError:
         raise Refused(WS_4400_BAD_REQUEST, "invalid since", "params") from None
+    # Asked here as well as after accepting (`Session.run`, which decides): a
+    # full server or user is then refused without the upgrade's log lines.
+    if (refusal := over_capacity(services, user.id)) is not None:
+        raise refusal
+    # Checked and counted with no await between: concurrent handshakes cannot
+    # overshoot. Released when the socket ends (`channel_endpoint`).
+    sockets = limits.sockets_per_address
+    if sockets.count(address) >= settings.ws_max_connections_per_address:
+        raise Refused(
+            WS_4429_TOO_MANY_CONNECTIONS,
+            TOO_MANY_FROM_ADDRESS,
+            "address_full",
+            status=429,
+            retry_after=ADDRESS_FULL_RETRY_SECONDS,
+        )
+    sockets.add(address)
     return params
-
-
-def address_key(host: str) -> str:
-    """Whose handshakes are counted together: a client's IPv4 address, or its IPv6 /64,
-    which one subscriber usually holds whole."""
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return host
-    if address.version == 6:
-        return str(ipaddress.ip_network(f"{address}/64", strict=False))
-    return host
 
 
 def over_capacity(services: "Services", user_id: str) -> Refused | None:
     """A refusal if the process or the user has all the connections allowed.
 
     Checked right before the connection is counted, with no await between,
-    so that concurrent handshakes cannot overshoot the caps.
+    so that concurrent handshakes cannot overshoot the caps (and by `admit`, so that
+    the usual refusal comes before the upgrade's log lines).
     """
     settings, hub = services.settings, services.hub
     if len(hub.connections) >= settings.ws_max_connections:

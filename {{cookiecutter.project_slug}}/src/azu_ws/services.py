@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from .auth import prepare as prepare_token_checks
 from .backends import broker_from_url, message_limit_from_url, presence_from_url
 from .hub import Hub
-from .ratelimit import KeyedLimit, MessageLimit
+from .ratelimit import KeyedCount, KeyedLimit, MessageLimit
 from .settings import RuntimeSettings
 from .tasks import cancel_and_wait
 from .watchdog import Watchdog
@@ -35,11 +35,14 @@ def worker_count(argv: Sequence[str], environ: Mapping[str, str]) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Rate limits of this process that outlive a socket (docs/settings.md)."""
+    """Rate limits of this process that outlive a socket, and the sockets open per address
+    (docs/settings.md)."""
 
     messages: MessageLimit  # frames per user, across their sockets (and workers, with Redis)
     attempts_per_user: KeyedLimit  # handshakes with a valid token, per user
     attempts_per_address: KeyedLimit  # handshakes per client address, token or not
+    # Sockets admitted per client address and not yet ended (WS_MAX_CONNECTIONS_PER_ADDRESS).
+    sockets_per_address: KeyedCount = field(default_factory=KeyedCount)
 
     @classmethod
     def from_settings(cls, settings: RuntimeSettings) -> "Limits":

@@ -66,7 +66,22 @@ class RuntimeSettings(BaseSettings):
     # transport (uvicorn's websockets-sansio); false: one ASGI send each.
     ws_batched_writes: bool = True
     ws_max_connections: int = Field(default=10_000, ge=1)
+    # HTTP at the edge (http_edge.py, under `serve`): a body's size and the seconds it may
+    # take; open connections still speaking HTTP (every websocket opens as HTTP), in all
+    # (and, with WS_MAX_CONNECTIONS, the cap on all connections) and per client address.
+    http_max_body_size: int = Field(default=1024 * 1024, ge=1024)
+    http_body_timeout: float = Field(default=30.0, gt=0)
+    http_max_connections: int = Field(default=1_000, ge=1)
+    http_max_connections_per_address: int = Field(default=64, ge=1)
+    # Per caller of the HTTP API (a token's `sub`): requests a minute, and a burst.
+    api_rate_limit: float = Field(default=1200, gt=0)
+    api_rate_burst: int = Field(default=200, ge=1)
     ws_max_connections_per_user: int = Field(default=20, ge=1)
+    # Open sockets per client address (an IPv6 client: its /64): room for a
+    # NAT or an office of many users, each under the per-user cap, while one
+    # address can hold at most a tenth of WS_MAX_CONNECTIONS (and of the file
+    # descriptors a process usually has).
+    ws_max_connections_per_address: int = Field(default=1_000, ge=1)
     ws_max_subscriptions: int = Field(default=100, ge=1)
     # Per user, across their sockets and reconnects: frames a minute, and a burst.
     ws_rate_limit: float = Field(default=100, gt=0)
@@ -97,6 +112,9 @@ class RuntimeSettings(BaseSettings):
     history_size: int = Field(default=100, ge=1)
     history_ttl: float = Field(default=300.0, gt=0)
     history_meta_ttl: float = Field(default=86400.0, gt=0)
+    # With the memory broker, all topics' history together: past it, the topics
+    # used least recently are forgotten first (their resumers hear recovered false).
+    history_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024 * 1024)
     log_level: LogLevel = "info"
     # `json`: one object a line, for a platform that parses its logs.
     log_format: LogFormat = "text"
@@ -109,7 +127,9 @@ class RuntimeSettings(BaseSettings):
 
     @property
     def history_limits(self) -> HistoryLimits:
-        return HistoryLimits(self.history_size, self.history_ttl, self.history_meta_ttl)
+        return HistoryLimits(
+            self.history_size, self.history_ttl, self.history_meta_ttl, self.history_max_bytes
+        )
 
     @field_validator(
         "jwt_secret",

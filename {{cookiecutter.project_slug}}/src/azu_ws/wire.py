@@ -25,7 +25,21 @@ WireCache = dict[Frame, bytes]
 
 
 class PeerGone(OSError):
-    """The socket can take no more frames: the peer left, or a close was sent."""
+    """The socket can take no more frames: the peer left, or a close was sent. `code` and
+    `reason`: the peer's close frame, where it sent one."""
+
+    def __init__(self, message: str, code: int | None = None, reason: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+
+    @classmethod
+    def of(cls, message: str, connection: SansIOConnection) -> "PeerGone":
+        """The peer of `connection` is gone; with its close code, if it sent one."""
+        close = connection.close_rcvd
+        if close is None:
+            return cls(message)
+        return cls(message, close.code, close.reason)
 
 
 class Wire(Protocol):
@@ -70,9 +84,9 @@ class TransportWire:
         server = self._server
         if not server.writable.is_set():  # flow control: the peer reads slowly
             return self._write_when_writable(frames)
-        if server.disconnected or server.close_sent or not server.handshake_complete:
-            raise PeerGone("the socket is closed")
         connection: SansIOConnection = server.conn
+        if server.disconnected or server.close_sent or not server.handshake_complete:
+            raise PeerGone.of("the socket is closed", connection)
         if connection.state is State.OPEN and not connection.extensions:
             data = b"".join([wire_bytes(frame, cache) for frame in frames])
             # What `websockets` owes the peer already (a pong) goes first, as it would.
@@ -85,7 +99,7 @@ class TransportWire:
                 else:
                     connection.send_binary(frame)
         except Exception as exc:  # websockets' InvalidState: the connection is closing
-            raise PeerGone(str(exc)) from exc
+            raise PeerGone.of(str(exc), connection) from exc
         server.transport.write(b"".join(connection.data_to_send()))
         return None
 
@@ -93,8 +107,12 @@ class TransportWire:
         _abort(self._server.transport)
 
     async def _write_when_writable(self, frames: Sequence[Frame]) -> None:
-        await self._server.writable.wait()
-        self.write(frames, {})  # writable now: nothing more to wait for
+        # The transport may pause again between the wake-up and this task's turn:
+        # wait until it is writable at the moment of writing, or the frames would
+        # be handed to a write nobody awaits.
+        while not self._server.writable.is_set():
+            await self._server.writable.wait()
+        self.write(frames, {})  # writable, with no await since: written now, or PeerGone
 
 
 class AsgiWire:
@@ -151,13 +169,32 @@ def wire_bytes(frame: Frame, cache: WireCache) -> bytes:
     return data
 
 
+def hang_up(websocket: WebSocket, grace: float) -> None:
+    """End the TCP connection of a socket the server has sent its close frame to, without
+    waiting for the peer's: nothing more is read (a refused client's half-sent frames
+    would be), the close frame goes out, then the connection is closed; a peer that does
+    not take even that is reset after `grace` seconds. Where the server offers no
+    transport, its own close stands."""
+    server = websocket.scope.get(SERVER_KEY)
+    transport: Any = getattr(server, "transport", None)
+    if not callable(getattr(transport, "close", None)):
+        return
+    transport.close()  # stops reading now; closes once what is written has gone
+
+    def reset_if_still_open() -> None:
+        if not getattr(server, "disconnected", False):  # uvicorn's: the connection was lost
+            _abort(transport)
+
+    asyncio.get_running_loop().call_later(grace, reset_if_still_open)
+
+
 def _abort(transport: Any) -> None:
     """Reset the TCP connection of a peer that never reads: otherwise its socket and its
     send buffer stay until it goes away, and a shutdown waits for it."""
     if not callable(getattr(transport, "abort", None)):  # uvloop's transports too
         return
     # Linger 0: the kernel resets at once and frees the send buffer.
-    with contextlib.suppress(OSError, AttributeError):
+    with contextlib.suppress(OSError, AttributeError, ValueError):  # ValueError: closed
         raw = transport.get_extra_info("socket")
         raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     transport.abort()

@@ -6,7 +6,7 @@ from typing import Any
 from azu_ws import Channel, build_app
 from fastapi import FastAPI
 
-from .api import ROUTERS
+from .api import API_PREFIX, ROUTERS
 from .channels import CHANNELS
 from .config import Settings, load_settings
 
@@ -18,7 +18,8 @@ def create_app(
 ) -> FastAPI:
     """Build the app; what its channels need is made in the lifespan, never at import."""
     settings = settings or load_settings()
-    app = build_app(settings, channels, title=TITLE, package=__package__ or __name__)
+    package = __package__ or __name__
+    app = build_app(settings, channels, title=TITLE, package=package, api_prefix=API_PREFIX)
     for router in ROUTERS:
         app.include_router(router)
     return app

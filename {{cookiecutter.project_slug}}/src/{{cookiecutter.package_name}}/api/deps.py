@@ -1,6 +1,5 @@
 """Dependencies of the HTTP routes: the shared services, and callers checked by scope."""
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
@@ -11,11 +10,12 @@ from azu_ws import (
     Services,
     User,
     VerifierFailed,
+    utf8_json,
     verify_token,
 )
 from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
 
 logger = logging.getLogger(__name__)
 
@@ -27,13 +27,20 @@ MAX_PAYLOAD_BYTES = 64 * 1024
 
 
 class Body(BaseModel):
-    """Base of the request bodies: unknown fields are an error, as on the sockets."""
+    """Base of the request bodies: unknown fields are an error, as on the sockets, and so
+    is a string UTF-8 cannot encode (a lone surrogate): no socket could be sent it."""
 
     model_config = ConfigDict(extra="forbid")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _utf8(cls, data: Any) -> Any:
+        utf8_json(data)
+        return data
+
 
 def _small(value: dict[str, Any]) -> dict[str, Any]:
-    if len(json.dumps(value, separators=(",", ":"))) > MAX_PAYLOAD_BYTES:
+    if len(utf8_json(value)) > MAX_PAYLOAD_BYTES:
         raise ValueError(f"must serialise to at most {MAX_PAYLOAD_BYTES} bytes")
     return value
 
