@@ -247,8 +247,9 @@ class Connection:
             self._end()
 
     def _gone(self, exc: BaseException) -> None:
-        """A write failed. The peer went away: there is no one to send a close to (1006).
-        Anything else is a fault of the server's: said, and the socket is reset (1011)."""
+        """A write failed. The peer went away: there is no one to send a close to (1006, or
+        the peer's own code). Anything else is a fault of the server's: logged at ERROR with
+        its traceback, counted (`azu_ws_write_faults_total`), and the socket closed with 1011."""
         if isinstance(exc, PeerGone | OSError | WebSocketDisconnect):
             logger.debug("%r: send failed, the peer is gone: %s", self, exc)
             # The peer's own code where it closed first, as the receive loop would have
@@ -257,7 +258,14 @@ class Connection:
             if isinstance(exc, PeerGone) and exc.code is not None:
                 code, reason = exc.code, exc.reason
         else:
-            logger.warning("%r: a write failed; resetting the socket", self, exc_info=exc)
+            # Not the peer: a bug of ours, or a server that changed under the runtime.
+            logger.error("%r: a write failed; closing the socket with 1011", self, exc_info=exc)
+            metrics.WRITE_FAULTS.labels(self.channel).inc()
+            if not self.closing:
+                # Through the server's own close, which the failed write did not use;
+                # the close path resets the connection if that fails too.
+                self.close(WS_1011_INTERNAL_ERROR, "Internal error", abandon_queue=True)
+                return
             code, reason = WS_1011_INTERNAL_ERROR, "Internal error"
             self._wire.abort()
         if self.close_code is None:  # a close already under way keeps its code

@@ -63,6 +63,12 @@ SLOW_CONSUMERS = Counter(
     "Sockets dropped for not reading their queue (4008), by channel.",
     ["channel"],
 )
+WRITE_FAULTS = Counter(
+    "azu_ws_write_faults_total",
+    "Writes to a socket that failed for a reason other than the peer leaving (a bug, or a "
+    "server that changed under the runtime): each closed that socket with 1011.",
+    ["channel"],
+)
 RATE_LIMITED = Counter(
     "azu_ws_rate_limited_total", "Frames refused by the rate limit, by channel.", ["channel"]
 )

@@ -1,6 +1,7 @@
 """Refusing a handshake: before the upgrade with an HTTP status, or after it with a close code
 and a hang-up; one rate-limited log line each, naming the limit and the client's address."""
 
+import functools
 import ipaddress
 import logging
 
@@ -92,6 +93,9 @@ def client_address(websocket: WebSocket) -> str:
     return address_key(websocket.client.host if websocket.client else "")
 
 
+# Each handshake asks up to three times (the edge, then admission): parsing an address
+# costs microseconds. Bounded, so that many distinct clients cost a fixed amount.
+@functools.lru_cache(maxsize=4096)
 def address_key(host: str) -> str:
     """Whose handshakes and sockets are counted together: a client's IPv4 address, or its
     IPv6 /64, which one subscriber usually holds whole. An IPv4 client seen as
