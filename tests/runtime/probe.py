@@ -38,8 +38,8 @@ class ProbeChannel(Channel[ProbeInbound, ProbeOutbound]):
     topic = "probe"
 
     async def on_connect(self) -> None:
-        followed = await self.join(self.topic, since=self.since)
-        connected = Connected(message=self.topic, user=self.user.id, **followed.greeting)
+        joined_at = await self.join(self.topic, since=self.since)
+        connected = Connected(message=self.topic, user=self.user.id, **joined_at.greeting)
         await self.push(connected)
 
     async def on_message(self, message: ProbeInbound) -> None:

@@ -200,8 +200,8 @@ async def catch_up_while_messages_keep_coming() -> list[str]:
     alice = await hub.connect(cast(WebSocket, socket), User(id="alice"), "/ws/test")
     now = (await hub.broker.history("room", None)).position
     assert now is not None
-    followed = await hub.join(alice, "room", Position(now.epoch, 1))
-    assert (followed.recovered, followed.offset) == (True, 3)
+    joined_at = await hub.join(alice, "room", Position(now.epoch, 1))
+    assert (joined_at.recovered, joined_at.offset) == (True, 3)
     # Through Redis, a frame the replay read can still be on its way, relayed
     # late, while the hook runs or after: either way, dropped.
     stale = NewMessage(content="m3", user="bob").model_dump_json()
@@ -247,13 +247,13 @@ async def fresh_join_while_an_older_frame_is_relayed() -> list[str]:
         await hub.publish("room", NewMessage(content=f"m{number}", user="bob"))
     socket = FakeSocket()
     alice = await hub.connect(cast(WebSocket, socket), User(id="alice"), "/ws/test")
-    followed = await hub.join(alice, "room")  # a new client: no since
-    alice.send_frame(Connected(message="hi", user="alice", **followed.greeting).model_dump_json())
+    joined_at = await hub.join(alice, "room")  # a new client: no since
+    alice.send_frame(Connected(message="hi", user="alice", **joined_at.greeting).model_dump_json())
     await hub.catch_up(alice)
     # Through Redis, m3 (published before the greeting's offset) can be relayed after it.
-    assert followed.position is not None
+    assert joined_at.position is not None
     late = NewMessage(content="m3", user="bob").model_dump_json()
-    hub._deliver(Envelope("room", late, None, followed.position))
+    hub._deliver(Envelope("room", late, None, joined_at.position))
     await hub.publish("room", NewMessage(content="m4", user="bob"))
     for _ in range(10):
         await asyncio.sleep(0)

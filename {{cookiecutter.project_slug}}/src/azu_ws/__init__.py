@@ -4,7 +4,7 @@ else; the package imports nothing from the app, so it could be published as it s
 from . import close_codes
 from .app import build_app
 from .auth import MAX_USER_ID_LENGTH, AuthenticationError, User, VerifierFailed, verify_token
-from .backends import open_store
+from .backends import SQLITE_PREFIX, open_store
 from .channel import Channel
 from .cli import main as run_cli
 from .frames import Frame, Position
@@ -38,6 +38,7 @@ __version__ = "0.4.0"
 
 __all__ = [
     "MAX_USER_ID_LENGTH",
+    "SQLITE_PREFIX",
     "SYSTEM_NOTIFICATIONS",
     "AuthenticationError",
     "Channel",

@@ -6,11 +6,12 @@ from pathlib import Path
 from .broker import Broker, MemoryBroker
 from .formats import CURRENT
 from .history import HistoryLimits
-from .notifications import SQLITE_PREFIX, NotificationStore, SqliteNotificationStore
+from .notifications import NotificationStore, SqliteNotificationStore
 from .presence import MemoryPresence, Presence
 from .ratelimit import KeyedLimit, MessageLimit
 
 REDIS_SCHEMES = ("redis://", "rediss://")
+SQLITE_PREFIX = "sqlite:///"
 
 
 def broker_from_url(

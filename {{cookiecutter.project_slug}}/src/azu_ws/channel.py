@@ -115,8 +115,8 @@ class Channel(Generic[InboundT, OutboundT]):
     The topic's messages, the replayed ones first, follow whatever the hook
     pushes after `join`, once it returns::
 
-        followed = await self.join("lobby", since=self.since)
-        await self.push(Joined(..., **followed.greeting))
+        joined_at = await self.join("lobby", since=self.since)
+        await self.push(Joined(..., **joined_at.greeting))
 
     Binary frames are live only too. A replay skips what the client sent with
     `broadcast_from` when it names its session (`?session=`, as azu-ws.js does).

@@ -22,8 +22,6 @@ KNOWN_CLOSE_CODES = frozenset(
     {1000, 1001, 1005, 1006, 1012}
     | {value for name, value in vars(close_codes).items() if name.startswith("WS_")}
 )
-# Why a handshake was refused (`handshake_refusals_total{reason}`).
-REFUSALS = ("origin", "token", "revoked", "params", "forbidden", "server_full", "user_full")
 
 CONNECTIONS_OPEN = Gauge(
     "azu_ws_connections_open",

@@ -249,7 +249,6 @@ class NotificationStore(Protocol):
     async def close(self) -> None: ...
 
 
-SQLITE_PREFIX = "sqlite:///"
 # Pending notifications read from the store at a time.
 PAGE = 100
 

@@ -11,8 +11,9 @@ from string import Template
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 # Names that would shadow what a channels module or the package already uses,
-# or whose topic (the channel's name) is one of the hub's: `all` reaches every
-# socket, and `control` is the Redis channel of the hub's orders.
+# or whose topic (the channel's name) is taken: `all` reaches every socket, and
+# `control`'s Redis channel, `azu:control`, is the one the Redis broker keeps
+# subscribed and ignores (its IDLE_CHANNEL; the hub's orders use `hub:control`).
 RESERVED = {"channel", "channels", "core", "messages", "api", "static", "test", "all", "control"}
 
 CHANNEL = Template('''"""`/ws/$name`: say here what this channel is for.
@@ -59,9 +60,9 @@ class ${Name}Channel(Channel[${Name}Inbound, ${Name}Outbound]):
     async def on_connect(self) -> None:
         # Back from a drop with ?since=epoch:offset of the last `posted`, the
         # client hears `recovered` in the greeting, then the missed ones.
-        followed = await self.join(TOPIC, since=self.since)
+        joined_at = await self.join(TOPIC, since=self.since)
         hello = "Connected to /ws/$name"
-        await self.push(Connected(message=hello, user=self.user.id, **followed.greeting))
+        await self.push(Connected(message=hello, user=self.user.id, **joined_at.greeting))
 
     async def on_message(self, message: ${Name}Inbound) -> None:
         match message:

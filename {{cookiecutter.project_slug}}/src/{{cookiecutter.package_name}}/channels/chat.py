@@ -21,8 +21,8 @@ class ChatChannel(Channel[ChatInbound, ChatOutbound]):
     path = "/ws/chat"
 
     async def on_connect(self) -> None:
-        followed = await self.join(ROOM, since=self.since)
-        connected = Connected(message="Connected to chat", user=self.user.id, **followed.greeting)
+        joined_at = await self.join(ROOM, since=self.since)
+        connected = Connected(message="Connected to chat", user=self.user.id, **joined_at.greeting)
         await self.push(connected)
 
     async def on_message(self, message: ChatInbound) -> None:

@@ -134,8 +134,8 @@ class LiveUpdatesChannel(Channel[LiveUpdatesInbound, LiveUpdatesOutbound]):
         yield
 
     async def on_connect(self) -> None:
-        followed = await self.join(update_topic("user", self.user.id), since=self.since)
-        subscribed = Subscribed(resource="user", id=self.user.id, **followed.greeting)
+        joined_at = await self.join(update_topic("user", self.user.id), since=self.since)
+        subscribed = Subscribed(resource="user", id=self.user.id, **joined_at.greeting)
         await self.push(subscribed)
 
     async def on_message(self, message: LiveUpdatesInbound) -> None:
@@ -149,8 +149,8 @@ class LiveUpdatesChannel(Channel[LiveUpdatesInbound, LiveUpdatesOutbound]):
                     await self.reply(message, refusal)
                     return
                 topic = update_topic(resource, resource_id)
-                followed = await self.join(topic, since=Position.parse(since) if since else None)
-                subscribed = Subscribed(resource=resource, id=resource_id, **followed.greeting)
+                joined_at = await self.join(topic, since=Position.parse(since) if since else None)
+                subscribed = Subscribed(resource=resource, id=resource_id, **joined_at.greeting)
                 await self.reply(message, subscribed)
             case Unsubscribe(resource=resource, id=resource_id):
                 resource_id = canonical_id(resource_id)

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Literal
 
 from azu_ws import (
+    SQLITE_PREFIX,
     SYSTEM_NOTIFICATIONS,
     Channel,
     ClientMessage,
@@ -26,8 +27,6 @@ from azu_ws import (
 )
 from pydantic import Field, StrictInt, field_validator
 from starlette.applications import Starlette
-
-SQLITE_PREFIX = "sqlite:///"
 
 
 class NotificationSettings(RuntimeSettings):

@@ -81,12 +81,12 @@ class RoomChannel(Channel[RoomInbound, RoomOutbound]):
 
     async def on_connect(self) -> None:
         topic = room_topic(self.room)
-        followed = await self.join(topic, since=self.since)
+        joined_at = await self.join(topic, since=self.since)
         # The farewell is published when the user's last socket here leaves:
         # closed, dropped, or on a worker that died.
         farewell = UserLeft(room=self.room, user=self.user.id)
         arrived = await self.track(topic, farewell=farewell)
-        joined = Joined(room=self.room, members=await self.present(topic), **followed.greeting)
+        joined = Joined(room=self.room, members=await self.present(topic), **joined_at.greeting)
         await self.push(joined)
         if arrived:  # a second socket of a present user is no news
             await self.broadcast_from(topic, UserJoined(room=self.room, user=self.user.id))
