@@ -12,8 +12,9 @@ from typing import Annotated, Literal
 from azu_ws import (
     SYSTEM_NOTIFICATIONS,
     Channel,
+    ClientError,
     ClientMessage,
-    ErrorMessage,
+    ErrorCodes,
     NotificationMessage,
     Notifier,
     Ping,
@@ -67,6 +68,7 @@ NotificationsOutbound = Pong | Acked | NotificationMessage
 
 class NotificationsChannel(Channel[NotificationsInbound, NotificationsOutbound]):
     path = "/ws/notifications"
+    error_codes = ErrorCodes(unknown_notification="an `ack` for an id that is not pending for you")
 
     @classmethod
     @asynccontextmanager
@@ -105,5 +107,4 @@ class NotificationsChannel(Channel[NotificationsInbound, NotificationsOutbound])
                     await self.reply(message, Acked(id=notification_id))
                 else:
                     unknown = f"No pending notification {notification_id}"
-                    error = ErrorMessage(code="unknown_notification", message=unknown)
-                    await self.reply(message, error)
+                    raise ClientError("unknown_notification", unknown)
