@@ -112,7 +112,7 @@ def test_the_typescript_types_list_the_channels_own_codes_for_that_channel_only(
     types = client.get("/messages.d.ts").text
     kitchen = types.split("export type KitchenErrorCode =", 1)[1].split(";", 1)[0]
     hall = types.split("export type HallErrorCode =", 1)[1].split(";", 1)[0]
-    assert f'| "sold_out" // {SOLD_OUT}' in kitchen
+    assert f'  // {SOLD_OUT}\n  | "sold_out"' in kitchen
     assert '| "invalid_json"' in kitchen
     assert '"sold_out"' not in hall
     assert "export interface KitchenErrorMessage extends ErrorMessage {" in types
@@ -140,6 +140,7 @@ def test_an_undeclared_code_is_answered_as_a_bug_and_logged_with_its_traceback(
         ({"Sold Out": "the dish is off"}, "is not a name"),
         ({"sold_out": " "}, "in one line"),
         ({"sold_out": "the dish\nis off"}, "in one line"),
+        ({"sold_out": "\rthe dish is off"}, "in one line"),
         ({"invalid_json": "ours, not the runtime's"}, "is the runtime's"),
     ],
 )

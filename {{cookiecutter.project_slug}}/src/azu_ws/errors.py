@@ -47,9 +47,11 @@ class ClientError(Exception):
 
 
 class ErrorCodes(Mapping[str, str]):
-    """A channel's own error codes, each with what it means in one line::
+    """A channel's own error codes, each with what it means in one line, as keywords::
 
-    error_codes = ErrorCodes(no_such_game="the game asked for does not exist")
+        error_codes = ErrorCodes(no_such_game="the game asked for does not exist")
+
+    Read-only, unlike a dict: one channel class cannot change another's.
     """
 
     def __init__(self, **meanings: str) -> None:
@@ -76,7 +78,7 @@ def check_error_codes(owner: str, codes: Mapping[str, str]) -> None:
     for code, meaning in codes.items():
         if not isinstance(code, str) or not ERROR_CODE.match(code):
             raise TypeError(f"{owner}.error_codes: {code!r} is not a name like 'no_such_game'")
-        if not isinstance(meaning, str) or len(meaning.strip().splitlines()) != 1:
+        if not isinstance(meaning, str) or not meaning.strip() or meaning.splitlines() != [meaning]:
             raise TypeError(f"{owner}.error_codes[{code!r}]: say in one line what it means")
         if code in RUNTIME_ERROR_CODES:
             raise TypeError(f"{owner}.error_codes: {code!r} is the runtime's; name yours apart")

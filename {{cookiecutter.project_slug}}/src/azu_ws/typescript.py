@@ -47,7 +47,8 @@ def _error_message(channel: type[Channel[Any, Any]]) -> str:
     """The channel's `error`: `ErrorMessage` with the codes it may carry, each explained."""
     name = error_message_name(channel)
     code = f"{camel_case(channel_id(channel))}ErrorCode"
-    codes = [f"  | {json.dumps(key)} // {text}" for key, text in channel.all_error_codes.items()]
+    # Each code under what it means: a `//` comment ends with its line, which is one line.
+    codes = [f"  // {text}\n  | {json.dumps(key)}" for key, text in channel.all_error_codes.items()]
     return (
         f"/** The `code` of an `error` from {channel.path}. */\n"
         f"export type {code} =\n" + "\n".join(codes) + ";\n"
