@@ -11,6 +11,8 @@ from pathlib import Path
 from .conftest import ROOT, pass_the_gates, run_in
 from .test_runtime_line import TEMPLATE_RUNTIME
 
+UPGRADING = TEMPLATE_RUNTIME.parents[1] / "docs" / "UPGRADING.md"
+
 # The template as of the first app on the runtime's present public surface:
 # its app and tests must run on every runtime that does not say otherwise.
 BASELINE = "261e062e5e67a18f740f4d567265c695901fa19b"
@@ -30,6 +32,33 @@ def template_at(commit: str, into: Path) -> Path:
     return into
 
 
+def declared_error_codes() -> dict[str, str]:
+    """0.5.0 (docs/UPGRADING.md): each channel's `error_codes`, by the `path` line it goes
+    under, read from the page so that what it says is what is done here."""
+    block = UPGRADING.read_text().split("## 0.5.0", 1)[1].split("```python\n", 1)[1]
+    declarations = {}
+    for declaration in block.split("```", 1)[0].strip().split("\n\n"):
+        _, path, *codes = declaration.splitlines()
+        declarations[path + "\n"] = "\n".join(codes) + "\n"
+    return declarations
+
+
+def declare_error_codes(channels: Path) -> None:
+    declarations = declared_error_codes()
+    for module in channels.glob("*.py"):
+        text = module.read_text()
+        for path, codes in declarations.items():
+            if path in text and "error_codes" not in text:
+                text = text.replace(path, path + codes, 1)
+                # Among the names imported from azu_ws, in order: before ErrorMessage.
+                if (listed := "    ErrorMessage,\n") in text:
+                    text = text.replace(listed, "    ErrorCodes,\n" + listed, 1)
+                else:
+                    text = text.replace(" ErrorMessage,", " ErrorCodes, ErrorMessage,", 1)
+        module.write_text(text)
+    assert len(declarations) == 3
+
+
 def test_an_app_baked_earlier_passes_its_gates_on_todays_runtime(tmp_path: Path) -> None:
     old_template = template_at(BASELINE, tmp_path / "template")
     output = tmp_path / "bake"
@@ -45,4 +74,5 @@ def test_an_app_baked_earlier_passes_its_gates_on_todays_runtime(tmp_path: Path)
     newer = TEMPLATE_RUNTIME.parent / "{{cookiecutter.package_name}}" / "channels"
     package = next(path for path in (project / "src").iterdir() if path.name != "azu_ws")
     shutil.copyfile(newer / "notifications.py", package / "channels" / "notifications.py")
+    declare_error_codes(package / "channels")
     pass_the_gates(project, tmp_path, "upgrade")

@@ -1,11 +1,13 @@
-"""The message tables of docs/protocol.md say what the models say: each type, each way, with
-its fields. Add a field or a message and forget the docs, and this fails, naming it.
+"""The tables of docs/protocol.md say what the code says: each message type, each way, with
+its fields, and each error code. Add a field, a message or a code and forget the docs, and
+this fails, naming it.
 """
 
 import re
 from collections.abc import Iterable
 from pathlib import Path
 
+from azu_ws import Channel
 from azu_ws.asyncapi import message_type
 from pydantic import BaseModel
 
@@ -44,3 +46,10 @@ def test_the_client_to_server_table_matches_what_the_channels_accept() -> None:
 def test_the_server_to_client_table_matches_what_the_channels_send() -> None:
     sent = {model for channel in CHANNELS for model in channel.sends}
     assert table("Server to client:") == described(sent)
+
+
+def test_the_error_code_table_lists_the_runtimes_codes_and_each_channels_own() -> None:
+    section = PROTOCOL.split("| `code` | when |", 1)[1].split("\n\n", 1)[0]
+    listed = re.findall(r"^\| `([a-z_]+)` \|", section, re.MULTILINE)
+    own = [code for channel in CHANNELS for code in channel.error_codes]
+    assert sorted(listed) == sorted({*Channel.all_error_codes, *own})

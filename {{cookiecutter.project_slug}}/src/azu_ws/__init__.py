@@ -7,6 +7,7 @@ from .auth import MAX_USER_ID_LENGTH, AuthenticationError, User, VerifierFailed,
 from .backends import SQLITE_PREFIX, open_store
 from .channel import Channel
 from .cli import main as run_cli
+from .errors import ClientError, ErrorCodes
 from .frames import Frame, Position
 from .hub import Hub
 from .launch import UnsafeLaunch, check_launch
@@ -34,7 +35,7 @@ from .services import Services
 from .settings import RuntimeSettings, SettingsError, load_settings
 from .utf8 import utf8_json
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"
 
 __all__ = [
     "MAX_USER_ID_LENGTH",
@@ -42,8 +43,10 @@ __all__ = [
     "SYSTEM_NOTIFICATIONS",
     "AuthenticationError",
     "Channel",
+    "ClientError",
     "ClientMessage",
     "Connected",
+    "ErrorCodes",
     "ErrorMessage",
     "Frame",
     "Greeting",

@@ -12,7 +12,8 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from .channel import Channel
 from .close_codes import CLOSE_CODES
 from .frames import SINCE_PATTERN
-from .messages import ClientMessage, ServerMessage
+from .messages import ClientMessage, ErrorMessage, ServerMessage
+from .scaffold import camel_case
 
 SCHEMAS = "#/components/schemas/{model}"
 # AsyncAPI's operations are this application's: it receives what clients send.
@@ -180,10 +181,14 @@ def _add_channel(
     directions: dict[Action, list[str]] = {"receive": [], "send": []}
     for action, mode, models in _directions(channel):
         for model in models:
-            messages[model.__name__] = {"$ref": f"#/components/messages/{model.__name__}"}
-            document["components"]["messages"][model.__name__] = _message(
-                model, references[model, mode]
-            )
+            component = _message(model, references[model, mode])
+            key = model.__name__
+            if model is ErrorMessage:
+                # Each channel has codes of its own: its `error` is its own message.
+                key = error_message_name(channel)
+                component["payload"] = _error_payload(channel, component["payload"])
+            messages[model.__name__] = {"$ref": f"#/components/messages/{key}"}
+            document["components"]["messages"][key] = component
             directions[action].append(model.__name__)
     if _takes_binary(channel):
         messages["binary"] = {"$ref": "#/components/messages/binary"}
@@ -222,6 +227,17 @@ def _message(model: type[BaseModel], reference: str) -> dict[str, Any]:
     if model.__doc__ and model.__doc__ not in (ClientMessage.__doc__, ServerMessage.__doc__):
         message["summary"] = " ".join(model.__doc__.split())
     return message
+
+
+def error_message_name(channel: type[Channel[Any, Any]]) -> str:
+    """`LiveUpdatesErrorMessage`: the `error` of one channel, with the codes it may carry."""
+    return f"{camel_case(channel_id(channel))}ErrorMessage"
+
+
+def _error_payload(channel: type[Channel[Any, Any]], payload: dict[str, Any]) -> dict[str, Any]:
+    """The `error` schema, its `code` narrowed to those this channel sends, each explained."""
+    codes = [{"const": code, "description": text} for code, text in channel.all_error_codes.items()]
+    return {"allOf": [payload, {"properties": {"code": {"oneOf": codes}}}]}
 
 
 def message_type(model: type[BaseModel]) -> str:

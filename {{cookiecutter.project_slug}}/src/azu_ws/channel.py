@@ -1,5 +1,6 @@
 """The `Channel` base class: one subclass per websocket path, hooks with no-op defaults."""
 
+from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager, nullcontext
 from types import UnionType
 from typing import (
@@ -22,9 +23,17 @@ from . import metrics
 from .auth import User
 from .catchup import Backlog, JoinedAt
 from .connection import Connection
+from .errors import ErrorCodes, UndeclaredErrorCode, check_error_codes
 from .frames import Position
 from .hub import ALL_TOPIC, user_topic
-from .messages import RUNNER_MESSAGES, Auth, ClientMessage, ErrorMessage, ServerMessage
+from .messages import (
+    RUNNER_MESSAGES,
+    RUNTIME_ERROR_CODES,
+    Auth,
+    ClientMessage,
+    ErrorMessage,
+    ServerMessage,
+)
 
 if TYPE_CHECKING:
     from .services import Services
@@ -143,8 +152,19 @@ class Channel(Generic[InboundT, OutboundT]):
 
     Errors and close codes
     ----------------------
-    An exception in `on_message` or `on_binary` is logged and the client gets
-    `{"type": "error", "code": "internal_error", ...}`; the connection stays
+    To refuse one message and keep the socket, raise `ClientError(code, message)`
+    in `on_message` or `on_binary`: the client gets `{"type": "error", "code": ...}`
+    with the request's `ref`. Besides the runtime's codes (`invalid_message`...),
+    a channel sends those it declares, each with what it means; `/asyncapi.json`
+    and `/messages.d.ts` list them for this channel, and an undeclared one is a
+    bug, answered as such::
+
+        error_codes = ErrorCodes(no_such_game="the game asked for does not exist")
+
+        raise ClientError("no_such_game", f"No game {name!r}")
+
+    Any other exception in `on_message` or `on_binary` is logged and the client
+    gets `{"type": "error", "code": "internal_error", ...}`; the connection stays
     open. An exception in `on_connect` closes the socket with 1011. `docs/protocol.md`
     lists every close code.
     """
@@ -155,9 +175,15 @@ class Channel(Generic[InboundT, OutboundT]):
     # The message models of each direction, `auth` and the runner's own included.
     accepts: ClassVar[tuple[type[ClientMessage], ...]]
     sends: ClassVar[tuple[type[ServerMessage], ...]]
+    # The error codes of this channel's own: code -> what it means, in one line.
+    error_codes: ClassVar[Mapping[str, str]] = ErrorCodes()
+    # Every code it may send: the runtime's, then its own.
+    all_error_codes: ClassVar[Mapping[str, str]] = RUNTIME_ERROR_CODES
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        check_error_codes(cls.__name__, cls.error_codes)
+        cls.all_error_codes = {**RUNTIME_ERROR_CODES, **cls.error_codes}
         # Build the validator once, at import, from the `Channel[...]` parameters.
         for base in getattr(cls, "__orig_bases__", ()):
             if get_origin(base) is Channel:
@@ -218,6 +244,11 @@ class Channel(Generic[InboundT, OutboundT]):
 
     async def push(self, message: OutboundT | ErrorMessage) -> None:
         """Send `message` to this client."""
+        if isinstance(message, ErrorMessage) and message.code not in self.all_error_codes:
+            raise UndeclaredErrorCode(
+                f"{type(self).__name__} sent the error code {message.code!r}: "
+                "declare it in its `error_codes`, with what it means"
+            )
         self._count(message)
         self.connection.send_frame(message.model_dump_json())
 

@@ -1,12 +1,21 @@
-"""Turning a rejected client frame into the `error` message the client is sent."""
+"""The `error` messages a client is answered with: `ClientError`, the codes a channel
+declares, and what a rejected frame becomes."""
 
 import json
+import re
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from .messages import MAX_REF_LENGTH, MAX_SAFE_INTEGER, ErrorCode, ErrorMessage, FieldError
+from .messages import (
+    MAX_REF_LENGTH,
+    MAX_SAFE_INTEGER,
+    RUNTIME_ERROR_CODES,
+    ErrorMessage,
+    FieldError,
+)
 
 # An `invalid_message` error names this many fields at most, and counts the rest.
 MAX_LISTED_FIELDS = 5
@@ -17,19 +26,62 @@ MAX_READ_ERRORS = 256
 MAX_QUOTED = 64
 # A frame longer than this is not parsed a second time to find its `ref`.
 MAX_REPARSED = 64 * 1024
+# What a channel's own error code looks like: the runtime's are of this form too.
+ERROR_CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
 class ClientError(Exception):
     """Raised anywhere in a message hook to answer the client with a typed `error`.
 
     The runner replies with `code` and `message` (and the request's `ref`) and
-    keeps the connection open; nothing is logged as a server error.
+    keeps the connection open; nothing is logged as a server error. `code` is
+    one of the runtime's (`invalid_message`...) or one the channel declares in
+    `error_codes`; any other is a bug, answered as one (`internal_error`, and
+    logged with its traceback).
     """
 
-    def __init__(self, code: ErrorCode, message: str) -> None:
+    def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
-        self.code: ErrorCode = code
+        self.code = code
         self.message = message
+
+
+class ErrorCodes(Mapping[str, str]):
+    """A channel's own error codes, each with what it means in one line, as keywords::
+
+        error_codes = ErrorCodes(no_such_game="the game asked for does not exist")
+
+    Read-only, unlike a dict: one channel class cannot change another's.
+    """
+
+    def __init__(self, **meanings: str) -> None:
+        self._meanings = meanings
+
+    def __getitem__(self, code: str) -> str:
+        return self._meanings[code]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._meanings)
+
+    def __len__(self) -> int:
+        return len(self._meanings)
+
+
+class UndeclaredErrorCode(Exception):
+    """A channel sent an error code it does not declare in `error_codes`."""
+
+
+def check_error_codes(owner: str, codes: Mapping[str, str]) -> None:
+    """Refuse, when the channel class is defined, codes a client could not be told about:
+    a code that is not a lower-case name, a meaning that is not one line, or one of the
+    runtime's codes given another meaning."""
+    for code, meaning in codes.items():
+        if not isinstance(code, str) or not ERROR_CODE.match(code):
+            raise TypeError(f"{owner}.error_codes: {code!r} is not a name like 'no_such_game'")
+        if not isinstance(meaning, str) or not meaning.strip() or meaning.splitlines() != [meaning]:
+            raise TypeError(f"{owner}.error_codes[{code!r}]: say in one line what it means")
+        if code in RUNTIME_ERROR_CODES:
+            raise TypeError(f"{owner}.error_codes: {code!r} is the runtime's; name yours apart")
 
 
 def error_for_invalid_frame(exc: ValidationError, text: str) -> ErrorMessage:

@@ -118,21 +118,19 @@ class Pong(ServerMessage):
     timestamp: datetime = Field(default_factory=utc_now)
 
 
-ErrorCode = Literal[
-    "invalid_json",
-    "unknown_type",
-    "invalid_message",
-    "unsupported_frame",
-    "frame_too_large",
-    "rate_limited",
-    "forbidden",
-    "unknown_resource",
-    "not_subscribed",
-    "too_many_subscriptions",
-    "unknown_notification",
-    "invalid_token",
-    "internal_error",
-]
+# The codes the runtime itself answers with, on every channel, and what each means. A
+# channel adds its own (`Channel.error_codes`); `/asyncapi.json` and `/messages.d.ts`
+# list both, per channel.
+RUNTIME_ERROR_CODES: dict[str, str] = {
+    "invalid_json": "the frame is not JSON",
+    "unknown_type": "`type` is not one this channel accepts",
+    "invalid_message": "not an object, no `type`, or bad fields (`fields` lists them)",
+    "unsupported_frame": "a binary frame on a channel that takes none",
+    "rate_limited": "over the rate limit: the message was dropped",
+    "too_many_subscriptions": "joining more topics than a socket may",
+    "invalid_token": "an `auth` with a bad token, or one for another user",
+    "internal_error": "the server failed to handle the message (it logged why)",
+}
 
 
 class FieldError(BaseModel):
@@ -146,7 +144,8 @@ class ErrorMessage(ServerMessage):
     """The client sent something we could not handle; the connection stays open."""
 
     type: Literal["error"] = "error"
-    code: ErrorCode
+    # One of the runtime's codes or of the channel's own: `Channel.all_error_codes`.
+    code: str
     message: str
     fields: list[FieldError] | None = Field(default=None, exclude_if=is_none)
 

@@ -56,6 +56,8 @@ ${Name}Outbound = Connected | Pong | ${Name}Posted
 
 class ${Name}Channel(Channel[${Name}Inbound, ${Name}Outbound]):
     path = "/ws/$name"
+    # Error codes of its own, for `raise ClientError(code, message)` in a hook:
+    # error_codes = ErrorCodes(no_such_thing="what it means, in one line")
 
     async def on_connect(self) -> None:
         # Back from a drop with ?since=epoch:offset of the last `posted`, the

@@ -8,8 +8,9 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode
 
-from .asyncapi import channel_id, check_unique_ids
+from .asyncapi import channel_id, check_unique_ids, error_message_name
 from .channel import Channel
+from .messages import ErrorMessage
 from .scaffold import camel_case
 
 HEADER = (
@@ -27,6 +28,10 @@ def typescript_types(channels: Sequence[type[Channel[Any, Any]]], *, title: str)
         name = camel_case(channel_id(channel))
         inbound = [_interface(model, "validation", interfaces) for model in channel.accepts]
         outbound = [_interface(model, "serialization", interfaces) for model in channel.sends]
+        if ErrorMessage in channel.sends:
+            lines.append(_error_message(channel))
+            error = outbound.index(ErrorMessage.__name__)
+            outbound[error] = error_message_name(channel)
         lines.append(f"/** What a client may send on {channel.path}. */")
         lines.append(f"export type {name}Inbound = {' | '.join(inbound)};")
         lines.append(f"/** What {channel.path} sends a client. */")
@@ -36,6 +41,19 @@ def typescript_types(channels: Sequence[type[Channel[Any, Any]]], *, title: str)
     lines.append('/** Every channel by its path: `Channels["/ws/chat"]["inbound"]`. */')
     lines.append("export interface Channels " + "{\n" + "\n".join(channel_map) + "\n}\n")
     return "\n".join(interfaces.values()) + "\n" + "\n".join(lines)
+
+
+def _error_message(channel: type[Channel[Any, Any]]) -> str:
+    """The channel's `error`: `ErrorMessage` with the codes it may carry, each explained."""
+    name = error_message_name(channel)
+    code = f"{camel_case(channel_id(channel))}ErrorCode"
+    # Each code under what it means: a `//` comment ends with its line, which is one line.
+    codes = [f"  // {text}\n  | {json.dumps(key)}" for key, text in channel.all_error_codes.items()]
+    return (
+        f"/** The `code` of an `error` from {channel.path}. */\n"
+        f"export type {code} =\n" + "\n".join(codes) + ";\n"
+        f"export interface {name} extends ErrorMessage " + "{\n" + f"  code: {code};\n" + "}\n"
+    )
 
 
 def _interface(model: type[BaseModel], mode: JsonSchemaMode, interfaces: dict[str, str]) -> str:

@@ -17,8 +17,9 @@ from typing import Annotated, Any, Literal
 
 from azu_ws import (
     Channel,
+    ClientError,
     ClientMessage,
-    ErrorMessage,
+    ErrorCodes,
     Greeting,
     Hub,
     Ping,
@@ -126,6 +127,11 @@ class UpdatePublisher:
 
 class LiveUpdatesChannel(Channel[LiveUpdatesInbound, LiveUpdatesOutbound]):
     path = "/ws/live_updates"
+    error_codes = ErrorCodes(
+        unknown_resource="a subscription to a resource not in `RESOURCES`",
+        forbidden="a subscription the rules refuse",
+        not_subscribed="an `unsubscribe` from something not subscribed",
+    )
 
     @classmethod
     @asynccontextmanager
@@ -144,10 +150,7 @@ class LiveUpdatesChannel(Channel[LiveUpdatesInbound, LiveUpdatesOutbound]):
                 await self.reply(message, Pong())
             case Subscribe(resource=resource, id=resource_id, since=since):
                 resource_id = canonical_id(resource_id)  # as the updates will carry it
-                refusal = self._refusal(resource, resource_id)
-                if refusal:
-                    await self.reply(message, refusal)
-                    return
+                self._check_may_subscribe(resource, resource_id)
                 topic = update_topic(resource, resource_id)
                 joined_at = await self.join(topic, since=Position.parse(since) if since else None)
                 subscribed = Subscribed(resource=resource, id=resource_id, **joined_at.greeting)
@@ -157,20 +160,15 @@ class LiveUpdatesChannel(Channel[LiveUpdatesInbound, LiveUpdatesOutbound]):
                 topic = update_topic(resource, resource_id)
                 if not self.has_joined(topic):
                     not_subscribed = f"Not subscribed to {resource} {resource_id}"
-                    error = ErrorMessage(code="not_subscribed", message=not_subscribed)
-                    await self.reply(message, error)
-                    return
+                    raise ClientError("not_subscribed", not_subscribed)
                 await self.leave(topic)
                 await self.reply(message, Unsubscribed(resource=resource, id=resource_id))
 
-    def _refusal(self, resource: str, resource_id: ResourceId) -> ErrorMessage | None:
+    def _check_may_subscribe(self, resource: str, resource_id: ResourceId) -> None:
         rule = RESOURCES.get(resource)
         if rule is None:
             known = ", ".join(RESOURCES)
-            return ErrorMessage(
-                code="unknown_resource", message=f"Unknown resource {resource!r}; use {known}"
-            )
+            raise ClientError("unknown_resource", f"Unknown resource {resource!r}; use {known}")
         if not rule(self.user, resource_id):
-            return ErrorMessage(code="forbidden", message=f"Not allowed: {resource} {resource_id}")
+            raise ClientError("forbidden", f"Not allowed: {resource} {resource_id}")
         # Past WS_MAX_SUBSCRIPTIONS, `join` itself answers too_many_subscriptions.
-        return None

@@ -13,8 +13,9 @@ from azu_ws import (
     SQLITE_PREFIX,
     SYSTEM_NOTIFICATIONS,
     Channel,
+    ClientError,
     ClientMessage,
-    ErrorMessage,
+    ErrorCodes,
     NotificationMessage,
     Notifier,
     Ping,
@@ -66,6 +67,7 @@ NotificationsOutbound = Pong | Acked | NotificationMessage
 
 class NotificationsChannel(Channel[NotificationsInbound, NotificationsOutbound]):
     path = "/ws/notifications"
+    error_codes = ErrorCodes(unknown_notification="an `ack` for an id that is not pending for you")
 
     @classmethod
     @asynccontextmanager
@@ -104,5 +106,4 @@ class NotificationsChannel(Channel[NotificationsInbound, NotificationsOutbound])
                     await self.reply(message, Acked(id=notification_id))
                 else:
                     unknown = f"No pending notification {notification_id}"
-                    error = ErrorMessage(code="unknown_notification", message=unknown)
-                    await self.reply(message, error)
+                    raise ClientError("unknown_notification", unknown)

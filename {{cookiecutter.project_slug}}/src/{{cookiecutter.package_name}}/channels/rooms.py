@@ -10,7 +10,7 @@ room's history. A client back from a dropped connection adds
 from datetime import datetime
 from typing import Annotated, Literal
 
-from azu_ws import Channel, ErrorMessage, Greeting, Ping, Pong, ServerMessage, utc_now
+from azu_ws import Channel, ClientError, ErrorCodes, Greeting, Ping, Pong, ServerMessage, utc_now
 from pydantic import BaseModel, Field, StringConstraints
 
 from ..messages import NewMessage, PostMessage, SetTyping, UserTyping
@@ -65,6 +65,7 @@ def room_topic(room_id: str) -> str:
 
 class RoomChannel(Channel[RoomInbound, RoomOutbound]):
     path = "/ws/rooms/{room_id}"
+    error_codes = ErrorCodes(frame_too_large="a binary frame over 64 KiB (MAX_BINARY_FRAME)")
     params_model = RoomParams
 
     @property
@@ -105,6 +106,5 @@ class RoomChannel(Channel[RoomInbound, RoomOutbound]):
     async def on_binary(self, data: bytes) -> None:
         if len(data) > MAX_BINARY_FRAME:
             too_large = f"Binary frames in rooms are limited to {MAX_BINARY_FRAME} bytes"
-            await self.push(ErrorMessage(code="frame_too_large", message=too_large))
-            return
+            raise ClientError("frame_too_large", too_large)
         await self.broadcast_from(room_topic(self.room), data)
