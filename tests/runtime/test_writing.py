@@ -22,7 +22,7 @@ from azu_ws.hub import Hub
 from azu_ws.presence import MemoryPresence
 from azu_ws.wire import SERVER_KEY, AsgiWire, TransportWire, wire_for
 from azu_ws.writer import Writer
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnected
 from websockets.extensions.permessage_deflate import PerMessageDeflate
 from websockets.frames import Frame as WireFrame
 from websockets.frames import Opcode
@@ -389,6 +389,31 @@ def test_a_peer_gone_is_quiet_and_a_failing_write_is_an_error_closed_with_1011(
     assert [record.levelname for record in loud] == ["ERROR"]
     assert loud[0].exc_info is not None
     assert isinstance(loud[0].exc_info[1], Broken)
+
+
+def test_a_send_starlette_refuses_after_the_socket_closed_is_a_quiet_peer_gone(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class ClosedSocket:
+        """A socket as Starlette holds it once its close was sent: every send refuses."""
+
+        def __init__(self) -> None:
+            self.scope: dict[str, Any] = {}  # no server transport: one ASGI send a frame
+
+        async def send_text(self, text: str) -> None:
+            raise WebSocketDisconnected('Cannot call "send" once a close message has been sent.')
+
+    async def scenario(writer: Writer) -> None:
+        user = User(id="alice", claims={"sub": "alice"})
+        connection = Connection(ClosedSocket(), user, queue_size=8, writer=writer)  # type: ignore[arg-type]
+        connection.send_frame("a")
+        await turns()
+        assert connection.close_code == 1006
+        await connection.wait_closed()
+
+    with caplog.at_level("DEBUG", logger="azu_ws.connection"):
+        run(scenario)
+    assert [record for record in caplog.records if record.levelno >= logging.WARNING] == []
 
 
 def test_a_pong_websockets_owes_the_peer_goes_out_before_the_next_frames() -> None:

@@ -11,7 +11,7 @@ import uuid
 from typing import Any
 
 from starlette.types import Message
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDisconnected
 
 from . import metrics
 from .auth import User
@@ -34,6 +34,9 @@ SLOW_CONSUMER_REASON = "Slow consumer: outbound queue full"
 # Where the runner leaves the client's `?session=`: the same in each of its reconnects.
 SESSION_KEY = "azu.session"
 
+# What a write raises when the peer is gone or the socket closed: ours (`PeerGone`), the
+# network's (OSError), and Starlette's (a send to a socket it saw end, or after its close).
+PEER_GONE = (PeerGone, OSError, WebSocketDisconnect, WebSocketDisconnected)
 # Connection ids are unique across processes, so that a frame published
 # through a shared broker can name the one socket it must skip.
 _PROCESS = uuid.uuid4().hex[:8]
@@ -250,7 +253,7 @@ class Connection:
         """A write failed. The peer went away: there is no one to send a close to (1006, or
         the peer's own code). Anything else is a fault of the server's: logged at ERROR with
         its traceback, counted (`azu_ws_write_faults_total`), and the socket closed with 1011."""
-        if isinstance(exc, PeerGone | OSError | WebSocketDisconnect):
+        if isinstance(exc, PEER_GONE):
             logger.debug("%r: send failed, the peer is gone: %s", self, exc)
             # The peer's own code where it closed first, as the receive loop would have
             # read it next; else the abnormal closure a client reports too.
