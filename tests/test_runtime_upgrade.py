@@ -2,6 +2,7 @@
 with today's `src/azu_ws/` copied over its own and what docs/UPGRADING.md asks done, passes
 its gates."""
 
+import re
 import shutil
 import subprocess
 import tarfile
@@ -37,8 +38,9 @@ def declared_error_codes() -> dict[str, str]:
     under, read from the page so that what it says is what is done here."""
     block = UPGRADING.read_text().split("## 0.5.0", 1)[1].split("```python\n", 1)[1]
     declarations = {}
-    for declaration in block.split("```", 1)[0].strip().split("\n\n"):
-        _, path, *codes = declaration.splitlines()
+    # One class a paragraph, however many blank lines (ruff formats the page's code) apart.
+    for declaration in re.split(r"\n\s*\n", block.split("```", 1)[0].strip()):
+        _, path, *codes = declaration.strip("\n").splitlines()
         declarations[path + "\n"] = "\n".join(codes) + "\n"
     return declarations
 
