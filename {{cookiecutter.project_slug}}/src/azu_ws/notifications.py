@@ -4,6 +4,7 @@ acknowledged (docs/channels.md); and system notifications, live only."""
 import asyncio
 import json
 import logging
+import re
 import sqlite3
 import threading
 import time
@@ -54,18 +55,25 @@ def notifications_topic(user_id: str) -> str:
     return f"{USER_NOTIFICATIONS}{user_id}"
 
 
+# `\ud800` to `\udfff` in JSON text: half of a pair, or a lone surrogate.
+_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
 def stored_json(payload: dict[str, Any]) -> str:
     """`payload` as a store keeps it; ValueError, before anything is stored, if it holds a
     string no socket could be sent (a lone surrogate)."""
     return utf8_json(payload).decode()
 
 
-def sendable(payload: object) -> dict[str, Any]:
-    """A stored payload, read back: ValueError if no socket could be sent it (a record
-    written before it was checked, or damaged in the store)."""
+def sendable(payload: object, stored: str | bytes) -> dict[str, Any]:
+    """A stored payload, read back from the text `stored`: ValueError if no socket could be
+    sent it (a record written before it was checked, or damaged in the store)."""
     if not isinstance(payload, dict):
         raise ValueError(f"its payload is a {type(payload).__name__}, not a JSON object")
-    utf8_json(payload)
+    # Parsed from UTF-8, a string holds a lone surrogate only where the text escapes one:
+    # the payload is serialised again, to find it, only then (a reconnect reads them all).
+    if _ESCAPED_SURROGATE.search(stored if isinstance(stored, str) else stored.decode()):
+        utf8_json(payload)
     return payload
 
 
@@ -205,7 +213,7 @@ class SqliteNotificationStore:
         notifications, unreadable = [], []
         for notification_id, stored, created_at in rows:
             try:
-                payload = sendable(json.loads(stored))
+                payload = sendable(json.loads(stored), stored)
             except (ValueError, RecursionError) as exc:
                 log_unreadable(user_id, notification_id, exc)
                 unreadable.append((notification_id,))

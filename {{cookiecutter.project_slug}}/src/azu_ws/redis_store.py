@@ -111,7 +111,7 @@ class RedisNotificationStore:
                 item = json.loads(member)
                 check(version_of(item), "a stored notification")
                 notification_id, created_at = item["id"], item["created_at"]
-                payload = sendable(item["payload"])
+                payload = sendable(item["payload"], member)
             except UnknownFormat as exc:  # a newer worker's: it reads it
                 logger.warning("a notification of %r skipped: %s", user_id, exc)
                 continue
