@@ -3,6 +3,7 @@
 import asyncio
 import json
 import re
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,6 +88,57 @@ def test_when_redis_restarts_delivery_across_processes_resumes(
             assert "Traceback" not in server.log.read_text()
             with server.get("/metrics") as response:
                 assert re.search(rb"^azu_ws_broker_reconnects_total [1-9]", response.read(), re.M)
+
+
+def test_sockets_joining_and_leaving_while_redis_restarts_are_never_failed(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """Every join and leave races the broker's reconnection: none may end in 1011."""
+    unlimited = {"WS_CONNECT_RATE": "100000", "WS_CONNECT_BURST": "10000"}
+    unlimited |= {"WS_CONNECT_RATE_PER_ADDRESS": "100000", "WS_CONNECT_BURST_PER_ADDRESS": "10000"}
+    with two_uvicorns(
+        tmp_path, SECRET, BROKER_URL=redis_server.url, command=PROBE_APP, **unlimited
+    ) as (a, b):
+        stop = threading.Event()
+        failures: list[str] = []
+
+        def come_and_go(user: str) -> None:
+            while not stop.is_set():
+                try:
+                    with a.connect(PROBE, user) as ws:
+                        receive(ws, "connected")
+                except Exception as exc:  # every failure is the test's
+                    failures.append(f"{user}: {exc!r}")
+
+        users = [threading.Thread(target=come_and_go, args=(f"u{n}",)) for n in range(3)]
+        for thread in users:
+            thread.start()
+        try:
+            for _ in range(12):
+                redis_server.stop()
+                time.sleep(0.05)
+                redis_server.start()
+                time.sleep(0.3)
+        finally:
+            stop.set()
+            for thread in users:
+                thread.join()
+        assert failures == []
+        # The broker is whole again: delivery across processes resumes.
+        with a.connect(PROBE, "alice") as alice, b.connect(PROBE, "bob") as bob:
+            receive(alice, "connected")
+            receive(bob, "connected")
+            deadline = time.monotonic() + 3 * WAIT
+            while True:
+                say(alice, "after the storm")
+                try:
+                    frame = json.loads(bob.recv(timeout=0.5))
+                    break
+                except TimeoutError:
+                    assert time.monotonic() < deadline, "delivery across processes did not resume"
+            assert frame["content"] == "after the storm"
+        log = a.log.read_text()
+        assert "Traceback" not in log, log[log.find("Traceback") - 500 :][:4000]
 
 
 @pytest.mark.parametrize(

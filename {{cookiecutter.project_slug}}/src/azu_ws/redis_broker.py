@@ -240,18 +240,18 @@ class RedisBroker:
         all: the reader subscribes every topic again when it is back. False then.
         """
         self._topics.add(topic)
+        if not self._connected():
+            return False
         channel = PREFIX + topic.encode()
         confirmed: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._confirming[channel] = confirmed
         try:
             await self._pubsub.subscribe(channel)
-            if self._live:
-                await asyncio.wait_for(asyncio.shield(confirmed), CONFIRM_SECONDS)
-        # RuntimeError: redis-py reconnecting the subscriber for the reader at
-        # the same moment ("readuntil() called while another coroutine is
-        # already waiting"). The reader's resubscription covers the topic.
-        except (*UNREACHABLE, TimeoutError, RuntimeError):
+            await asyncio.wait_for(asyncio.shield(confirmed), CONFIRM_SECONDS)
+        except TimeoutError:
             pass
+        except Exception as exc:  # any failure: the reader starts over
+            self._start_over(exc)
         finally:
             if self._confirming.get(channel) is confirmed:
                 del self._confirming[channel]
@@ -259,8 +259,32 @@ class RedisBroker:
 
     async def unsubscribe(self, topic: str) -> None:
         self._topics.discard(topic)
-        with contextlib.suppress(*UNREACHABLE):
+        if not self._connected():
+            return  # the reader's resubscription leaves it out
+        try:
             await self._pubsub.unsubscribe(PREFIX + topic.encode())
+        except Exception as exc:  # any failure: the reader starts over
+            self._start_over(exc)
+
+    def _connected(self) -> bool:
+        """Whether the subscriber's connection is up, subscribed and the reader's.
+
+        Only then may `subscribe` and `unsubscribe` use it: a command on a
+        connection that is down makes redis-py reconnect it from the caller's
+        coroutine, and two coroutines reconnecting one socket interleave their
+        handshakes (the wrong replies, "readuntil() called while another
+        coroutine is already waiting"). The reader alone reconnects.
+        """
+        connection = self._pubsub.connection
+        return self._live and connection is not None and connection.is_connected
+
+    def _start_over(self, exc: Exception) -> None:
+        """A command on the subscriber failed: whatever it left on the connection, the
+        reader drops it and subscribes every topic again on a fresh one."""
+        if self._live:
+            logger.warning("Redis subscriber failed (%s); subscribing again", exc)
+        self._live = False
+        self._give_up_confirming()
 
     async def publish(self, envelope: Envelope, *, record: bool = False) -> None:
         # Not live (resubscribing): delivered here directly, and marked so that
@@ -380,6 +404,7 @@ class RedisBroker:
         while True:
             try:
                 if not self._live:
+                    await self._drop_connection()  # whatever state a failure left it in
                     await self._resubscribe()
                 message = await self._pubsub.get_message(timeout=1.0)
                 backoff = 0.1
@@ -417,6 +442,10 @@ class RedisBroker:
             topics = set(self._topics)
             channels = [PREFIX + topic.encode() for topic in topics]
             await self._pubsub.subscribe(IDLE_CHANNEL, *channels)
+            # redis-py subscribes again, on connecting, what it was subscribed
+            # to: topics left while Redis was away are dropped here.
+            if left := set(self._pubsub.channels) - {IDLE_CHANNEL, *channels}:
+                await self._pubsub.unsubscribe(*left)
             await self._pubsub.ping()
             while True:
                 message = await self._pubsub.get_message(timeout=1.0)
