@@ -20,8 +20,9 @@ from azu_ws.broker import MemoryBroker
 from azu_ws.close_codes import WS_1012_SERVICE_RESTART, WS_4008_SLOW_CONSUMER, WS_4400_BAD_REQUEST
 from azu_ws.frames import Envelope, Position
 from azu_ws.history import HistoryLimits, MemoryHistory
-from azu_ws.hub import Hub, keeps_history
+from azu_ws.hub import Hub
 from azu_ws.messages import Connected
+from azu_ws.notifications import Notifier, SqliteNotificationStore
 from azu_ws.presence import MemoryPresence
 from azu_ws.redis_broker import RedisBroker
 from azu_ws.testing import (
@@ -330,8 +331,19 @@ def test_expired_messages_are_freed_and_unpublished_topics_forgotten() -> None:
 
 
 def test_the_topics_a_socket_has_of_its_own_keep_no_history() -> None:
-    assert not any(map(keeps_history, ["all", "hub:control", "user:alice", "notifications:x"]))
-    assert all(map(keeps_history, ["alliance", "chat", "room:all", "updates:user:alice"]))
+    hub = Hub(MemoryBroker(), MemoryPresence(), send_queue_size=4)
+    assert not any(map(hub.keeps_history, ["all", "hub:control", "user:alice"]))
+    assert all(map(hub.keeps_history, ["alliance", "chat", "room:all", "updates:user:alice"]))
+
+
+def test_the_owner_of_topics_declares_that_they_keep_no_history(tmp_path: Path) -> None:
+    hub = Hub(MemoryBroker(), MemoryPresence(), send_queue_size=4)
+    assert hub.keeps_history("notifications:user:alice")
+    Notifier(SqliteNotificationStore(tmp_path / "n.db", max_pending=8, ttl_seconds=60), hub)
+    assert not hub.keeps_history("notifications:user:alice")  # a store of its own
+    hub.keep_no_history("cursor:")  # an app's own: only whoever is here now needs them
+    assert not hub.keeps_history("cursor:doc-1")
+    assert hub.keeps_history("notifications-archive")
 
 
 def test_more_held_back_than_the_queue_holds_is_a_slow_consumer() -> None:

@@ -113,7 +113,8 @@ class Channel(Generic[InboundT, OutboundT]):
 
     History and resuming
     --------------------
-    Every topic but a socket's own (`user:`, `all`) and notifications keeps
+    Every topic but a socket's own (`user:`, `all`) and those declared with
+    `services.hub.keep_no_history(prefix)` (the notifier's, cursors...) keeps
     its last HISTORY_SIZE `Published` messages (chat messages, updates), each
     stamped with `offset` and `epoch`; typing and presence are live only.
     A client back from a dropped connection says where it left off, in

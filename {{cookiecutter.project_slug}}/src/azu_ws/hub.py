@@ -29,14 +29,9 @@ logger = logging.getLogger(__name__)
 ALL_TOPIC = "all"
 # Where orders for every process travel (`disconnect_user`).
 ORDERS_TOPIC = "hub:control"
-# Topics without history: a socket's own (for whoever is connected now), and
-# notifications (kept in their own store until acknowledged).
-UNRECORDED_PREFIXES = ("user:", "notifications:")
-
-
-def keeps_history(topic: str) -> bool:
-    """True for the topics whose messages are numbered, kept and replayed."""
-    return topic not in (ALL_TOPIC, ORDERS_TOPIC) and not topic.startswith(UNRECORDED_PREFIXES)
+# The hub's own topics, for whoever is connected now: never kept.
+UNRECORDED_TOPICS = (ALL_TOPIC, ORDERS_TOPIC)
+USER_PREFIX = "user:"
 
 
 class DisconnectOrder(BaseModel):
@@ -51,7 +46,7 @@ class DisconnectOrder(BaseModel):
 
 def user_topic(user_id: str) -> str:
     """The topic every socket of `user_id` is on."""
-    return f"user:{user_id}"
+    return USER_PREFIX + user_id
 
 
 class Hub:
@@ -85,6 +80,22 @@ class Hub:
         self._gap_repair = GapRepair(broker.history, self._fan_out, self._lost)
         # user id -> when their sockets were revoked; older tokens are refused.
         self._revoked_before: dict[str, float] = {}
+        self._unrecorded_prefixes: tuple[str, ...] = (USER_PREFIX,)
+
+    def keep_no_history(self, prefix: str) -> None:
+        """Topics beginning with `prefix` are never numbered, kept or replayed.
+
+        Declared by whoever owns those topics, before they are used: a facility
+        with a store of its own (the notifier keeps notifications until they are
+        acknowledged), or state only whoever is connected now needs (cursors,
+        typing). Every other topic keeps the `Published` messages sent to it.
+        """
+        if prefix not in self._unrecorded_prefixes:
+            self._unrecorded_prefixes += (prefix,)
+
+    def keeps_history(self, topic: str) -> bool:
+        """True for the topics whose `Published` messages are numbered, kept and replayed."""
+        return topic not in UNRECORDED_TOPICS and not topic.startswith(self._unrecorded_prefixes)
 
     async def start(self) -> None:
         await self.broker.start(self._deliver)
@@ -199,7 +210,7 @@ class Hub:
         on the topic has been receiving it: `since` is ignored.
         """
         read = backlog or self.broker.history
-        if backlog is None and not keeps_history(topic):
+        if backlog is None and not self.keeps_history(topic):
             await self._enter(connection, topic)
             return JoinedAt(None, None)
         if topic in connection.topics:
@@ -260,7 +271,7 @@ class Hub:
         `position` is the message's place in a store of its own (a notification's id).
         """
         frame = message if isinstance(message, bytes) else message.model_dump_json()
-        record = isinstance(message, Published) and keeps_history(topic)
+        record = isinstance(message, Published) and self.keeps_history(topic)
         envelope = Envelope(topic, frame, exclude.sender_id if exclude else None, position)
         await self.broker.publish(envelope, record=record)
 

@@ -22,8 +22,9 @@ from .utf8 import utf8_json
 
 logger = logging.getLogger(__name__)
 
-SYSTEM_NOTIFICATIONS = "notifications:system"
-USER_NOTIFICATIONS = "notifications:user:"
+NOTIFICATIONS = "notifications:"
+SYSTEM_NOTIFICATIONS = NOTIFICATIONS + "system"
+USER_NOTIFICATIONS = NOTIFICATIONS + "user:"
 # A notification's id is its position in its user's topic, in this one epoch.
 NOTIFICATION_EPOCH = "notifications"
 T = TypeVar("T")
@@ -267,6 +268,8 @@ class Notifier:
     def __init__(self, store: NotificationStore, hub: Hub) -> None:
         self.store = store
         self._hub = hub
+        # Kept in the store until acknowledged, not in the topics' history.
+        hub.keep_no_history(NOTIFICATIONS)
 
     async def notify_user(self, user_id: str, payload: dict[str, Any]) -> Notification:
         """Store a notification for `user_id` and send it to each of their open sockets.
