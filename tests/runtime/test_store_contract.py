@@ -3,12 +3,14 @@ to both stores: SQLite (one host) and Redis (many). What a client sees of it ove
 unreadable record among the pending ones too, is in test_edge_data.py."""
 
 import asyncio
+import json
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, closing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import pytest
 import redis
@@ -17,6 +19,8 @@ from azu_ws.notifications import Notification, NotificationStore
 from azu_ws.redis_store import user_key
 from azu_ws.testing import running_redis
 
+# The parts of a stored notification a test damages.
+Field = Literal["payload", "created_at"]
 CAP = 3
 TTL = 60.0
 # A time with a fraction: a store must give back the very instant it stored.
@@ -54,17 +58,23 @@ class Place:
         finally:
             await store.close()
 
-    def replace(self, user_id: str, notification: Notification, stored_payload: str) -> None:
-        """Store `stored_payload` as the text of `notification`'s payload, its id and age kept:
-        what a record damaged in the store, or written by an unchecked runtime, reads as."""
+    def damage(self, notification: Notification, field: Field, stored: str) -> None:
+        """Store the JSON text `stored` as `notification`'s payload or time, the rest kept: what
+        a record damaged in the store, or written by an unchecked runtime, reads as."""
+        payload = json.dumps(notification.payload)
+        created_at = repr(notification.created_at)
+        if field == "payload":
+            payload = stored
+        else:
+            created_at = stored
         if self.is_redis:
-            record = redis_member(notification.id, notification.created_at, stored_payload)
-            self.put_member(user_id, notification.id, record)
+            record = redis_member(notification.id, created_at, payload)
+            self.put_member(notification.user_id, notification.id, record)
             return
         with closing(sqlite3.connect(self.url.removeprefix("sqlite:///"))) as db, db:
             db.execute(
-                "UPDATE notifications SET payload = ? WHERE id = ?",
-                (stored_payload, notification.id),
+                "UPDATE notifications SET payload = ?, created_at = ? WHERE id = ?",
+                (payload, json.loads(created_at), notification.id),
             )
 
     def put_member(self, user_id: str, notification_id: int, member: str) -> None:
@@ -85,9 +95,10 @@ class Place:
             return count
 
 
-def redis_member(number: int, created_at: float, payload: str, version: int = 2) -> str:
-    """Notification `number` as the Redis store keeps it, around the text of its payload."""
-    return f'{{"v":{version},"id":{number},"created_at":{created_at!r},"payload":{payload}}}'
+def redis_member(number: int, created_at: str, payload: str, version: int = 2) -> str:
+    """Notification `number` as the Redis store keeps it, around the text of its time and
+    payload."""
+    return f'{{"v":{version},"id":{number},"created_at":{created_at},"payload":{payload}}}'
 
 
 @pytest.fixture(params=["sqlite", "redis"])
@@ -313,22 +324,24 @@ def test_a_payload_no_socket_could_be_sent_is_refused_and_nothing_stored(place: 
     asyncio.run(scenario())
 
 
-UNREADABLE = {
-    "not JSON": '{"x": ',
-    "not an object": "[1, 2]",
-    "a lone surrogate": '{"x": "\\ud800"}',
-    "nested too deep": "[" * 100_000 + "]" * 100_000,
+UNREADABLE: dict[str, tuple[Field, str]] = {
+    "payload not JSON": ("payload", '{"x": '),
+    "payload not an object": ("payload", "[1, 2]"),
+    "payload with a lone surrogate": ("payload", '{"x": "\\ud800"}'),
+    "payload nested too deep": ("payload", "[" * 100_000 + "]" * 100_000),
+    "time not a number": ("created_at", '"yesterday"'),
+    "time out of range": ("created_at", "1e400"),
 }
 
 
-@pytest.mark.parametrize("stored_payload", UNREADABLE.values(), ids=UNREADABLE.keys())
+@pytest.mark.parametrize(("field", "stored"), UNREADABLE.values(), ids=UNREADABLE.keys())
 def test_an_unreadable_record_is_skipped_logged_deleted_and_the_rest_delivered(
-    place: Place, stored_payload: str, caplog: pytest.LogCaptureFixture
+    place: Place, field: Field, stored: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def scenario() -> None:
         async with place.opened() as store:
             first, damaged, last = [await store.add("dora", {"n": n}) for n in range(3)]
-            place.replace("dora", damaged, stored_payload)
+            place.damage(damaged, field, stored)
             assert ids(await store.pending("dora")) == [first.id, last.id], "the rest were not"
             assert ids(await store.pending("dora")) == [first.id, last.id], "not on a 2nd read"
 
@@ -342,7 +355,7 @@ def test_a_page_short_by_an_unreadable_record_is_filled_from_beyond_it(place: Pl
     async def scenario() -> None:
         async with place.opened(max_pending=4) as store:
             stored = [await store.add("dora", {"n": n}) for n in range(4)]
-            place.replace("dora", stored[1], UNREADABLE["not JSON"])
+            place.damage(stored[1], *UNREADABLE["payload not JSON"])
             page = await store.pending("dora", limit=2)
         assert ids(page) == [stored[0].id, stored[2].id], "the page came short"
 
@@ -357,9 +370,33 @@ def test_in_redis_a_newer_runtimes_record_is_skipped_and_kept_for_it(
     async def scenario() -> None:
         async with place.opened() as store:
             first, newer, last = [await store.add("dora", {"n": n}) for n in range(3)]
-            place.put_member("dora", newer.id, redis_member(newer.id, START, "{}", version=99))
+            member = redis_member(newer.id, repr(START), "{}", version=99)
+            place.put_member("dora", newer.id, member)
             assert ids(await store.pending("dora")) == [first.id, last.id], "the rest were not"
 
     asyncio.run(scenario())
     assert "format 99" in caplog.text, "the skipped record's format was not logged"
     assert place.kept("dora") == 3, "a newer runtime's record was deleted"
+
+
+BROKEN_RECORDS = {
+    "not an object": "[1, 2]",
+    "without a payload": '{"v":2,"id":2,"created_at":1700000000}',
+    "an id not a number": '{"v":2,"id":"two","created_at":1700000000,"payload":{}}',
+    "no time": '{"v":2,"id":2,"created_at":null,"payload":{}}',
+}
+
+
+@pytest.mark.parametrize("place", ["redis"], indirect=True)
+@pytest.mark.parametrize("member", BROKEN_RECORDS.values(), ids=BROKEN_RECORDS.keys())
+def test_in_redis_a_broken_record_is_skipped_deleted_and_the_rest_delivered(
+    place: Place, member: str
+) -> None:
+    async def scenario() -> None:
+        async with place.opened() as store:
+            first, broken, last = [await store.add("dora", {"n": n}) for n in range(3)]
+            place.put_member("dora", broken.id, member)
+            assert ids(await store.pending("dora")) == [first.id, last.id], "the rest were not"
+
+    asyncio.run(scenario())
+    assert place.kept("dora") == 2, "the broken record was kept"
