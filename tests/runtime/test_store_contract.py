@@ -20,7 +20,7 @@ from azu_ws.redis_store import user_key
 from azu_ws.testing import running_redis
 
 # The parts of a stored notification a test damages.
-Field = Literal["payload", "created_at"]
+Part = Literal["payload", "created_at"]
 CAP = 3
 TTL = 60.0
 # A time with a fraction: a store must give back the very instant it stored.
@@ -58,12 +58,12 @@ class Place:
         finally:
             await store.close()
 
-    def damage(self, notification: Notification, field: Field, stored: str) -> None:
+    def damage(self, notification: Notification, part: Part, stored: str) -> None:
         """Store the JSON text `stored` as `notification`'s payload or time, the rest kept: what
         a record damaged in the store, or written by an unchecked runtime, reads as."""
         payload = json.dumps(notification.payload)
         created_at = repr(notification.created_at)
-        if field == "payload":
+        if part == "payload":
             payload = stored
         else:
             created_at = stored
@@ -324,7 +324,7 @@ def test_a_payload_no_socket_could_be_sent_is_refused_and_nothing_stored(place: 
     asyncio.run(scenario())
 
 
-UNREADABLE: dict[str, tuple[Field, str]] = {
+UNREADABLE: dict[str, tuple[Part, str]] = {
     "payload not JSON": ("payload", '{"x": '),
     "payload not an object": ("payload", "[1, 2]"),
     "payload with a lone surrogate": ("payload", '{"x": "\\ud800"}'),
@@ -334,14 +334,14 @@ UNREADABLE: dict[str, tuple[Field, str]] = {
 }
 
 
-@pytest.mark.parametrize(("field", "stored"), UNREADABLE.values(), ids=UNREADABLE.keys())
+@pytest.mark.parametrize(("part", "stored"), UNREADABLE.values(), ids=UNREADABLE.keys())
 def test_an_unreadable_record_is_skipped_logged_deleted_and_the_rest_delivered(
-    place: Place, field: Field, stored: str, caplog: pytest.LogCaptureFixture
+    place: Place, part: Part, stored: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def scenario() -> None:
         async with place.opened() as store:
             first, damaged, last = [await store.add("dora", {"n": n}) for n in range(3)]
-            place.damage(damaged, field, stored)
+            place.damage(damaged, part, stored)
             assert ids(await store.pending("dora")) == [first.id, last.id], "the rest were not"
             assert ids(await store.pending("dora")) == [first.id, last.id], "not on a 2nd read"
 
