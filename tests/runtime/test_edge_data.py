@@ -139,19 +139,6 @@ def test_a_frame_with_a_lone_surrogate_gets_a_typed_error_and_the_socket_stays(
         receive(ws, "pong")
 
 
-def test_user_next_id_is_notified_like_anyone_with_redis(
-    tmp_path: Path, redis_server: RedisServer
-) -> None:
-    store = redis_server.url
-    with uvicorn(tmp_path, SECRET, command=PROBE_APP, DATABASE_URL=store) as server:
-        server.post("/api/notifications/gus", {"payload": {"n": 1}}, scope=SEND)
-        for n in (1, 2):
-            server.post("/api/notifications/next-id", {"payload": {"n": n}}, scope=SEND)
-        assert notified(server, "next-id", 2) == [{"n": 1}, {"n": 2}]
-        server.post("/api/notifications/gus", {"payload": {"n": 2}}, scope=SEND)
-        assert notified(server, "gus", 2) == [{"n": 1}, {"n": 2}]
-
-
 def metric(server: Server, name: str) -> float:
     with server.get("/metrics") as response:
         for line in response.read().decode().splitlines():

@@ -1,6 +1,5 @@
 """Notifications: stored before delivery, on every socket of the user, until acknowledged."""
 
-import asyncio
 import json
 import sqlite3
 import time
@@ -9,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from azu_ws.notifications import Notification, NotificationStore, Notifier, SqliteNotificationStore
+from azu_ws.notifications import Notification, Notifier
 from azu_ws.services import Services
 from azu_ws.testing import (
     Connect,
@@ -265,40 +264,6 @@ def test_over_the_wire_a_restart_loses_no_pending_notification_and_revives_no_ac
         assert receive(rita, "notification")["id"] == kept["id"]
         rita.send(json.dumps({"type": "ping"}))
         receive(rita, "pong")
-
-
-async def store_contract(store: NotificationStore) -> list[object]:
-    """What any store must do: order, ack, cap (3), expiry."""
-    first = await store.add("bob", {"n": 1, "nested": {"ok": [1, 2]}})
-    second = await store.add("bob", {"n": 2})
-    seen: list[object] = [[n.id for n in await store.pending("bob")] == [first.id, second.id]]
-    seen.append((await store.pending("bob"))[0].payload == {"n": 1, "nested": {"ok": [1, 2]}})
-    seen.append(await store.ack("bob", first.id))
-    seen.append(await store.ack("bob", first.id))  # twice: nothing left to delete
-    seen.append(await store.ack("mallory", second.id))  # not hers
-    for n in range(3, 6):
-        await store.add("bob", {"n": n})
-    seen.append([n.payload["n"] for n in await store.pending("bob")])  # the cap keeps 3
-    seen.append([n.payload["n"] for n in await store.pending("bob", after=second.id, limit=1)])
-    now = store.clock()
-    store.clock = lambda: now + 120  # past the 60 s TTL
-    seen.append(await store.pending("bob"))
-    await store.close()
-    return seen
-
-
-EXPECTED = [True, True, True, False, False, [3, 4, 5], [3], []]
-
-
-def test_the_redis_store_keeps_the_same_contract_as_sqlite(
-    redis_server: RedisServer, tmp_path: Path
-) -> None:
-    from azu_ws.redis_store import RedisNotificationStore
-
-    sqlite = SqliteNotificationStore(tmp_path / "n.db", max_pending=3, ttl_seconds=60)
-    redis_store = RedisNotificationStore(redis_server.url, max_pending=3, ttl_seconds=60)
-    assert asyncio.run(store_contract(sqlite)) == EXPECTED
-    assert asyncio.run(store_contract(redis_store)) == EXPECTED
 
 
 def test_over_the_wire_with_redis_a_notification_sent_through_one_process_is_read_on_another(

@@ -78,6 +78,18 @@ def sendable(payload: object, stored: str | bytes) -> dict[str, Any]:
     return payload
 
 
+def stored_time(created_at: object) -> float:
+    """A stored notification's time, read back: ValueError if it is not one a message can
+    carry (a record damaged in the store)."""
+    if isinstance(created_at, bool) or not isinstance(created_at, int | float):
+        raise ValueError(f"its time is a {type(created_at).__name__}, not a number")
+    try:
+        datetime.fromtimestamp(created_at, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise ValueError(f"its time {created_at!r} is out of range") from None
+    return created_at
+
+
 def log_unreadable(user_id: str, notification_id: object, exc: Exception) -> None:
     """Say, once, that the store deletes a record it cannot read; the rest are still delivered."""
     logger.error(
@@ -215,6 +227,7 @@ class SqliteNotificationStore:
         for notification_id, stored, created_at in rows:
             try:
                 payload = sendable(json.loads(stored), stored)
+                created_at = stored_time(created_at)
             except (ValueError, RecursionError) as exc:
                 log_unreadable(user_id, notification_id, exc)
                 unreadable.append((notification_id,))

@@ -15,6 +15,7 @@ from .notifications import (
     log_unreadable,
     sendable,
     stored_json,
+    stored_time,
 )
 from .redis_client import UNREACHABLE, open_redis
 
@@ -56,6 +57,19 @@ def user_key(user_id: str) -> str:
     """The key of `user_id`'s sorted set: never the counter's, whatever the id."""
     key = f"{USERS}{user_id}"
     return f"{RENAMED_USERS}{user_id}" if key == COUNTER else key
+
+
+def read_member(member: bytes) -> tuple[int, float, dict[str, Any]]:
+    """A stored notification's id, time and payload: UnknownFormat if a newer runtime wrote
+    it; ValueError, KeyError or RecursionError if no socket could be sent it."""
+    item = json.loads(member)
+    if not isinstance(item, dict):
+        raise ValueError(f"it is a {type(item).__name__}, not a JSON object")
+    check(version_of(item), "a stored notification")
+    notification_id = item["id"]
+    if isinstance(notification_id, bool) or not isinstance(notification_id, int):
+        raise ValueError(f"its id is a {type(notification_id).__name__}, not an integer")
+    return notification_id, stored_time(item["created_at"]), sendable(item["payload"], member)
 
 
 class RedisNotificationStore:
@@ -108,10 +122,7 @@ class RedisNotificationStore:
         notifications, expired, unreadable = [], [], []
         for member, score in members:
             try:
-                item = json.loads(member)
-                check(version_of(item), "a stored notification")
-                notification_id, created_at = item["id"], item["created_at"]
-                payload = sendable(item["payload"], member)
+                notification_id, created_at, payload = read_member(member)
             except UnknownFormat as exc:  # a newer worker's: it reads it
                 logger.warning("a notification of %r skipped: %s", user_id, exc)
                 continue
