@@ -241,8 +241,11 @@ class SqliteNotificationStore:
         return notifications
 
     def _ack(self, db: sqlite3.Connection, user_id: str, notification_id: int) -> bool:
+        # An expired one, not yet swept, is not pending: its ack is for an unknown id.
+        oldest = self.clock() - self.ttl_seconds
         cursor = db.execute(
-            "DELETE FROM notifications WHERE user_id = ? AND id = ?", (user_id, notification_id)
+            "DELETE FROM notifications WHERE user_id = ? AND id = ? AND created_at >= ?",
+            (user_id, notification_id, oldest),
         )
         return cursor.rowcount > 0
 

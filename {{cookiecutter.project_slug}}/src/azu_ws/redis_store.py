@@ -146,11 +146,22 @@ class RedisNotificationStore:
         return notifications
 
     async def ack(self, user_id: str, notification_id: int) -> bool:
+        key = user_key(user_id)
         with reachable():
-            removed = await self._redis.zremrangebyscore(
-                user_key(user_id), notification_id, notification_id
+            found = cast(
+                list[bytes], await self._redis.zrangebyscore(key, notification_id, notification_id)
             )
-        return bool(removed)
+            removed = await self._redis.zrem(key, *found) if found else 0
+        if not removed:
+            return False  # none, or another ack took it first
+        try:
+            _, created_at, _ = read_member(found[0])
+        except UnknownFormat:
+            return True  # a newer worker's: pending, as far as it can tell
+        except (ValueError, KeyError, TypeError, RecursionError):
+            return False  # unreadable: it was never delivered, so never pending
+        # An expired one, not yet swept, is not pending: its ack is for an unknown id.
+        return created_at >= self.clock() - self.ttl_seconds
 
     async def close(self) -> None:
         await self._redis.aclose()
