@@ -237,12 +237,11 @@ def test_a_notification_is_pending_for_the_ttl_and_no_longer(place: Place) -> No
 def test_an_expired_notification_cannot_be_acknowledged(place: Place) -> None:
     async def scenario() -> None:
         async with place.opened() as store:
-            old = await store.add("bob", {"n": 1})
-            place.clock.now = START + TTL / 2
-            young = await store.add("bob", {"n": 2})
-            place.clock.now = START + TTL + 1  # nothing sweeps it meanwhile
-            assert not await store.ack("bob", old.id), "an expired one was acknowledged"
-            assert await store.ack("bob", young.id), "an unexpired one was not acknowledged"
+            expired = await store.add("bob", {"n": 1})
+            place.clock.now = START + TTL + 1  # and no add since to sweep it
+            assert not await store.ack("bob", expired.id), "an expired one was acknowledged"
+            fresh = await store.add("bob", {"n": 2})
+            assert await store.ack("bob", fresh.id), "an unexpired one was not acknowledged"
 
     asyncio.run(scenario())
 
