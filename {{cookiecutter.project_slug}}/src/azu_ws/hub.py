@@ -3,9 +3,8 @@
 
 import asyncio
 import logging
-import time
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from starlette.websockets import WebSocket
 
 from . import metrics
@@ -15,33 +14,22 @@ from .catchup import Backlog, CatchUp, JoinedAt
 from .close_codes import WS_1012_SERVICE_RESTART
 from .connection import Connection
 from .errors import ClientError
-from .formats import CURRENT, UnknownFormat, check
-from .frames import Envelope, Frame, Position
+from .formats import CURRENT
+from .frames import Envelope, Position
 from .gap_repair import GapRepair
 from .history import Replay
 from .messages import Published
 from .outbox import DEFAULT_MAX_BYTES
 from .presence import Presence
+from .revocation import ORDERS_TOPIC, DisconnectOrder, Revocations
 from .writer import Writer
 
 logger = logging.getLogger(__name__)
 
 ALL_TOPIC = "all"
-# Where orders for every process travel (`disconnect_user`).
-ORDERS_TOPIC = "hub:control"
 # The hub's own topics, for whoever is connected now: never kept.
 UNRECORDED_TOPICS = (ALL_TOPIC, ORDERS_TOPIC)
 USER_PREFIX = "user:"
-
-
-class DisconnectOrder(BaseModel):
-    """Close every socket of `user` and refuse their tokens issued up to `at`."""
-
-    v: int = 1  # its format (formats.py); format 1 had no field
-    user: str
-    at: float
-    code: int
-    reason: str
 
 
 def user_topic(user_id: str) -> str:
@@ -66,7 +54,6 @@ class Hub:
         self.broker = broker
         self.presence = presence
         self.max_topics = max_topics
-        self._write_format = write_format
         self.connections: set[Connection] = set()
         self._send_queue_size = send_queue_size
         self._send_queue_bytes = send_queue_bytes
@@ -78,8 +65,7 @@ class Hub:
         self._subscribing: dict[str, asyncio.Future[bool]] = {}
         self._catchup = CatchUp(send_queue_size)
         self._gap_repair = GapRepair(broker.history, self._fan_out, self._lost)
-        # user id -> when their sockets were revoked; older tokens are refused.
-        self._revoked_before: dict[str, float] = {}
+        self._revocations = Revocations(write_format)
         self._unrecorded_prefixes: tuple[str, ...] = (USER_PREFIX,)
 
     def keep_no_history(self, prefix: str) -> None:
@@ -283,18 +269,14 @@ class Hub:
         many sockets this process closed; the others close theirs as the
         order reaches them (at once, through the broker).
         """
-        order = DisconnectOrder(
-            v=self._write_format, user=user_id, at=time.time(), code=code, reason=reason
-        )
+        order = self._revocations.order(user_id, code, reason)
         closed = self._carry_out(order)
-        written = order.model_dump_json(exclude={"v"} if self._write_format == 1 else None)
-        await self.broker.publish(Envelope(ORDERS_TOPIC, written))
+        await self.broker.publish(Envelope(ORDERS_TOPIC, self._revocations.written(order)))
         return closed
 
     def _carry_out(self, order: DisconnectOrder) -> int:
         """Carry out a disconnect order here; the same order twice changes nothing."""
-        revoked_at = self._revoked_before.get(order.user, 0.0)
-        self._revoked_before[order.user] = max(revoked_at, order.at)
+        self._revocations.record(order)
         sockets = self.members(user_topic(order.user))
         for connection in sockets:
             connection.close(order.code, order.reason)
@@ -307,9 +289,7 @@ class Hub:
 
     def is_revoked(self, user: User) -> bool:
         """True if the user was disconnected after this token was issued."""
-        revoked_at = self._revoked_before.get(user.id)
-        issued_at = user.claims.get("iat", 0)
-        return revoked_at is not None and issued_at <= revoked_at
+        return self._revocations.is_revoked(user)
 
     def members(self, topic: str) -> frozenset[Connection]:
         """The local connections on `topic`."""
@@ -320,7 +300,8 @@ class Hub:
 
     def _deliver(self, envelope: Envelope) -> None:
         if envelope.topic == ORDERS_TOPIC:
-            self._take_order(envelope.frame)
+            if (order := self._revocations.read(envelope.frame)) is not None:
+                self._carry_out(order)
         elif not self._gap_repair.take(envelope):
             self._fan_out(envelope)
 
@@ -340,16 +321,3 @@ class Hub:
         """Messages of `topic` never reached this process: its sockets resume elsewhere."""
         for connection in self.members(topic):
             connection.close(WS_1012_SERVICE_RESTART, "Messages were lost: resume")
-
-    def _take_order(self, frame: Frame) -> None:
-        try:
-            order = DisconnectOrder.model_validate_json(frame)
-        except ValidationError:
-            logger.warning("ignoring a malformed order on %s", ORDERS_TOPIC)
-            return
-        try:
-            check(order.v, "an order")
-        except UnknownFormat as exc:
-            logger.warning("ignoring an order: %s", exc)
-            return
-        self._carry_out(order)
