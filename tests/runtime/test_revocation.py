@@ -1,8 +1,13 @@
 """Revocation: the application closes every socket of a user at once (logout, ban)."""
 
+import logging
 import time
 
+import pytest
+from azu_ws.auth import User
 from azu_ws.close_codes import WS_4401_UNAUTHORIZED, WS_4403_FORBIDDEN
+from azu_ws.formats import CURRENT, PREVIOUS
+from azu_ws.revocation import Revocations
 from azu_ws.services import Services
 from azu_ws.testing import Connect, call, closed_with, receive_type
 from starlette.testclient import TestClient
@@ -59,3 +64,32 @@ def test_a_revoked_token_cannot_reconnect_but_a_newer_one_can(
     time.sleep(1.1)
     with connect(user="bob") as fresh:
         receive_type(fresh, "connected")
+
+
+def test_an_order_this_process_cannot_read_is_ignored_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    revocations = Revocations(CURRENT)
+    newer = revocations.order("bob", WS_4403_FORBIDDEN, "banned").model_copy(update={"v": 99})
+    with caplog.at_level(logging.WARNING, "azu_ws.revocation"):
+        assert revocations.read('{"user": "bob"}') is None
+        assert revocations.read(newer.model_dump_json()) is None
+    assert [record.getMessage()[:28] for record in caplog.records] == [
+        "ignoring a malformed order o",
+        "ignoring an order: an order ",
+    ]
+
+
+@pytest.mark.parametrize("write_format", [PREVIOUS, CURRENT])
+def test_an_order_reads_back_in_either_format_and_an_older_one_never_undoes_a_newer(
+    write_format: int,
+) -> None:
+    revocations = Revocations(write_format)
+    newer = revocations.order("bob", WS_4403_FORBIDDEN, "banned")
+    older = newer.model_copy(update={"at": newer.at - 60})
+    assert revocations.read(revocations.written(newer)) == newer
+    revocations.record(newer)
+    revocations.record(older)
+    assert revocations.is_revoked(User("bob", {"iat": newer.at - 30}))
+    assert not revocations.is_revoked(User("bob", {"iat": newer.at + 1}))
+    assert not revocations.is_revoked(User("alice", {"iat": 0}))
