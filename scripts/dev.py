@@ -5,6 +5,7 @@
     python3 scripts/dev.py upgrade   # move every lock to the newest versions, then test
     python3 scripts/dev.py lock      # re-lock after editing a dependency, versions kept
     python3 scripts/dev.py bench     # the benchmark against bare Starlette (bench/run.py)
+    python3 scripts/dev.py wheel     # the runtime, azu_ws, as the wheel `azu-ws`, into dist/
 
 Everything installs from a lock, into `.venv/` (uv first, with pip, then the
 rest with uv). `serve` needs only uv and cookiecutter there, and gives the
@@ -43,6 +44,10 @@ WORKFLOW = TEMPLATE / ".github" / "workflows" / "ci.yml"
 NODE_LOCK_DIR = ROOT / "tests" / "node"
 NODE_PREFIX = VENV / "node"
 DEFAULT_SLUG, DEFAULT_PACKAGE = "realtime-app", "realtime_app"
+# The runtime as the library `azu-ws`: its pyproject.toml builds the bakes' src/azu_ws.
+RUNTIME_PROJECT = ROOT / "runtime"
+RUNTIME_INIT = TEMPLATE / "src" / "azu_ws" / "__init__.py"
+DIST = ROOT / "dist"
 # Files of a bake that are the user's state, not the template's: never compared, never replaced.
 LOCAL_STATE = {".env", ".venv", "data", "artifacts", "__pycache__", ".hypothesis"}
 LOCAL_STATE |= {".pytest_cache", ".mypy_cache", ".ruff_cache"}
@@ -122,13 +127,18 @@ def ensure_serve_tools() -> None:
         mark_installed("serve", SERVE_LOCK)
 
 
-def ensure_test_tools() -> None:
-    """.venv made exactly requirements-dev.txt, and the npm tools from their lock."""
+def ensure_python_tools() -> None:
+    """.venv made exactly requirements-dev.txt."""
     ensure_uv()
     if not up_to_date("test", DEV_LOCK):
         print("Installing the template's tools from requirements-dev.txt ...", flush=True)
         run(UV, "pip", "sync", "--quiet", "--python", PYTHON, DEV_LOCK)
         mark_installed("test", DEV_LOCK)
+
+
+def ensure_test_tools() -> None:
+    """.venv made exactly requirements-dev.txt, and the npm tools from their lock."""
+    ensure_python_tools()
     ensure_node_tools()
 
 
@@ -311,6 +321,21 @@ def pin_uv() -> None:
     WORKFLOW.write_text(re.sub(r'(?m)^(\s+version: )"[\w.]+"$', rf'\g<1>"{version}"', text))
 
 
+def build_wheel(output: Path, python: Path = PYTHON) -> Path:
+    """The runtime's wheel, built into `output` by the hatchling beside `python`; its path.
+
+    No build environment is made: nothing is downloaded, and the backend is the
+    locked one (requirements-dev.txt).
+    """
+    uv = python.parent / "uv"
+    build = ("build", "--wheel", "--no-build-isolation", "--python", python)
+    run(uv, *build, "--out-dir", output, RUNTIME_PROJECT, quiet=True)
+    version = re.search(r'^__version__ = "([^"]+)"', RUNTIME_INIT.read_text(), re.M)
+    if version is None:
+        sys.exit(f"azu-ws: {RUNTIME_INIT} names no __version__")
+    return output / f"azu_ws-{version[1]}-py3-none-any.whl"
+
+
 def test(pytest_args: list[str]) -> int:
     """Run every test of the template; pytest's exit code is ours."""
     return subprocess.run([PYTHON, "-m", "pytest", *pytest_args], cwd=ROOT, check=False).returncode
@@ -333,11 +358,15 @@ def main() -> None:
     commands.add_parser("upgrade", help="move every lock to the newest versions, then test")
     commands.add_parser("lock", help="re-lock after editing a dependency, versions kept")
     commands.add_parser("bench", help="benchmark the app against bare Starlette", add_help=False)
+    commands.add_parser("wheel", help="build the runtime, azu_ws, as the wheel azu-ws into dist/")
     args, rest = parser.parse_known_args()
-    if args.command in ("serve", "upgrade", "lock") and rest:
+    if args.command in ("serve", "upgrade", "lock", "wheel") and rest:
         parser.error(f"unknown arguments: {' '.join(rest)}")
     if args.command == "serve":
         serve(args.host, args.port, args.output.resolve())
+    elif args.command == "wheel":
+        ensure_python_tools()
+        print(build_wheel(DIST))
     elif args.command in ("upgrade", "lock"):
         lock(upgrade=args.command == "upgrade")
         if args.command == "upgrade":

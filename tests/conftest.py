@@ -120,11 +120,13 @@ def package_of(project: Path) -> str:
     return package.name
 
 
-def python_in(project: Path, *arguments: str, timeout: float = 60) -> str:
-    """This venv's Python on the bake's source (`-m package ...`, `-c ...`), run in the
-    project as a user of it would; its output. It must succeed."""
+def python_in(
+    project: Path, *arguments: str, timeout: float = 60, python: Path = Path(sys.executable)
+) -> str:
+    """`python` (this venv's unless given) on the bake's source (`-m package ...`, `-c ...`),
+    run in the project as a user of it would; its output. It must succeed."""
     result = subprocess.run(
-        [sys.executable, *arguments],
+        [str(python), *arguments],
         cwd=project,
         env={**os.environ, "PYTHONPATH": str(project / "src")},
         capture_output=True,

@@ -1,5 +1,21 @@
 """azu_ws: typed WebSocket channels on FastAPI. An app imports what is named here and nothing
-else; the package imports nothing from the app, so it could be published as it stands."""
+else; the package imports nothing from the app, so it is published as it stands: `azu-ws`.
+
+A bake carries it as a folder, `src/azu_ws/`. To depend on the library instead:
+
+- delete `src/azu_ws/`;
+- in `pyproject.toml`, add `"azu-ws==<the __version__ below>"` to `dependencies` (the
+  runtime's own dependencies come with it: keep those the app imports itself), take
+  `"src/azu_ws"` out of `packages` under `[tool.hatch.build.targets.wheel]`, add
+  `"azu-ws[testing]"` to the `dev` group and `"azu-ws[browser]"` to `browser`, and drop the
+  `[tool.deptry]` line that calls `azu_ws` first-party;
+- `uv lock && uv sync && uv run pytest`.
+
+The wheel comes from the index it is published to, or from the template's
+`python3 scripts/dev.py wheel` (named by path under `[tool.uv.sources]`). Its extras carry
+the test kit's needs, `azu_ws.testing`: `testing` pytest, pytest-timeout and httpx2 (the
+TestClient's), `browser` Playwright; a production install has neither.
+"""
 
 from . import close_codes
 from .app import build_app
