@@ -1,6 +1,8 @@
-"""The test kit of an app on azu_ws: TestClient sockets, the app served by uvicorn, a real
-redis-server, Chromium (`azu_ws.testing.browser`). Needs pytest; the runtime never imports it."""
+"""The test kit of an app on azu_ws: typed channel clients (`open_channel`, `served_channel`),
+TestClient sockets, the app served by uvicorn, a real redis-server, Chromium
+(`azu_ws.testing.browser`). Needs pytest; the runtime never imports it."""
 
+from .channel_client import ChannelClient, Closed, open_channel, served_channel
 from .redis_server import RedisServer, running_redis
 from .served import (
     WAIT,
@@ -22,6 +24,8 @@ from .sockets import Connect, call, closed_with, receive_type
 
 __all__ = [
     "WAIT",
+    "ChannelClient",
+    "Closed",
     "Connect",
     "RedisServer",
     "Server",
@@ -31,10 +35,12 @@ __all__ = [
     "closed_with",
     "free_port",
     "health",
+    "open_channel",
     "receive",
     "receive_type",
     "running_redis",
     "serve_command",
+    "served_channel",
     "stalled_client",
     "system_binary",
     "two_uvicorns",
