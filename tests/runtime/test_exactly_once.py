@@ -9,7 +9,7 @@ from typing import Any
 
 from azu_ws.close_codes import WS_4400_BAD_REQUEST
 from azu_ws.frames import Envelope
-from azu_ws.redis_broker import RedisBroker
+from azu_ws.redis.broker import RedisBroker
 from azu_ws.testing import Connect, RedisServer, Server, closed_with, receive, uvicorn
 from redis import asyncio as aioredis
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -111,7 +111,7 @@ def healthz(server: Server) -> dict[str, Any]:
 def test_a_resume_recovers_through_a_stall_shorter_than_the_reply_timeout(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
-    # A subscription waits for Redis up to its reply timeout, 5 s (redis_client.py):
+    # A subscription waits for Redis up to its reply timeout, 5 s (redis/client.py):
     # a stall within it costs the client a wait, and nothing is lost. (It waited
     # 1 s before: then this client was told to reload.)
     with uvicorn(tmp_path, SECRET, command=PROBE_APP, BROKER_URL=redis_server.url) as server:

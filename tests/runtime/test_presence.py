@@ -47,7 +47,7 @@ def test_in_memory() -> None:
 def test_in_redis_the_same_and_a_closed_process_leaves_nothing_behind(
     redis_server: RedisServer,
 ) -> None:
-    from azu_ws.redis_presence import RedisPresence
+    from azu_ws.redis.presence import RedisPresence
 
     assert asyncio.run(contract(RedisPresence(redis_server.url, ttl_seconds=5))) == EXPECTED
 
@@ -64,7 +64,7 @@ def test_in_redis_the_same_and_a_closed_process_leaves_nothing_behind(
 
 
 def test_in_redis_two_processes_share_one_list(redis_server: RedisServer) -> None:
-    from azu_ws.redis_presence import RedisPresence
+    from azu_ws.redis.presence import RedisPresence
 
     async def scenario() -> tuple[list[str], list[str], bool, bool]:
         one = RedisPresence(redis_server.url, ttl_seconds=5)

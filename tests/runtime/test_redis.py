@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from azu_ws.redis_limit import SharedLimit
+from azu_ws.redis.limit import SharedLimit
 from azu_ws.services import worker_count
 from azu_ws.testing import WAIT, RedisServer, Server, receive, two_uvicorns, uvicorn
 from websockets.exceptions import ConnectionClosed

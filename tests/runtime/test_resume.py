@@ -24,7 +24,7 @@ from azu_ws.hub import Hub
 from azu_ws.messages import Connected
 from azu_ws.notifications import Notifier, SqliteNotificationStore
 from azu_ws.presence import MemoryPresence
-from azu_ws.redis_broker import RedisBroker
+from azu_ws.redis.broker import RedisBroker
 from azu_ws.testing import (
     WAIT,
     Connect,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from azu_ws.formats import CURRENT, PREVIOUS
 from azu_ws.frames import Envelope, Position
-from azu_ws.redis_broker import decode, encode
+from azu_ws.redis.codec import decode, encode
 from azu_ws.testing import WAIT, RedisServer, Server, receive, uvicorn
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection

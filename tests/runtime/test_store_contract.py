@@ -16,7 +16,7 @@ import pytest
 import redis
 from azu_ws import open_store
 from azu_ws.notifications import Notification, NotificationStore
-from azu_ws.redis_store import user_key
+from azu_ws.redis.keys import notifications_key as user_key
 from azu_ws.testing import running_redis
 
 # The parts of a stored notification a test damages.

@@ -22,7 +22,7 @@ def broker_from_url(
     if url.startswith("memory://"):
         return MemoryBroker(limits)
     if url.startswith(REDIS_SCHEMES):
-        from .redis_broker import RedisBroker
+        from .redis.broker import RedisBroker
 
         return RedisBroker(url, limits, write_format=write_format)
     raise ValueError(f"unsupported BROKER_URL {url!r}")
@@ -31,7 +31,7 @@ def broker_from_url(
 def presence_from_url(url: str, *, ttl_seconds: float, write_format: int = CURRENT) -> Presence:
     """Presence where the broker is: in memory, or in Redis for a cluster-wide view."""
     if url.startswith(REDIS_SCHEMES):
-        from .redis_presence import RedisPresence
+        from .redis.presence import RedisPresence
 
         return RedisPresence(url, ttl_seconds=ttl_seconds, write_format=write_format)
     return MemoryPresence()
@@ -40,7 +40,7 @@ def presence_from_url(url: str, *, ttl_seconds: float, write_format: int = CURRE
 def message_limit_from_url(url: str, per_minute: float, burst: int) -> MessageLimit:
     """Shared through Redis where the broker is Redis; this process's own otherwise."""
     if url.startswith(REDIS_SCHEMES):
-        from .redis_limit import SharedLimit
+        from .redis.limit import SharedLimit
 
         return SharedLimit(url, per_minute, burst)
     return KeyedLimit(per_minute, burst)
@@ -52,7 +52,7 @@ def open_store(
     """The store `url` names: `sqlite:///relative/path`, `sqlite:////absolute`, or `redis://...`;
     in Redis, records are written in `write_format` (REDIS_FORMAT)."""
     if url.startswith(REDIS_SCHEMES):
-        from .redis_store import RedisNotificationStore
+        from .redis.store import RedisNotificationStore
 
         return RedisNotificationStore(
             url, max_pending=max_pending, ttl_seconds=ttl_seconds, write_format=write_format

@@ -62,7 +62,7 @@ class KeyedLimit:
         return bucket.allow(now)
 
     async def take(self, key: str) -> bool:
-        """`allow`, as the shared limit (redis_limit.py) is asked."""
+        """`allow`, as the shared limit (redis/limit.py) is asked."""
         return self.allow(key)
 
     async def close(self) -> None:

@@ -7,16 +7,16 @@ import json
 import logging
 import uuid
 
-from .formats import CURRENT
-from .presence import Announce
-from .redis_client import UNREACHABLE, open_redis
-from .tasks import cancel_and_wait
+from ..formats import CURRENT
+from ..presence import Announce
+from ..tasks import cancel_and_wait
+from .client import UNREACHABLE, open_redis
+from .keys import PRESENCE_NODE as NODE_PREFIX
+from .keys import PRESENCE_NODES as NODES
+from .keys import PRESENCE_TOPIC as TOPIC_PREFIX
 
 logger = logging.getLogger(__name__)
 
-NODES = "azu:presence:nodes"
-TOPIC_PREFIX = "azu:presence:topic:"
-NODE_PREFIX = "azu:presence:node:"
 
 # KEYS: topic hash, node set. ARGV: user, socket, node, farewell, entry, the
 # format this process writes. Returns 1 if the user had no socket there before.

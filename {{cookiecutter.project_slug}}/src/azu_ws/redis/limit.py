@@ -6,9 +6,9 @@ import time
 
 from redis.exceptions import RedisError
 
-from .ratelimit import KeyedLimit
-from .redis_broker import PREFIX
-from .redis_client import open_redis
+from ..ratelimit import KeyedLimit
+from .client import open_redis
+from .keys import limit_key
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class SharedLimit:
         try:
             granted = int(
                 await self._take(
-                    keys=[PREFIX + b"limit:" + key.encode()],
+                    keys=[limit_key(key)],
                     args=[self._rate_per_ms, self._burst, self._lease],
                 )
             )

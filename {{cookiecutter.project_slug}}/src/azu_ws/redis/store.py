@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, cast
 
-from .formats import CURRENT, UnknownFormat, check, version_of
-from .notifications import (
+from ..formats import CURRENT, UnknownFormat, check, version_of
+from ..notifications import (
     Notification,
     StoreUnavailable,
     log_unreadable,
@@ -17,19 +17,10 @@ from .notifications import (
     stored_json,
     stored_time,
 )
-from .redis_client import UNREACHABLE, open_redis
+from .client import UNREACHABLE, open_redis
+from .keys import NOTIFICATIONS_COUNTER, notifications_key
 
 logger = logging.getLogger(__name__)
-
-USERS = "azu:notifications:"
-# The id counter, where earlier runtimes put it too: among the users' sets. It
-# stays, since an older worker may share Redis with this one during a rolling
-# deploy, and must number after the same counter.
-COUNTER = f"{USERS}next-id"
-# Where the set of a user whose id would name the counter lives instead: no other
-# user's key begins so, since all begin with USERS. New keys of the store's own
-# go outside USERS, where no user id reaches.
-RENAMED_USERS = "azu:notifications-of:"
 
 # KEYS: the user's set, the id counter. ARGV: payload JSON, created_at, cap, ttl,
 # the member's beginning (its format). The member is built as text around the
@@ -51,12 +42,6 @@ def reachable() -> Iterator[None]:
         yield
     except UNREACHABLE as exc:
         raise StoreUnavailable(f"the notification store is unreachable: {exc}") from None
-
-
-def user_key(user_id: str) -> str:
-    """The key of `user_id`'s sorted set: never the counter's, whatever the id."""
-    key = f"{USERS}{user_id}"
-    return f"{RENAMED_USERS}{user_id}" if key == COUNTER else key
 
 
 def read_member(member: bytes) -> tuple[int, float, dict[str, Any]]:
@@ -102,13 +87,15 @@ class RedisNotificationStore:
             self._member_start,
         ]
         with reachable():
-            notification_id = await self._add(keys=[user_key(user_id), COUNTER], args=arguments)
+            notification_id = await self._add(
+                keys=[notifications_key(user_id), NOTIFICATIONS_COUNTER], args=arguments
+            )
         return Notification(int(notification_id), user_id, payload, created_at)
 
     async def pending(
         self, user_id: str, *, after: int = 0, limit: int | None = None
     ) -> list[Notification]:
-        key, oldest = user_key(user_id), self.clock() - self.ttl_seconds
+        key, oldest = notifications_key(user_id), self.clock() - self.ttl_seconds
         with reachable():
             found = await self._redis.zrangebyscore(
                 key,
@@ -146,7 +133,7 @@ class RedisNotificationStore:
         return notifications
 
     async def ack(self, user_id: str, notification_id: int) -> bool:
-        key = user_key(user_id)
+        key = notifications_key(user_id)
         with reachable():
             found = cast(
                 list[bytes], await self._redis.zrangebyscore(key, notification_id, notification_id)

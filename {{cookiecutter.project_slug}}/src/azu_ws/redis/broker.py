@@ -4,33 +4,30 @@
 import asyncio
 import contextlib
 import itertools
-import json
 import logging
 import random
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from redis.exceptions import OutOfMemoryError
 
-from . import metrics
-from .formats import CURRENT, UnknownFormat, check
-from .frames import Deliver, Envelope, Frame, Position
-from .history import HistoryKept, HistoryLimits, Replay, new_epoch, replay, stamp, stamp_prefix
-from .logs import SparseLines
-from .redis_client import UNREACHABLE, open_redis
-from .tasks import cancel_and_wait
+from .. import metrics
+from ..formats import CURRENT, UnknownFormat
+from ..frames import Deliver, Envelope, Position
+from ..history import HistoryKept, HistoryLimits, Replay, new_epoch, replay, stamp, stamp_prefix
+from ..logs import SparseLines
+from ..tasks import cancel_and_wait
+from .client import UNREACHABLE, open_redis
+from .codec import decode, encode, header, kept_entry
+from .keys import IDLE_CHANNEL, PREFIX, history_keys, record_key, topic_channel
+from .scripts import RECORD, SINCE
 
 logger = logging.getLogger(__name__)
 
-PREFIX = b"azu:"
-# Subscribed from the start and never published to, so that the reader always
-# has a subscription to read (the hub's orders travel on a topic of their own).
-IDLE_CHANNEL = PREFIX + b"control"
 MAX_BACKOFF_SECONDS = 5.0
 # How long `subscribe` waits for Redis to confirm, at most: the subscriber
-# connection's reply timeout (redis_client.py). A stalled Redis that answers
+# connection's reply timeout (redis/client.py). A stalled Redis that answers
 # within it loses nothing; one that drops the connection ends the wait at once.
 CONFIRM_SECONDS = 5.0
 
@@ -44,142 +41,6 @@ RECORD_ID_MS = 15_000
 DELIVERED_HERE_SECONDS = 60.0
 # While Redis is full, every recorded publish is refused: a few lines a second at most.
 _FULL_LINES = SparseLines("publishes to a full Redis")
-
-# Both scripts begin here. KEYS: the topic's meta hash, its stream; ARGV[1]:
-# an epoch to start if the topic has none (new, or its history was lost);
-# ARGV[2]: the format this process writes.
-EPOCH = """
-local epoch = redis.call('HGET', KEYS[1], 'epoch')
-if not epoch then
-  epoch = ARGV[1]
-  redis.call('DEL', KEYS[2])
-  if ARGV[2] == '1' then
-    redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0)
-  else
-    redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0, 'v', ARGV[2])
-  end
-end
-"""
-
-# KEYS: (meta, stream), the publish's id key. ARGV: (epoch, format), size, ttl,
-# meta ttl, the pub/sub channel, the envelope's header before and after its
-# position, the frame's stamp prefix, its sender, the id's time to live.
-# Returns the epoch, the offset, and 1 if it ran now (0: it had run already).
-RECORD = (
-    """
-local done = redis.call('GET', KEYS[3])
-if done then
-  local at = string.find(done, ':', 1, true)
-  return {string.sub(done, 1, at - 1), tonumber(string.sub(done, at + 1)), 0}
-end
-"""
-    + EPOCH
-    + """
-local offset = string.format('%d', redis.call('HINCRBY', KEYS[1], 'offset', 1))
-local frame = ARGV[9] .. '"offset":' .. offset .. ',"epoch":"' .. epoch .. '"}'
-if ARGV[2] == '1' then
-  redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], '0-' .. offset, 'f', frame)
-else
-  redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], '0-' .. offset, 'f', frame,
-    'x', ARGV[10], 'v', ARGV[2])
-end
-redis.call('PEXPIRE', KEYS[2], ARGV[4])
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-redis.call('SET', KEYS[3], epoch .. ':' .. offset, 'PX', ARGV[11])
-local where = epoch .. ':' .. offset
-redis.call('PUBLISH', ARGV[6], ARGV[7] .. where .. ARGV[8] .. '\\n' .. frame)
-return {epoch, tonumber(offset), 1}
-"""
-)
-
-# ARGV: (epoch, format), meta ttl, the client's epoch and offset ('' and -1
-# for none), ttl. Returns the epoch, the offset, and the entries after the
-# client's offset if its epoch is current. A topic never published to keeps
-# its position for ttl only.
-SINCE = (
-    EPOCH
-    + """
-local offset = tonumber(redis.call('HGET', KEYS[1], 'offset'))
-redis.call('PEXPIRE', KEYS[1], offset > 0 and ARGV[3] or ARGV[6])
-local since = tonumber(ARGV[5])
-local entries = {}
-if epoch == ARGV[4] and since >= 0 and since < offset then
-  entries = redis.call('XRANGE', KEYS[2], string.format('0-%d', since + 1), '+')
-end
-return {epoch, offset, entries}
-"""
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Relayed:
-    """A pub/sub message as read: the envelope, the process that must skip it (it was
-    delivered there directly), and its publish's id (format 2; '' in format 1)."""
-
-    envelope: Envelope
-    skip: str = ""
-    publish_id: str = ""
-
-
-def header(
-    frame: Frame, exclude: str | None, skip: str, publish_id: str, version: int
-) -> tuple[bytes, bytes]:
-    """The envelope's header in `version`, around the place of its position (RECORD fills it)."""
-    kind = "t" if isinstance(frame, str) else "b"
-    if version == 1:  # `t` or `b`, the process to skip, a space, the sender, a space, the position
-        return f"{kind}{skip} {exclude or ''} ".encode(), b""
-    fields = {"k": kind, "s": skip, "x": exclude or "", "i": publish_id}
-    return b"2" + json.dumps(fields, separators=(",", ":"))[:-1].encode() + b',"p":"', b'"}'
-
-
-def encode(
-    envelope: Envelope, *, skip: str = "", publish_id: str = "", version: int = CURRENT
-) -> bytes:
-    """The pub/sub message of `envelope` in `version`: its header line, then the frame."""
-    frame, position = envelope.frame, envelope.position
-    before, after = header(frame, envelope.exclude, skip, publish_id, version)
-    if position is not None:
-        head = before + f"{position.epoch}:{position.offset}".encode() + after
-    elif version == 1:
-        head = before[:-1]  # no position: no second space
-    else:
-        head = before.removesuffix(b',"p":"') + b"}"
-    data = frame.encode() if isinstance(frame, str) else frame
-    return head + b"\n" + data
-
-
-def decode(topic: str, message: bytes) -> Relayed:
-    """A pub/sub message of format 1 or 2; UnknownFormat for another, ValueError if broken."""
-    newline = message.index(b"\n")
-    head, data = message[:newline], message[newline + 1 :]
-    if head[:1] in (b"t", b"b"):  # format 1, unversioned
-        skip, _, rest = head[1:].decode().partition(" ")
-        exclude, _, where = rest.partition(" ")
-        kind, publish_id = head[:1].decode(), ""
-    elif head[:2] == b"2{":
-        fields = json.loads(head[1:])
-        kind, skip, exclude = fields["k"], fields["s"], fields["x"]
-        where, publish_id = fields.get("p", ""), fields["i"]
-    else:
-        raise UnknownFormat(head[:1].decode(errors="replace"), "a pub/sub message")
-    position = Position.parse(where) if where else None
-    frame: Frame = data.decode() if kind == "t" else data
-    return Relayed(Envelope(topic, frame, exclude or None, position), skip, publish_id)
-
-
-def kept_entry(topic: str, epoch: str, entry_id: bytes, fields: list[bytes]) -> Envelope:
-    """A history stream entry of format 1 (`f`) or 2 (`f`, `x` its sender, `v`)."""
-    values = dict(zip(fields[::2], fields[1::2], strict=True))
-    check(int(values.get(b"v", b"1")), "a history entry")
-    sender = values.get(b"x", b"").decode() or None
-    offset = int(entry_id.split(b"-")[1])
-    return Envelope(topic, values[b"f"].decode(), sender, Position(epoch, offset))
-
-
-def history_keys(topic: str) -> list[bytes]:
-    """The topic's meta hash and stream."""
-    name = topic.encode()
-    return [PREFIX + b"history-meta:" + name, PREFIX + b"history:" + name]
 
 
 class RedisBroker:
@@ -242,7 +103,7 @@ class RedisBroker:
         self._topics.add(topic)
         if not self._connected():
             return False
-        channel = PREFIX + topic.encode()
+        channel = topic_channel(topic)
         confirmed: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._confirming[channel] = confirmed
         try:
@@ -262,7 +123,7 @@ class RedisBroker:
         if not self._connected():
             return  # the reader's resubscription leaves it out
         try:
-            await self._pubsub.unsubscribe(PREFIX + topic.encode())
+            await self._pubsub.unsubscribe(topic_channel(topic))
         except Exception as exc:  # any failure: the reader starts over
             self._start_over(exc)
 
@@ -302,7 +163,7 @@ class RedisBroker:
                 message = encode(
                     envelope, skip=skip, publish_id=publish_id, version=self.write_format
                 )
-                await self._redis.publish(PREFIX + envelope.topic.encode(), message)
+                await self._redis.publish(topic_channel(envelope.topic), message)
             published = True
         except OutOfMemoryError as exc:
             line = f"Redis is full ({exc}): {envelope.topic!r} delivered in this process only"
@@ -328,14 +189,14 @@ class RedisBroker:
         topic, frame, exclude = envelope.topic, envelope.frame, envelope.exclude
         assert isinstance(frame, str)  # only text frames are recorded
         before, after = header(frame, exclude, skip, publish_id, self.write_format)
-        keys = [*history_keys(topic), PREFIX + b"record:" + publish_id.encode()]
+        keys = [*history_keys(topic), record_key(publish_id)]
         arguments: list[str | bytes | int] = [
             new_epoch(),
             self.write_format,
             self._size,
             self._ttl_ms,
             self._position_ttl_ms,
-            PREFIX + topic.encode(),
+            topic_channel(topic),
             before,
             after,
             stamp_prefix(frame),
@@ -440,7 +301,7 @@ class RedisBroker:
         """
         while True:
             topics = set(self._topics)
-            channels = [PREFIX + topic.encode() for topic in topics]
+            channels = [topic_channel(topic) for topic in topics]
             await self._pubsub.subscribe(IDLE_CHANNEL, *channels)
             # redis-py subscribes again, on connecting, what it was subscribed
             # to: topics left while Redis was away are dropped here.
