@@ -1,5 +1,6 @@
 """The runtime suites' fixtures, on their own test app (`testapp/`): settings with a known
-secret, an app per test, signed-in sockets, the app served by uvicorn."""
+secret, an app per test, signed-in sockets, the app served by uvicorn, and the test kit's
+(`redis_server`, `browser`), so that nothing comes from the bake's own conftest."""
 
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
@@ -10,6 +11,8 @@ import pytest
 from azu_ws.auth import create_token
 from azu_ws.services import Services
 from azu_ws.testing import Connect, Server, uvicorn
+from azu_ws.testing.fixtures import browser as browser
+from azu_ws.testing.fixtures import redis_server as redis_server
 from fastapi import FastAPI
 from starlette.testclient import TestClient, WebSocketTestSession
 
