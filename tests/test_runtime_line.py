@@ -109,3 +109,26 @@ def test_no_channel_of_the_app_reaches_into_its_socket(bake: Bake) -> None:
     app = project / "src" / package_of(project)
     for path in app.rglob("*.py"):
         assert ".connection" not in path.read_text(encoding="utf-8"), path.relative_to(project)
+
+
+RUNTIME_SUITES = ROOT / "tests" / "runtime"
+# Suites that still serve the bake's reference app, each saying why where it names it.
+PENDING_ON_THE_REFERENCE_APP = {"test_browser.py"}
+
+
+def test_the_runtime_suites_run_on_their_own_test_app_not_the_reference_app() -> None:
+    # They are copied into a bake and run there: what they test must be the runtime,
+    # on their test app (tests/runtime/testapp/), never a bake's app or its tests' conftest.
+    for path in sorted(RUNTIME_SUITES.rglob("*.py")):
+        where = path.relative_to(RUNTIME_SUITES)
+        if where.name in PENDING_ON_THE_REFERENCE_APP:
+            continue
+        text = path.read_text(encoding="utf-8")
+        assert "realtime_app" not in text, f"{where} names the reference app"
+        assert "cookiecutter" not in text, f"{where} names the template's package"
+        # How many levels a relative import may climb and stay in tests/runtime.
+        depth = len(where.parts)
+        for level, module, _ in imports_of(path):
+            assert level <= depth, f"{where} imports from outside the suites: {'.' * level}{module}"
+            outside = module.startswith("tests.") and not module.startswith("tests.runtime")
+            assert level or not outside, f"{where} imports {module}"

@@ -1,9 +1,9 @@
 """The runtime's own suites (`tests/runtime/`), run once against the runtime, not once per bake.
 
-They run inside a default bake, whose app is the reference they drive (chat,
-rooms, notifications, live updates) and whose test helpers they share; each
-runs twice, with batched writes (in force under the locked uvicorn) and with
-every frame one ASGI send, so that both ways to the wire are held to every test.
+They run inside a default bake, for its locked dependencies and lint settings,
+on their own test app (`tests/runtime/testapp/`), not the bake's; each runs
+twice, with batched writes (in force under the locked uvicorn) and with every
+frame one ASGI send, so that both ways to the wire are held to every test.
 """
 
 import os

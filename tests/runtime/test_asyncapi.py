@@ -16,11 +16,10 @@ from azu_ws.testing import Connect, receive_type
 from pydantic import Field
 from starlette.testclient import TestClient
 
-from realtime_app.app import create_app
-from realtime_app.channels import CHANNELS
-from realtime_app.config import Settings
-
-from .probe import PACKAGE, PROBE, SOURCE, ProbeChannel
+from .bench import IMPORT_PATH, PACKAGE
+from .testapp.app import create_app
+from .testapp.channels import CHANNELS, PROBE, ProbeChannel
+from .testapp.config import Settings
 
 PROTOCOL = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 EVERY_CHANNEL: list[type[Channel[Any, Any]]] = [*CHANNELS, ProbeChannel]
@@ -191,7 +190,7 @@ def test_the_types_command_writes_what_the_server_serves(
     output = tmp_path / "messages.d.ts"
     command = [sys.executable, "-m", PACKAGE, "types", "--output", str(output)]
     # No settings in its environment: writing types needs none.
-    subprocess.run(command, check=True, timeout=60, env={"PYTHONPATH": str(SOURCE)})
+    subprocess.run(command, check=True, timeout=60, env={"PYTHONPATH": IMPORT_PATH})
     with TestClient(create_app(settings, channels=CHANNELS)) as client:
         assert output.read_text() == client.get("/messages.d.ts").text
 

@@ -15,11 +15,10 @@ from jose import jwt
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from realtime_app.config import Settings
-
-from ..conftest import TEST_SECRET
-from .probe import PROBE
+from .bench import PACKAGE, TEST_SECRET
 from .test_jwt import EC_PRIVATE, EC_PUBLIC
+from .testapp.channels import PROBE
+from .testapp.config import Settings
 
 
 def refused(client: TestClient, url: str = PROBE, **kwargs: object) -> WebSocketDisconnect:
@@ -170,7 +169,7 @@ def test_command_line_mints_a_token_for_the_user(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], settings: Settings
 ) -> None:
     monkeypatch.setenv("JWT_SECRET", TEST_SECRET)
-    cli("realtime_app", ["token", "alice", "--ttl", "60"])
+    cli(PACKAGE, ["token", "alice", "--ttl", "60"])
     token = capsys.readouterr().out.strip()
     user = verify_token(token, settings)
     assert user.id == "alice"
@@ -182,7 +181,7 @@ def test_command_line_names_a_missing_secret(
 ) -> None:
     monkeypatch.chdir(tmp_path)  # no .env here
     with pytest.raises(SystemExit) as exited:
-        cli("realtime_app", ["token", "alice"])
+        cli(PACKAGE, ["token", "alice"])
     assert exited.value.code == 2
     assert "JWT_SECRET" in capsys.readouterr().err
 

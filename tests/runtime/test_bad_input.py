@@ -6,7 +6,7 @@ import pytest
 from azu_ws.testing import Connect, receive_type
 from starlette.testclient import WebSocketTestSession
 
-from realtime_app.config import Settings
+from .testapp.config import Settings
 
 
 def still_open(ws: WebSocketTestSession) -> None:

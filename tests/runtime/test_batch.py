@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 from azu_ws.testing import WAIT, Server, receive, uvicorn
 
-from .probe import PROBE, PROBE_APP
+from .bench import SERVE
 from .test_metrics import samples, value
+from .testapp.channels import PROBE
 
 SECRET = "a-secret-only-for-the-batch-write-tests-0123"
 
@@ -28,7 +29,7 @@ def test_under_the_locked_uvicorn_batched_writes_are_in_force_unless_turned_off(
     # The capability is found on the server's own objects: should uvicorn change
     # them, frames go one ASGI send each, and the "batched" count here says so.
     with (
-        uvicorn(tmp_path, SECRET, WS_BATCHED_WRITES=setting, command=PROBE_APP) as server,
+        uvicorn(tmp_path, SECRET, WS_BATCHED_WRITES=setting, command=SERVE) as server,
         server.connect(PROBE, "alice") as alice,
     ):
         receive(alice, "connected")
@@ -41,7 +42,7 @@ def test_a_burst_of_text_and_binary_frames_arrives_whole_and_in_order(tmp_path: 
     # The senders' rate limit lifted: the burst is the point.
     with (
         uvicorn(
-            tmp_path, SECRET, WS_RATE_LIMIT="1000000", WS_RATE_BURST="1000", command=PROBE_APP
+            tmp_path, SECRET, WS_RATE_LIMIT="1000000", WS_RATE_BURST="1000", command=SERVE
         ) as server,
         server.connect(PROBE, "alice") as alice,
         server.connect(PROBE, "bob") as bob,
@@ -68,7 +69,11 @@ def test_with_compression_on_compressed_and_plain_clients_each_get_every_frame(
     # A broadcast is framed once for the plain sockets; a compressed one gets its own.
     with (
         uvicorn(
-            tmp_path, SECRET, WS_PER_MESSAGE_DEFLATE="true", WS_RATE_BURST="1000", command=PROBE_APP
+            tmp_path,
+            SECRET,
+            WS_PER_MESSAGE_DEFLATE="true",
+            WS_RATE_BURST="1000",
+            command=SERVE,
         ) as server,
         server.connect(PROBE, "alice") as alice,
         server.connect(PROBE, "bob", compression=None) as bob,

@@ -16,11 +16,9 @@ from azu_ws.testing import (
 )
 from starlette.testclient import TestClient
 
-from realtime_app.messages import NewMessage, PostMessage
-
-from ..conftest import TEST_SECRET, TokenFor
-from .probe import PROBE_APP, ProbeChannel
-
+from .bench import SERVE, TEST_SECRET, TokenFor
+from .testapp.channels import ProbeChannel
+from .testapp.messages import NewMessage, PostMessage
 
 def post(content: str) -> PostMessage:
     return PostMessage(type="message", content=content)
@@ -99,7 +97,7 @@ def test_heartbeats_are_answered_for_the_test(client: TestClient, token_for: Tok
 def served(tmp_path: Path, redis_server: RedisServer) -> Iterator[Server]:
     (tmp_path / "first").mkdir()
     with uvicorn(
-        tmp_path / "first", TEST_SECRET, command=PROBE_APP, BROKER_URL=redis_server.url
+        tmp_path / "first", TEST_SECRET, command=SERVE, BROKER_URL=redis_server.url
     ) as server:
         yield server
 
@@ -115,7 +113,7 @@ def test_over_real_sockets_a_client_resumes_across_a_restart_missing_nothing(
         assert served.stop()  # a deploy: alice's socket is closed with 1012
         (tmp_path / "second").mkdir()
         with uvicorn_on(
-            port, tmp_path / "second", TEST_SECRET, command=PROBE_APP, BROKER_URL=redis_server.url
+            port, tmp_path / "second", TEST_SECRET, command=SERVE, BROKER_URL=redis_server.url
         ) as restarted:
             with served_channel(restarted.url, ProbeChannel, restarted.token("bob")) as bob:
                 bob.expect(Connected)

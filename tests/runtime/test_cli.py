@@ -1,13 +1,14 @@
 """The command line: help on every option, and the name it was called by in its messages."""
 
 import argparse
+import os
 import subprocess
 import sys
 
 import pytest
 from azu_ws.cli import command_line, program_name
 
-from .probe import PACKAGE, SOURCE
+from .bench import IMPORT_PATH, PACKAGE
 
 
 def test_every_command_and_option_says_what_it_does() -> None:
@@ -24,7 +25,7 @@ def test_every_command_and_option_says_what_it_does() -> None:
 @pytest.mark.parametrize(
     ("argv0", "expected"),
     [
-        ("/srv/app/.venv/bin/realtime-app", "realtime-app"),
+        ("/srv/app/.venv/bin/my-app", "my-app"),
         (f"/srv/app/src/{PACKAGE}/__main__.py", f"python -m {PACKAGE}"),
         ("-c", f"python -m {PACKAGE}"),
     ],
@@ -39,7 +40,8 @@ def test_messages_name_the_command_as_it_was_called(
 def test_python_dash_m_still_runs_it() -> None:
     result = subprocess.run(
         [sys.executable, "-m", PACKAGE, "token", "--help"],
-        cwd=SOURCE,  # as a checkout without an install runs it
+        # As a checkout without an install runs it: the runtime from its `src/`.
+        env={**os.environ, "PYTHONPATH": IMPORT_PATH},
         capture_output=True,
         text=True,
         timeout=60,

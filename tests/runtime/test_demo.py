@@ -9,10 +9,9 @@ from fastapi import FastAPI
 from jose import jwt
 from starlette.testclient import TestClient
 
-from realtime_app.app import create_app
-from realtime_app.config import Settings
-
-from .probe import PROBE
+from .testapp.app import TITLE, create_app
+from .testapp.channels import PROBE
+from .testapp.config import Settings
 
 # The demo page as a browser on this machine asks for it: by loopback, named so.
 ON_THIS_MACHINE = {"host": "localhost:8000"}
@@ -22,7 +21,7 @@ def test_the_demo_page_and_its_scripts_are_served(client: TestClient) -> None:
     page = client.get("/")
     assert page.status_code == 200
     assert "text/html" in page.headers["content-type"]
-    assert "<title>Realtime App: demo</title>" in page.text
+    assert f"<title>{TITLE}: demo</title>" in page.text
     assert '<script type="module" src="/static/demo.js">' in page.text
     for script in ("demo.js", "azu-ws.js"):
         response = client.get(f"/static/{script}")

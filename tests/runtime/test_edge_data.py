@@ -17,10 +17,12 @@ from azu_ws.history import HistoryLimits, MemoryHistory
 from azu_ws.logs import FAULTS_BURST, FAULTS_PER_SECOND
 from azu_ws.testing import WAIT, RedisServer, Server, health, receive, uvicorn
 
-from .probe import PROBE, PROBE_APP
+from .bench import SERVE
+from .testapp.channels import PROBE
 
 SECRET = "a-secret-only-for-the-edge-data-tests-0123456"
 SEND = "notifications:send"
+PUBLISH = "rooms:publish"
 # A lone surrogate as Python's JSON parser reads it, escaped as JSON allows.
 LONE_SURROGATE = '"\\ud800"'
 # The history budget of the flood test, and what else the flood may leave behind.
@@ -35,7 +37,7 @@ def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
         store = request.getfixturevalue("redis_server").url
     else:
         store = f"sqlite:///{tmp_path}/notifications.db"
-    with uvicorn(tmp_path, SECRET, command=PROBE_APP, DATABASE_URL=store) as server:
+    with uvicorn(tmp_path, SECRET, command=SERVE, DATABASE_URL=store) as server:
         yield server
 
 
@@ -96,7 +98,7 @@ def test_an_unreadable_stored_record_is_skipped_logged_once_and_the_rest_deliver
     store = f"sqlite:///{tmp_path}/notifications.db"
     if kind == "redis":
         store = request.getfixturevalue("redis_server").url
-    with uvicorn(tmp_path, SECRET, command=PROBE_APP, DATABASE_URL=store) as server:
+    with uvicorn(tmp_path, SECRET, command=SERVE, DATABASE_URL=store) as server:
         server.post("/api/notifications/dora", {"payload": {"n": 1}}, scope=SEND)
         poison(server, "dora", store)
         for n in (2, 3):  # numbered after the poisoned record
@@ -113,15 +115,14 @@ def test_an_unreadable_stored_record_is_skipped_logged_once_and_the_rest_deliver
     [
         ("/api/notifications", '{"payload": {"x": %s}}', SEND),
         ("/api/notifications/erin", '{"payload": {%s: 1}}', SEND),
-        ("/api/updates/post/7", '{"data": {"x": [%s]}}', "updates:publish"),
-        ("/api/rooms/lobby/messages", '{"content": %s}', "rooms:publish"),
+        ("/api/rooms/lobby/messages", '{"content": %s}', PUBLISH),
         ("/api/users/erin/disconnect", '{"reason": %s}', "users:revoke"),
     ],
 )
 def test_every_publishing_route_answers_a_lone_surrogate_with_422(
     tmp_path: Path, path: str, body: str, scope: str
 ) -> None:
-    with uvicorn(tmp_path, SECRET, command=PROBE_APP) as server:
+    with uvicorn(tmp_path, SECRET, command=SERVE) as server:
         status, answer = post_raw(server, path, body % LONE_SURROGATE, scope)
         assert status == 422, answer
         assert "UTF-8" in json.dumps(answer)
@@ -131,7 +132,10 @@ def test_every_publishing_route_answers_a_lone_surrogate_with_422(
 def test_a_frame_with_a_lone_surrogate_gets_a_typed_error_and_the_socket_stays(
     tmp_path: Path,
 ) -> None:
-    with uvicorn(tmp_path, SECRET, command=PROBE_APP) as server, server.connect(PROBE, "fay") as ws:
+    with (
+        uvicorn(tmp_path, SECRET, command=SERVE) as server,
+        server.connect(PROBE, "fay") as ws,
+    ):
         receive(ws, "connected")
         ws.send('{"type": "message", "content": ' + LONE_SURROGATE + "}")
         assert receive(ws, "error")["code"] in ("invalid_json", "invalid_message")
@@ -156,12 +160,12 @@ def test_a_publish_flood_over_many_topics_keeps_memory_within_the_history_budget
         "API_RATE_LIMIT": "1000000",
         "API_RATE_BURST": "10000",
     }
-    with uvicorn(tmp_path, SECRET, command=PROBE_APP, **budget) as server:
-        update = {"data": {"blob": "x" * 60_000}}
-        server.post("/api/updates/post/warm-up", update, scope="updates:publish")
+    with uvicorn(tmp_path, SECRET, command=SERVE, **budget) as server:
+        post = {"content": "x" * 60_000}
+        server.post("/api/rooms/warm-up/messages", post, scope=PUBLISH)
         before = server.memory()
-        for n in range(1200):  # 72 MB over 300 resources, each kept 100 deep
-            server.post(f"/api/updates/post/{n % 300}", update, scope="updates:publish")
+        for n in range(1200):  # 72 MB over 300 rooms, each kept 100 deep
+            server.post(f"/api/rooms/{n % 300}/messages", post, scope=PUBLISH)
         assert server.memory() - before < BUDGET + MARGIN
         counts = health(server)
         assert 0 < counts["history_bytes"] <= BUDGET
@@ -173,14 +177,14 @@ def test_a_client_resuming_a_topic_forgotten_for_the_budget_hears_recovered_fals
     tmp_path: Path,
 ) -> None:
     budget = {"HISTORY_MAX_BYTES": str(1024 * 1024)}
-    with uvicorn(tmp_path, SECRET, command=PROBE_APP, **budget) as server:
+    with uvicorn(tmp_path, SECRET, command=SERVE, **budget) as server:
         with server.connect(PROBE, "ida") as ida:
             receive(ida, "connected")
             ida.send('{"type": "message", "content": "before"}')
             said = receive(ida, "message")
-        update = {"data": {"blob": "x" * 60_000}}
+        post = {"content": "x" * 60_000}
         for n in range(40):  # 2.4 MB over topics used after it
-            server.post(f"/api/updates/post/{n}", update, scope="updates:publish")
+            server.post(f"/api/rooms/{n}/messages", post, scope=PUBLISH)
         since = f"{said['epoch']}:{said['offset']}"
         with server.connect(f"{PROBE}?since={since}", "ida") as ida:
             assert receive(ida, "connected")["recovered"] is False
@@ -200,7 +204,7 @@ def test_a_full_redis_answers_a_notification_with_503_and_the_inbox_stays_whole(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
     store = redis_server.url
-    with uvicorn(tmp_path, SECRET, command=PROBE_APP, DATABASE_URL=store) as server:
+    with uvicorn(tmp_path, SECRET, command=SERVE, DATABASE_URL=store) as server:
         server.post("/api/notifications/hal", {"payload": {"n": 1}}, scope=SEND)
         client = redis.Redis.from_url(store)
         client.config_set("maxmemory-policy", "noeviction")
@@ -217,7 +221,7 @@ def test_a_full_redis_leaves_messages_to_their_process_s_members_and_says_so_spa
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
     broker = redis_server.url
-    with uvicorn(tmp_path, SECRET, command=PROBE_APP, BROKER_URL=broker) as server:
+    with uvicorn(tmp_path, SECRET, command=SERVE, BROKER_URL=broker) as server:
         with server.connect(PROBE, "ann") as ann, server.connect(PROBE, "ben") as ben:
             receive(ann, "connected")
             receive(ben, "connected")

@@ -22,7 +22,7 @@ from azu_ws.settings import RuntimeSettings
 from azu_ws.testing import WAIT, Server, uvicorn, wait_for_log
 from uvicorn.server import ServerState
 
-from .probe import PACKAGE, PROBE_APP
+from .bench import PACKAGE, SERVE
 
 SECRET = "a-secret-only-for-the-http-edge-tests-0123"
 PER_ADDRESS = 8
@@ -40,7 +40,7 @@ CHUNK = b"%x\r\n%s\r\n" % (65536, b" " * 65536)  # of a chunked body
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with uvicorn(tmp_path_factory.mktemp("edge"), SECRET, command=PROBE_APP, **EDGE) as served:
+    with uvicorn(tmp_path_factory.mktemp("edge"), SECRET, command=SERVE, **EDGE) as served:
         yield served
 
 
@@ -245,7 +245,7 @@ def test_a_burst_over_the_api_rate_gets_429_and_another_caller_is_served(server:
 
 
 def test_sigterm_with_slow_bodies_open_logs_no_traceback(tmp_path: Path) -> None:
-    with uvicorn(tmp_path, SECRET, command=PROBE_APP, SHUTDOWN_TIMEOUT="1") as server:
+    with uvicorn(tmp_path, SECRET, command=SERVE, SHUTDOWN_TIMEOUT="1") as server:
         token = server.token("sender", scope="notifications:send")
         with ExitStack() as held:
             for _ in range(5):
@@ -265,7 +265,7 @@ def test_under_a_low_open_file_limit_the_connection_cap_refuses_in_a_few_lines_a
     # (96, 64 below the limit) refuses connections before the process runs out of files.
     limited = "import resource, runpy, sys; resource.setrlimit(resource.RLIMIT_NOFILE, (160, 160))"
     limited += f"; sys.argv[0] = {PACKAGE!r}; runpy.run_module({PACKAGE!r}, run_name='__main__')"
-    command = ("-c", limited, *PROBE_APP[2:])
+    command = ("-c", limited, *SERVE[2:])
     with uvicorn(tmp_path, SECRET, command=command) as server, ExitStack() as held:
         lines_before = len(server.log.read_text().splitlines())
         started = time.monotonic()
@@ -357,7 +357,7 @@ def test_many_431s_log_a_few_lines_naming_the_limit_and_the_address(server: Serv
 
 
 def test_connections_speaking_http_are_capped_on_their_own(tmp_path: Path) -> None:
-    with uvicorn(tmp_path, SECRET, command=PROBE_APP, HTTP_MAX_CONNECTIONS="4") as server:
+    with uvicorn(tmp_path, SECRET, command=SERVE, HTTP_MAX_CONNECTIONS="4") as server:
         with ExitStack() as held:
             # Two addresses, two each: under the per-address cap (64), at HTTP_MAX_CONNECTIONS.
             for source in ("127.0.0.2", "127.0.0.2", "127.0.0.3", "127.0.0.3"):

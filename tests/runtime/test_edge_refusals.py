@@ -28,8 +28,8 @@ from starlette.testclient import TestClient, WebSocketDenialResponse
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from ..conftest import TEST_SECRET, TokenFor
-from .probe import PROBE, PROBE_APP
+from .bench import SERVE, TEST_SECRET, TokenFor
+from .testapp.channels import PROBE
 
 # Enough attempts that every token-less handshake reaches the token check.
 ANY_NUMBER_OF_ATTEMPTS = {
@@ -102,7 +102,7 @@ def fds_settle(server: Server, at_most: int, within: float) -> int:
 def test_refused_sockets_holding_unfinished_frames_cost_little_and_are_gone_within_2_s(
     tmp_path: Path,
 ) -> None:
-    with uvicorn(tmp_path, TEST_SECRET, command=PROBE_APP, **ANY_NUMBER_OF_ATTEMPTS) as server:
+    with uvicorn(tmp_path, TEST_SECRET, command=SERVE, **ANY_NUMBER_OF_ATTEMPTS) as server:
         with (  # warm up the refusal's code paths
             connect(server.ws(PROBE), open_timeout=WAIT) as ws,
             pytest.raises(ConnectionClosed) as refused,
@@ -130,7 +130,7 @@ def test_refused_sockets_holding_unfinished_frames_cost_little_and_are_gone_with
 def test_a_tokenless_flood_from_one_address_leaves_room_for_a_client_from_another(
     tmp_path: Path,
 ) -> None:
-    with room_for_sockets(1_000), uvicorn(tmp_path, TEST_SECRET, command=PROBE_APP) as server:
+    with room_for_sockets(1_000), uvicorn(tmp_path, TEST_SECRET, command=SERVE) as server:
         # The 20,000 descriptors of the finding, scaled down with the flood.
         resource.prlimit(server.pid, resource.RLIMIT_NOFILE, (256, 256))
         fds = open_fds(server)
@@ -154,7 +154,7 @@ def test_two_thousand_refusals_log_a_few_lines_naming_the_limit_and_the_address(
     # A handshake every 1,000 minutes after the burst: none is refilled while the test
     # runs, however slow the machine.
     with uvicorn(
-        tmp_path, TEST_SECRET, command=PROBE_APP, WS_CONNECT_RATE_PER_ADDRESS="0.001"
+        tmp_path, TEST_SECRET, command=SERVE, WS_CONNECT_RATE_PER_ADDRESS="0.001"
     ) as server:
         lines_before = len(server.log.read_text().splitlines())
         started = time.monotonic()
@@ -222,7 +222,7 @@ def test_a_served_address_holding_its_share_of_sockets_is_refused_with_http_429_
 
     capped = {"WS_MAX_CONNECTIONS_PER_ADDRESS": "2"}
     with (
-        uvicorn(tmp_path, TEST_SECRET, command=PROBE_APP, **capped) as server,
+        uvicorn(tmp_path, TEST_SECRET, command=SERVE, **capped) as server,
         from_address("127.0.0.2", "alice") as alice,
         from_address("127.0.0.2", "bob") as bob,
     ):
@@ -258,7 +258,7 @@ def test_ipv4_clients_forwarded_as_ipv4_mapped_addresses_are_counted_apart(
 ) -> None:
     # What a proxy that listens on IPv6 forwards for its IPv4 clients.
     limited = {"WS_CONNECT_RATE_PER_ADDRESS": "0.001", "WS_CONNECT_BURST_PER_ADDRESS": "5"}
-    with uvicorn(tmp_path, TEST_SECRET, command=PROBE_APP, **limited) as server:
+    with uvicorn(tmp_path, TEST_SECRET, command=SERVE, **limited) as server:
         for _ in range(6):
             with tokenless(server, forwarded_for="::ffff:203.0.113.9"):
                 pass

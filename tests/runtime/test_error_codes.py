@@ -22,7 +22,7 @@ from azu_ws.testing import receive_type
 from pydantic import Field
 from starlette.testclient import TestClient
 
-from ..conftest import TokenFor
+from .bench import TokenFor
 
 
 class Order(ClientMessage):

@@ -15,7 +15,8 @@ from redis import asyncio as aioredis
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.testclient import WebSocketTestSession
 
-from .probe import PROBE, PROBE_APP, PROBE_OTHERS
+from .bench import SERVE
+from .testapp.channels import PROBE, PROBE_OTHERS
 
 SECRET = "a-secret-only-for-the-exactly-once-tests-0123"
 FRAME = '{"type":"message","content":"once"}'
@@ -80,8 +81,8 @@ def test_a_publish_whose_replies_are_all_lost_is_delivered_here_once(
 def resume_during_a_stall(server: Server, redis_server: RedisServer, seconds: float) -> Any:
     """Bob resumes on the probe while Redis is frozen for `seconds`. No one here is on the
     probe's topic then, so his join waits for Redis to confirm its subscription; his
-    socket on the chat keeps the topics every socket joins (his own, `all`) subscribed."""
-    with server.connect("/ws/chat", "bob") as keeper:
+    socket on the other probe keeps the topics every socket joins (his own, `all`) subscribed."""
+    with server.connect(PROBE_OTHERS, "bob") as keeper:
         receive(keeper, "connected")
         topics = healthz(server)["topics"]
         with server.connect(PROBE, "alice") as alice, server.connect(PROBE, "bob") as bob:
@@ -114,7 +115,7 @@ def test_a_resume_recovers_through_a_stall_shorter_than_the_reply_timeout(
     # A subscription waits for Redis up to its reply timeout, 5 s (redis/client.py):
     # a stall within it costs the client a wait, and nothing is lost. (It waited
     # 1 s before: then this client was told to reload.)
-    with uvicorn(tmp_path, SECRET, command=PROBE_APP, BROKER_URL=redis_server.url) as server:
+    with uvicorn(tmp_path, SECRET, command=SERVE, BROKER_URL=redis_server.url) as server:
         assert resume_during_a_stall(server, redis_server, 2.5) == (True, ["missed"])
 
 

@@ -11,7 +11,7 @@ from azu_ws.presence import MemoryPresence
 from prometheus_client import REGISTRY
 from starlette.websockets import WebSocket
 
-from realtime_app.messages import NewMessage
+from .testapp.messages import NewMessage
 
 
 class FakeSocket:

@@ -8,7 +8,8 @@ import pytest
 from azu_ws.close_codes import WS_4408_HEARTBEAT_TIMEOUT
 from azu_ws.testing import WAIT, Connect, closed_with, receive_type, stalled_client, uvicorn
 
-from .probe import PROBE, PROBE_APP
+from .bench import SERVE
+from .testapp.channels import PROBE
 
 # Short enough for a quick test, long enough for a loaded CI machine to answer in time.
 QUICK = {"ws_ping_interval": 0.5, "ws_ping_timeout": 1.0}
@@ -40,7 +41,7 @@ def test_over_the_wire_a_half_open_peer_is_dropped_while_a_live_one_stays(
     secret = "a-secret-only-for-this-heartbeat-test-0123"
     with (
         uvicorn(
-            tmp_path, secret, WS_PING_INTERVAL="0.5", WS_PING_TIMEOUT="0.5", command=PROBE_APP
+            tmp_path, secret, WS_PING_INTERVAL="0.5", WS_PING_TIMEOUT="0.5", command=SERVE
         ) as server,
         server.connect(PROBE, "watcher") as watcher,
         stalled_client(server, PROBE, "ghost"),

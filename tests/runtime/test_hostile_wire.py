@@ -30,7 +30,8 @@ from azu_ws.testing import (
     wait_for_log,
 )
 
-from .probe import PROBE, PROBE_APP
+from .bench import SERVE
+from .testapp.channels import PROBE
 
 UNLIMITED = {"WS_RATE_LIMIT": "1000000000", "WS_RATE_BURST": "1000000"}
 UNLIMITED |= {"WS_CONNECT_RATE_PER_ADDRESS": "1000000", "WS_CONNECT_BURST_PER_ADDRESS": "100000"}
@@ -40,9 +41,7 @@ UNLIMITED |= {"WS_CONNECT_RATE": "1000000", "WS_CONNECT_BURST": "100000"}
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     secret = "a-secret-only-for-the-hostile-wire-tests-01"
-    with uvicorn(
-        tmp_path_factory.mktemp("hostile"), secret, command=PROBE_APP, **UNLIMITED
-    ) as served:
+    with uvicorn(tmp_path_factory.mktemp("hostile"), secret, command=SERVE, **UNLIMITED) as served:
         yield served
 
 
@@ -183,7 +182,7 @@ def test_huge_invalid_frames_at_the_rate_limit_cost_a_bystander_no_wait(tmp_path
     flat = '{"type":"ping",' + ",".join(f'"k{n}":0' for n in range(85_000)) + "}"
     deep = '{"type":"ping","ref":[' + ",".join(["[" * 150 + "]" * 150] * 3000) + "]}"
     secret = "a-secret-only-for-the-amplifier-test-0123456"
-    with uvicorn(tmp_path, secret, command=PROBE_APP) as server, ExitStack() as sockets:
+    with uvicorn(tmp_path, secret, command=SERVE) as server, ExitStack() as sockets:
         bob = sockets.enter_context(server.connect(PROBE, "bob"))
         receive(bob, "connected")
         before = server.memory()
@@ -221,7 +220,7 @@ def test_a_flood_of_bad_frames_each_with_its_close_logs_a_few_lines_and_no_trace
     closing socket, and asyncio used to log ~30 lines of traceback for each client."""
     secret = "a-secret-only-for-the-log-flood-test-012345"
     bad_then_close = client_frame(0x1, b"\xff\xfe") + client_frame(0x8, (1000).to_bytes(2, "big"))
-    with uvicorn(tmp_path, secret, command=PROBE_APP, **UNLIMITED) as server:
+    with uvicorn(tmp_path, secret, command=SERVE, **UNLIMITED) as server:
         started = time.monotonic()
         for _ in range(100):
             with stalled_client(server, PROBE, "mallory") as raw:

@@ -13,9 +13,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jose import jwt
 
-from realtime_app.config import Settings, SettingsError, load_settings
-
-from ..conftest import TEST_SECRET
+from .bench import TEST_SECRET
+from .testapp.config import Settings, SettingsError, load_settings
 
 NOW = int(time.time())
 GOOD = {"sub": "alice", "exp": NOW + 3600, "iat": NOW}

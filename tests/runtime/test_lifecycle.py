@@ -15,9 +15,9 @@ from pydantic import Field
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from realtime_app.app import create_app
-from realtime_app.config import Settings
-from realtime_app.messages import NewMessage, PostMessage
+from .testapp.app import create_app
+from .testapp.config import Settings
+from .testapp.messages import NewMessage, PostMessage
 
 Inbound = Annotated[Ping | PostMessage, Field(discriminator="type")]
 Outbound = Connected | Pong | NewMessage

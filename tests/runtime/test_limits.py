@@ -12,8 +12,8 @@ from azu_ws.runner import MAX_INVALID_IN_A_ROW, TOO_MANY_ATTEMPTS
 from azu_ws.testing import Connect, closed_with, receive_type
 from starlette.testclient import TestClient, WebSocketDenialResponse
 
-from ..conftest import TokenFor
-from .probe import PROBE
+from .bench import TokenFor
+from .testapp.channels import PROBE
 
 PATH = PROBE
 

@@ -14,10 +14,9 @@ from azu_ws.testing import WAIT, receive, uvicorn, wait_for_log
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from realtime_app.config import Settings
-
-from ..conftest import TEST_SECRET
-from .probe import PACKAGE, PROBE, PROBE_APP
+from .bench import PACKAGE, SERVE, TEST_SECRET
+from .testapp.channels import PROBE
+from .testapp.config import Settings
 
 
 @pytest.mark.parametrize(
@@ -82,7 +81,7 @@ def test_a_percent_encoded_token_is_redacted(settings: Settings, spelling: str) 
 
 
 def test_percent_encoded_tokens_never_reach_uvicorns_log(tmp_path: Path) -> None:
-    with uvicorn(tmp_path, TEST_SECRET, command=PROBE_APP) as server:
+    with uvicorn(tmp_path, TEST_SECRET, command=SERVE) as server:
         token = server.token("alice")
         for spelling in ENCODED_SPELLINGS:
             path = spell(spelling.replace("/ws/chat", PROBE), token)
@@ -115,7 +114,7 @@ def test_json_logs_are_one_object_a_line_with_the_connections_user_and_path_and_
     tmp_path: Path,
 ) -> None:
     # Text lines are held to the same redaction in test_server.py.
-    with uvicorn(tmp_path, TEST_SECRET, command=PROBE_APP, LOG_FORMAT="json") as server:
+    with uvicorn(tmp_path, TEST_SECRET, command=SERVE, LOG_FORMAT="json") as server:
         token = server.token("alice")
         with connect(server.ws(f"{PROBE}?token={token}"), open_timeout=WAIT) as ws:
             receive(ws, "connected")

@@ -11,8 +11,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient, WebSocketDenialResponse
 from starlette.websockets import WebSocketDisconnect
 
-from ..conftest import TokenFor
-from .probe import PROBE, PROBE_APP
+from .bench import SERVE, TokenFor
+from .testapp.channels import PROBE
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -136,7 +136,7 @@ def test_a_client_close_code_outside_the_protocol_is_labelled_other(
 
 @pytest.fixture
 def two_workers(tmp_path: Path) -> Iterator[Server]:
-    command = (*PROBE_APP[:-1], "--workers", "2", "--port")
+    command = (*SERVE[:-1], "--workers", "2", "--port")
     with uvicorn(tmp_path, "a-secret-only-for-the-metrics-tests-0123456", command=command) as s:
         yield s
 

@@ -7,10 +7,9 @@ import pytest
 from azu_ws.settings import SettingsError, load_settings
 from starlette.testclient import TestClient, WebSocketDenialResponse
 
-from realtime_app.config import Settings
-
-from ..conftest import TEST_SECRET, TokenFor
-from .probe import PROBE
+from .bench import TEST_SECRET, TokenFor
+from .testapp.channels import PROBE
+from .testapp.config import Settings
 
 FOREIGN = (403, "origin not allowed")
 

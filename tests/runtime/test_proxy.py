@@ -11,9 +11,9 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 from websockets.typing import Origin
 
-from ..conftest import TEST_SECRET
-from .probe import PROBE, PROBE_APP
+from .bench import SERVE, TEST_SECRET
 from .proxy import stripping_proxy
+from .testapp.channels import PROBE
 
 ROOT = "/rt"
 
@@ -23,7 +23,7 @@ def behind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, s
     """The app served under /rt, and the proxy in front of it that strips /rt."""
     workdir = tmp_path_factory.mktemp("root-path")
     with (
-        uvicorn(workdir, TEST_SECRET, command=PROBE_APP, ROOT_PATH=ROOT) as server,
+        uvicorn(workdir, TEST_SECRET, command=SERVE, ROOT_PATH=ROOT) as server,
         stripping_proxy(server.url, ROOT) as proxy,
     ):
         yield server, proxy
@@ -75,7 +75,7 @@ def test_the_address_the_proxy_forwards_is_the_clients(behind: tuple[Server, str
 
 
 def test_without_proxy_headers_the_address_is_the_proxys(tmp_path: Path) -> None:
-    with uvicorn(tmp_path, TEST_SECRET, command=PROBE_APP, PROXY_HEADERS="false") as server:
+    with uvicorn(tmp_path, TEST_SECRET, command=SERVE, PROXY_HEADERS="false") as server:
         request = urllib.request.Request(  # noqa: S310 - loopback
             server.url + "/healthz?from=proxy", headers={"X-Forwarded-For": "203.0.113.9"}
         )

@@ -16,7 +16,8 @@ from azu_ws.testing import WAIT, RedisServer, Server, receive, two_uvicorns, uvi
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection
 
-from .probe import PROBE, PROBE_APP
+from .bench import SERVE
+from .testapp.channels import PROBE
 
 SECRET = "a-secret-only-for-the-redis-tests-0123456789"
 
@@ -25,7 +26,7 @@ SECRET = "a-secret-only-for-the-redis-tests-0123456789"
 def two_processes(tmp_path: Path, redis_server: RedisServer) -> Iterator[tuple[Server, Server]]:
     database = f"sqlite:///{tmp_path}/shared.db"
     with two_uvicorns(
-        tmp_path, SECRET, BROKER_URL=redis_server.url, DATABASE_URL=database, command=PROBE_APP
+        tmp_path, SECRET, BROKER_URL=redis_server.url, DATABASE_URL=database, command=SERVE
     ) as servers:
         yield servers
 
@@ -97,7 +98,7 @@ def test_sockets_joining_and_leaving_while_redis_restarts_are_never_failed(
     unlimited = {"WS_CONNECT_RATE": "100000", "WS_CONNECT_BURST": "10000"}
     unlimited |= {"WS_CONNECT_RATE_PER_ADDRESS": "100000", "WS_CONNECT_BURST_PER_ADDRESS": "10000"}
     with two_uvicorns(
-        tmp_path, SECRET, BROKER_URL=redis_server.url, command=PROBE_APP, **unlimited
+        tmp_path, SECRET, BROKER_URL=redis_server.url, command=SERVE, **unlimited
     ) as (a, b):
         stop = threading.Event()
         failures: list[str] = []
@@ -158,7 +159,7 @@ def test_the_worker_count_is_read_as_uvicorn_reads_it(
 
 
 def test_several_workers_on_the_memory_broker_log_a_loud_warning(tmp_path: Path) -> None:
-    with uvicorn(tmp_path, SECRET, command=(*PROBE_APP[:-1], "--workers", "2", "--port")) as server:
+    with uvicorn(tmp_path, SECRET, command=(*SERVE[:-1], "--workers", "2", "--port")) as server:
         log = server.log.read_text()
         deadline = time.monotonic() + WAIT
         while log.count("each worker is its own island") < 2 and time.monotonic() < deadline:
@@ -198,7 +199,7 @@ def test_a_users_rate_limit_holds_across_processes_and_reconnects(
         BROKER_URL=redis_server.url,
         WS_RATE_LIMIT="0.001",
         WS_RATE_BURST="6",
-        command=PROBE_APP,
+        command=SERVE,
     ) as (a, b):
         with a.connect(PROBE, "alice") as on_a:
             receive(on_a, "connected")

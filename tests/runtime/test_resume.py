@@ -39,10 +39,10 @@ from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from websockets.sync.client import ClientConnection
 
-from realtime_app.messages import NewMessage
-
-from .probe import PROBE, PROBE_APP
+from .bench import SERVE
 from .test_fanout import FakeSocket
+from .testapp.channels import PROBE
+from .testapp.messages import NewMessage
 
 SECRET = "a-secret-only-for-the-resume-tests-0123456789"
 
@@ -364,7 +364,7 @@ def two_workers(tmp_path: Path, redis_server: RedisServer) -> Iterator[tuple[Ser
         HISTORY_SIZE="1000",
         WS_RATE_LIMIT="100000",
         WS_RATE_BURST="1000",
-        command=PROBE_APP,
+        command=SERVE,
     ) as servers:
         yield servers
 
@@ -424,7 +424,7 @@ def test_across_workers_a_gap_longer_than_the_history_is_not_recovered(
 ) -> None:
     with (
         two_uvicorns(
-            tmp_path, SECRET, BROKER_URL=redis_server.url, HISTORY_SIZE="3", command=PROBE_APP
+            tmp_path, SECRET, BROKER_URL=redis_server.url, HISTORY_SIZE="3", command=SERVE
         ) as (a, b),
         b.connect(PROBE, "bob") as bob,
     ):

@@ -12,8 +12,8 @@ from azu_ws.services import Services
 from azu_ws.testing import Connect, call, closed_with, receive_type
 from starlette.testclient import TestClient
 
-from ..conftest import TokenFor
-from .probe import PROBE
+from .bench import TokenFor
+from .testapp.channels import PROBE
 
 
 def test_over_http_every_socket_of_the_user_is_closed_and_no_one_elses(

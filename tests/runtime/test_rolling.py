@@ -12,7 +12,8 @@ from azu_ws.testing import WAIT, RedisServer, Server, receive, uvicorn
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection
 
-from .probe import PROBE, PROBE_APP, PROBE_OTHERS
+from .bench import SERVE
+from .testapp.channels import PROBE, PROBE_OTHERS
 
 SECRET = "a-secret-only-for-the-rolling-deploy-tests-01"
 
@@ -37,12 +38,8 @@ def mixed(tmp_path: Path, redis_server: RedisServer) -> Iterator[tuple[Server, S
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     with (
-        uvicorn(
-            tmp_path / "a", SECRET, command=PROBE_APP, REDIS_FORMAT=str(PREVIOUS), **shared
-        ) as a,
-        uvicorn(
-            tmp_path / "b", SECRET, command=PROBE_APP, REDIS_FORMAT=str(CURRENT), **shared
-        ) as b,
+        uvicorn(tmp_path / "a", SECRET, command=SERVE, REDIS_FORMAT=str(PREVIOUS), **shared) as a,
+        uvicorn(tmp_path / "b", SECRET, command=SERVE, REDIS_FORMAT=str(CURRENT), **shared) as b,
     ):
         yield a, b
 

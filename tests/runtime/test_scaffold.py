@@ -4,18 +4,15 @@ The template's own tests run it in a fresh project and then that project's
 whole suite, the new channel's tests included.
 """
 
-import shutil
 from pathlib import Path
 
 import pytest
 from azu_ws.scaffold import ScaffoldError, document, new_channel, register
 
-from .probe import PROJECT
-
-# The project's own channels are copied into each test's project: a name no
-# README suggests, so that running its examples (`new-channel scores`) first
-# cannot make these tests find the channel there already.
+# The channel each test writes: a name no README suggests.
 SAMPLE = "scaffold_sample"
+# The app the generator writes into: a project laid out as a generated one is.
+PACKAGE = "sample_app"
 
 REGISTRY = '''"""Every channel."""
 
@@ -46,11 +43,14 @@ def test_the_import_goes_where_it_sorts_and_the_class_ends_the_list(name: str) -
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    """A copy of this project's layout, for the generator to write into."""
-    copy = tmp_path / "project"
-    shutil.copytree(PROJECT / "src", copy / "src")
-    (copy / "tests").mkdir()
-    return copy
+    """A project laid out as a generated one, for the generator to write into."""
+    root = tmp_path / "project"
+    channels = root / "src" / PACKAGE / "channels"
+    channels.mkdir(parents=True)
+    (channels.parent / "__init__.py").write_text('"""An app."""\n')
+    (channels / "__init__.py").write_text(REGISTRY)
+    (root / "tests").mkdir()
+    return root
 
 
 @pytest.mark.parametrize(
@@ -70,22 +70,22 @@ def project(tmp_path: Path) -> Path:
 )
 def test_a_name_that_is_no_module_or_would_shadow_one_is_refused(project: Path, name: str) -> None:
     with pytest.raises(ScaffoldError, match="is not a channel name"):
-        new_channel(name, project, "realtime_app")
+        new_channel(name, project, PACKAGE)
     assert not list((project / "tests").iterdir())
 
 
 def test_it_writes_nothing_over_an_existing_channel_or_outside_a_project(
     project: Path, tmp_path: Path
 ) -> None:
-    written = new_channel(SAMPLE, project, "realtime_app")
+    written = new_channel(SAMPLE, project, PACKAGE)
     assert [path.name for path in written] == [f"{SAMPLE}.py", "__init__.py", f"test_{SAMPLE}.py"]
     assert not (project / "docs").exists()  # a project without the page gets none
     registry = written[1].read_text()
     with pytest.raises(ScaffoldError, match="exists already"):
-        new_channel(SAMPLE, project, "realtime_app")
+        new_channel(SAMPLE, project, PACKAGE)
     assert written[1].read_text() == registry  # registered once
     with pytest.raises(ScaffoldError, match="from the project's root"):
-        new_channel("other", tmp_path / "nowhere", "realtime_app")
+        new_channel("other", tmp_path / "nowhere", PACKAGE)
 
 
 def test_the_message_tables_get_the_new_messages_once_with_each_channel_named() -> None:
@@ -104,19 +104,19 @@ def test_the_message_tables_get_the_new_messages_once_with_each_channel_named() 
 
 
 def test_a_path_another_channel_serves_already_is_refused(project: Path) -> None:
-    channels = project / "src" / "realtime_app" / "channels"
+    channels = project / "src" / PACKAGE / "channels"
     (channels / "custom.py").write_text(f'class Custom:\n    path = "/ws/{SAMPLE}"\n')
     with pytest.raises(ScaffoldError, match=f"already serves /ws/{SAMPLE}"):
-        new_channel(SAMPLE, project, "realtime_app")
+        new_channel(SAMPLE, project, PACKAGE)
     assert not (channels / f"{SAMPLE}.py").exists()
 
 
 def test_a_registry_laid_out_by_hand_is_refused_before_anything_is_written(
     project: Path,
 ) -> None:
-    registry = project / "src" / "realtime_app" / "channels" / "__init__.py"
+    registry = project / "src" / PACKAGE / "channels" / "__init__.py"
     registry.write_text(REGISTRY.replace("    RoomChannel,\n]", "    RoomChannel]"))
     with pytest.raises(ScaffoldError, match="add the channel to it by hand"):
-        new_channel(SAMPLE, project, "realtime_app")
+        new_channel(SAMPLE, project, PACKAGE)
     assert not list((project / "tests").iterdir())
     assert not (registry.parent / f"{SAMPLE}.py").exists()

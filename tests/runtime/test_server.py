@@ -29,9 +29,8 @@ from azu_ws.testing import (
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from realtime_app.channels import CHANNELS
-
-from .probe import PACKAGE, PROBE, PROBE_APP, SERVE_COMMAND, SOURCE
+from .bench import IMPORT_PATH, PACKAGE, SERVE
+from .testapp.channels import CHANNELS, PROBE
 
 
 def test_healthz_is_served(server: Server) -> None:
@@ -82,7 +81,7 @@ def test_connects_and_disconnects_are_logged_with_the_count(server: Server) -> N
 
 def test_a_missing_secret_stops_uvicorn_with_one_line_naming_it(tmp_path: Path) -> None:
     env = {key: value for key, value in os.environ.items() if key != "JWT_SECRET"}
-    env["PYTHONPATH"] = str(SOURCE)
+    env["PYTHONPATH"] = IMPORT_PATH
     command = [sys.executable, "-m", "uvicorn", f"{PACKAGE}.main:app", "--port", str(free_port())]
     result = subprocess.run(
         command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30, check=False
@@ -94,7 +93,7 @@ def test_a_missing_secret_stops_uvicorn_with_one_line_naming_it(tmp_path: Path) 
 
 @contextmanager
 def a_dropped_zombie(
-    tmp_path: Path, command: tuple[str, ...] = PROBE_APP, **settings: str
+    tmp_path: Path, command: tuple[str, ...] = SERVE, **settings: str
 ) -> Iterator[tuple[Server, socket.socket, ClientConnection]]:
     """A server, a peer that never reads, and a sender whose flood got that peer dropped."""
     limits = {"WS_SEND_QUEUE_SIZE": "8", "WS_RATE_LIMIT": "1000000", "WS_RATE_BURST": "1000"}
@@ -120,7 +119,7 @@ def test_a_client_that_stops_reading_is_dropped_with_4008_at_once(tmp_path: Path
 
 
 def a_channel_path() -> str:
-    """A path of one of the project's own channels, its parameters filled in."""
+    """The path of the test app's first channel, its parameters filled in."""
     return re.sub(r"\{[^}]+\}", "x", CHANNELS[0].path)
 
 
@@ -139,7 +138,7 @@ def refuses_compression_and_a_huge_frame(server: Server, path: str) -> None:
 
 def test_the_serve_command_refuses_a_huge_frame_without_reading_it(tmp_path: Path) -> None:
     secret = "a-secret-only-for-this-serve-command-test"
-    with uvicorn(tmp_path, secret, command=SERVE_COMMAND) as server:
+    with uvicorn(tmp_path, secret, command=SERVE) as server:
         refuses_compression_and_a_huge_frame(server, a_channel_path())
 
 
@@ -148,7 +147,7 @@ def test_with_compression_turned_on_the_size_after_decompression_is_bounded(
 ) -> None:
     secret = "a-secret-only-for-this-compression-test-01"
     with (
-        uvicorn(tmp_path, secret, command=SERVE_COMMAND, WS_PER_MESSAGE_DEFLATE="true") as server,
+        uvicorn(tmp_path, secret, command=SERVE, WS_PER_MESSAGE_DEFLATE="true") as server,
         server.connect(a_channel_path(), "mallory") as ws,
     ):
         assert ws.protocol.extensions  # deflate was negotiated
@@ -172,9 +171,7 @@ def close_of(ws: ClientConnection) -> ConnectionClosed:
 def test_on_sigterm_clients_are_told_1012_and_the_server_shuts_down_cleanly(
     tmp_path: Path,
 ) -> None:
-    with uvicorn(
-        tmp_path, "a-secret-only-for-this-shutdown-test-0123", command=PROBE_APP
-    ) as server:
+    with uvicorn(tmp_path, "a-secret-only-for-this-shutdown-test-0123", command=SERVE) as server:
         with server.connect(PROBE, "alice") as alice:
             receive(alice, "connected")
             assert server.stop()
@@ -225,13 +222,13 @@ PLAIN_OPTIONS = (
     *("--ws-per-message-deflate", "false", "--ws-max-size", "1048576"),
     *("--timeout-graceful-shutdown", "2"),
 )
-PLAIN_PROBE = ("-m", "uvicorn", "--factory", "tests.runtime.probe:create_probe_app", *PLAIN_OPTIONS)
+PLAIN_PROBE = ("-m", "uvicorn", "--factory", f"{PACKAGE}.app:create_app", *PLAIN_OPTIONS)
 
 
 def test_plain_uvicorn_without_the_options_refuses_to_start_outside_development(
     tmp_path: Path,
 ) -> None:
-    env = {**os.environ, "PYTHONPATH": str(SOURCE), "ENVIRONMENT": "production"}
+    env = {**os.environ, "PYTHONPATH": IMPORT_PATH, "ENVIRONMENT": "production"}
     env["JWT_SECRET"] = "a-secret-only-for-the-plain-uvicorn-test-0123"
     command = [sys.executable, "-m", "uvicorn", f"{PACKAGE}.main:app", "--port", str(free_port())]
     result = subprocess.run(
@@ -265,7 +262,7 @@ def test_uvicorn_run_from_python_is_checked_like_the_command(tmp_path: Path, saf
                 assert json.loads(ws.recv(timeout=WAIT))["type"] == "connected"
             assert "uvicorn lacks" not in server.log.read_text()
         return
-    env = {**os.environ, "PYTHONPATH": str(SOURCE), "ENVIRONMENT": "production"}
+    env = {**os.environ, "PYTHONPATH": IMPORT_PATH, "ENVIRONMENT": "production"}
     env["JWT_SECRET"] = secret
     result = subprocess.run(
         [sys.executable, "-c", script, str(free_port())],
@@ -299,7 +296,7 @@ def test_a_handshake_whose_headers_never_finish_is_cut_off_and_others_are_served
     tmp_path: Path,
 ) -> None:
     secret = "a-secret-only-for-the-header-deadline-test-01"
-    with uvicorn(tmp_path, secret, command=PROBE_APP) as server:
+    with uvicorn(tmp_path, secret, command=SERVE) as server:
         port = int(server.url.rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", port), timeout=WAIT + 5) as slow:
             started = time.monotonic()

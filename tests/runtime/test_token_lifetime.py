@@ -8,10 +8,9 @@ from azu_ws.close_codes import WS_4401_UNAUTHORIZED
 from azu_ws.testing import closed_with, receive_type
 from starlette.testclient import TestClient
 
-from realtime_app.config import Settings
-
-from ..conftest import TokenFor
-from .probe import PROBE
+from .bench import TokenFor
+from .testapp.channels import PROBE
+from .testapp.config import Settings
 
 
 def short_lived(settings: Settings, user: str, seconds: int = 2) -> str:

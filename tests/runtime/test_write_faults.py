@@ -14,12 +14,11 @@ from azu_ws.testing import WAIT, Server, receive, serve_command, uvicorn
 from fastapi import FastAPI
 from websockets.exceptions import ConnectionClosed
 
-from realtime_app.app import create_app
-from realtime_app.channels import CHANNELS
-from realtime_app.config import Settings
-from realtime_app.messages import NewMessage, PostMessage
-
-from .probe import PACKAGE, ProbeChannel
+from .bench import PACKAGE
+from .testapp.app import create_app
+from .testapp.channels import CHANNELS, ProbeChannel
+from .testapp.config import Settings
+from .testapp.messages import NewMessage, PostMessage
 
 BROKEN = "/ws/broken-wire"
 SECRET = "a-secret-only-for-the-write-fault-tests-0123"
