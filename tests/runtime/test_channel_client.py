@@ -20,6 +20,7 @@ from .bench import SERVE, TEST_SECRET, TokenFor
 from .testapp.channels import ProbeChannel
 from .testapp.messages import NewMessage, PostMessage
 
+
 def post(content: str) -> PostMessage:
     return PostMessage(type="message", content=content)
 
