@@ -1,6 +1,7 @@
 """Limits: a rate limit per user, invalid-frame floods, caps on connections and attempts."""
 
 import pytest
+from azu_ws.admission import TOO_MANY_ATTEMPTS
 from azu_ws.close_codes import (
     WS_1008_POLICY_VIOLATION,
     WS_1013_TRY_AGAIN_LATER,
@@ -8,7 +9,7 @@ from azu_ws.close_codes import (
     WS_4429_TOO_MANY_CONNECTIONS,
 )
 from azu_ws.refusals import address_key
-from azu_ws.runner import MAX_INVALID_IN_A_ROW, TOO_MANY_ATTEMPTS
+from azu_ws.runner import MAX_INVALID_IN_A_ROW
 from azu_ws.testing import Connect, closed_with, receive_type
 from starlette.testclient import TestClient, WebSocketDenialResponse
 
