@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import redis
 from azu_ws.history import HistoryLimits, MemoryHistory
-from azu_ws.logs import FAULTS_BURST, FAULTS_PER_SECOND
+from azu_ws.log_filters import FAULTS_BURST, FAULTS_PER_SECOND
 from azu_ws.testing import WAIT, RedisServer, Server, health, receive, uvicorn
 
 from .bench import SERVE

@@ -17,7 +17,7 @@ import pytest
 import uvicorn.config as uvicorn_config
 from azu_ws import http_edge
 from azu_ws.http_edge import MAX_URL_BYTES, EdgeLimits, configure_edge
-from azu_ws.logs import FAULTS_BURST, FAULTS_PER_SECOND
+from azu_ws.log_filters import FAULTS_BURST, FAULTS_PER_SECOND
 from azu_ws.settings import RuntimeSettings
 from azu_ws.testing import WAIT, Server, uvicorn, wait_for_log
 from uvicorn.server import ServerState

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from azu_ws.admission import TOO_MANY_FROM_ADDRESS
-from azu_ws.logs import FAULTS_BURST, FAULTS_PER_SECOND
+from azu_ws.log_filters import FAULTS_BURST, FAULTS_PER_SECOND
 from azu_ws.refusals import REFUSAL_GRACE_SECONDS, address_key
 from azu_ws.testing import (
     WAIT,

@@ -17,7 +17,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
-from azu_ws.logs import FAULTS_BURST, FAULTS_PER_SECOND
+from azu_ws.log_filters import FAULTS_BURST, FAULTS_PER_SECOND
 from azu_ws.testing import (
     WAIT,
     Server,

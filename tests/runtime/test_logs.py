@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from azu_ws.auth import create_token
-from azu_ws.log_format import JsonFormatter, uvicorn_log_config
-from azu_ws.logs import redact
+from azu_ws.log_setup import JsonFormatter, uvicorn_log_config
+from azu_ws.redaction import redact
 from azu_ws.testing import WAIT, receive, uvicorn, wait_for_log
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect

@@ -19,8 +19,8 @@ from .demo import mount_demo
 from .gc_tuning import settle_for_many_sockets
 from .http_edge import configure_edge
 from .invalid_request import invalid_request
-from .log_format import LogContext, log_app_events
-from .logs import redact_tokens_in_server_logs
+from .log_filters import install_server_log_filters
+from .log_setup import LogContext, log_app_events
 from .metrics import exposition, forget_this_process
 from .request_limits import API_PREFIX, RequestLimits
 from .runner import channel_endpoint
@@ -45,7 +45,7 @@ def build_app(
     Requests under `api_prefix` need a bearer token before their body is read."""
     check_unique_ids(channels)  # or /asyncapi.json would fail on its first request
     configure_edge(settings)
-    redact_tokens_in_server_logs()
+    install_server_log_filters()
     log_app_events(settings, package)
     if settings.uses_placeholder_secret:
         logger.warning("JWT_SECRET is the public placeholder: anyone can sign tokens for this app")

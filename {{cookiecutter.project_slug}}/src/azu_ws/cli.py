@@ -13,7 +13,7 @@ import uvicorn
 
 from .auth import AuthenticationError, create_token
 from .http_edge import HttpEdge, raise_open_file_limit
-from .log_format import uvicorn_log_config
+from .log_setup import uvicorn_log_config
 from .metrics import MULTIPROCESS_DIR
 from .settings import RuntimeSettings, SettingsError
 

@@ -13,7 +13,7 @@ import httptools
 from uvicorn.middleware.proxy_headers import _TrustedHosts
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from .logs import SparseLines
+from .log_filters import SparseLines
 from .refusals import address_key
 from .settings import RuntimeSettings
 

@@ -9,7 +9,7 @@ from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocket
 
 from . import metrics
-from .logs import SparseLines, refusing
+from .log_filters import SparseLines, refusing
 from .wire import hang_up
 
 logger = logging.getLogger(__name__)

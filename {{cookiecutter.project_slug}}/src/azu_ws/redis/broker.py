@@ -16,7 +16,7 @@ from .. import metrics
 from ..formats import CURRENT, UnknownFormat
 from ..frames import Deliver, Envelope, Position
 from ..history import HistoryKept, HistoryLimits, Replay, new_epoch, replay, stamp, stamp_prefix
-from ..logs import SparseLines
+from ..log_filters import SparseLines
 from ..tasks import cancel_and_wait
 from .client import UNREACHABLE, open_redis
 from .codec import decode, encode, header, kept_entry

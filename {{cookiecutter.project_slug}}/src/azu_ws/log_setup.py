@@ -9,7 +9,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .logs import RedactTokens, redact
+from .redaction import RedactTokens, redact
 from .settings import LogFormat, RuntimeSettings
 
 # The scope of the request or socket whose task logs: read when a line is
