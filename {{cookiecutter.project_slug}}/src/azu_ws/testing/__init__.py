@@ -1,7 +1,9 @@
 """The test kit of an app on azu_ws: TestClient sockets, the app served by uvicorn, a real
 redis-server, Chromium (`azu_ws.testing.browser`). Needs pytest; the runtime never imports it."""
 
+from ..auth import create_token
 from .redis_server import RedisServer, running_redis
+from .running import app_of, services_of
 from .served import (
     WAIT,
     Server,
@@ -25,16 +27,19 @@ __all__ = [
     "Connect",
     "RedisServer",
     "Server",
+    "app_of",
     "call",
     "client_frame",
     "close_code_on",
     "closed_with",
+    "create_token",
     "free_port",
     "health",
     "receive",
     "receive_type",
     "running_redis",
     "serve_command",
+    "services_of",
     "stalled_client",
     "system_binary",
     "two_uvicorns",
