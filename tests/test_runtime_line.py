@@ -3,6 +3,7 @@
 import ast
 import filecmp
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,9 @@ from .conftest import LONG_NAME, ROOT, Bake, package_of
 
 TEMPLATE_RUNTIME = ROOT / "{{cookiecutter.project_slug}}" / "src" / "azu_ws"
 RUNTIME = "azu_ws"
+# A comment that silences mypy, in code or in a page's example (prose may name one).
+SILENCER = re.compile(r"#\s*type:\s*ignore")
+CHAT_ONLY = {"with_rooms": "no", "with_notifications": "no", "with_live_updates": "no"}
 
 
 def runtime_files(runtime: Path) -> list[str]:
@@ -32,8 +36,9 @@ def imports_of(path: Path) -> list[tuple[int, str, list[str]]]:
     return found
 
 
-def public_surface() -> set[str]:
-    tree = ast.parse((TEMPLATE_RUNTIME / "__init__.py").read_text(encoding="utf-8"))
+def declared_names(module: Path) -> set[str]:
+    """The names a module's `__all__` declares."""
+    tree = ast.parse(module.read_text(encoding="utf-8"))
     (names,) = [
         ast.literal_eval(node.value)
         for node in tree.body
@@ -42,11 +47,46 @@ def public_surface() -> set[str]:
     return set(names)
 
 
+def public_modules(runtime: Path) -> dict[str, set[str]]:
+    """The modules an app and its tests may import from, each with the names it declares:
+    the runtime, its test kit, and the kit's browser driver (apart: it needs Playwright)."""
+    return {
+        RUNTIME: declared_names(runtime / "__init__.py"),
+        f"{RUNTIME}.testing": declared_names(runtime / "testing" / "__init__.py"),
+        f"{RUNTIME}.testing.browser": declared_names(runtime / "testing" / "browser.py"),
+    }
+
+
+# The team's code in the fullest bake and in the leanest.
+DEFAULT_AND_CHAT_ONLY = pytest.mark.parametrize(
+    "answers", [{}, CHAT_ONLY], ids=["default", "chat-only"]
+)
+
+
+def runtime_imports(path: Path) -> Iterator[tuple[int, str, str]]:
+    """Each name `path` imports from the runtime, as (line, module, name); a module
+    imported whole has the name ""."""
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            for alias in node.names:
+                yield node.lineno, node.module, alias.name
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name, ""
+
+
+def app_and_its_tests(project: Path) -> list[Path]:
+    """What the team owns: the app's package and its tests (not the runtime's suites)."""
+    app = project / "src" / package_of(project)
+    tests = [path for path in (project / "tests").rglob("*.py") if "runtime" not in path.parts]
+    return sorted([*app.rglob("*.py"), *tests])
+
+
 @pytest.mark.parametrize(
     "answers",
     [
         {},
-        {"with_rooms": "no", "with_notifications": "no", "with_live_updates": "no"},
+        CHAT_ONLY,
         {"default_broker": "redis", "with_chat": "no", **LONG_NAME},
     ],
 )
@@ -89,17 +129,39 @@ def test_the_runtime_imports_nothing_from_the_app(bake: Bake) -> None:
             assert level or module.split(".")[0] != app, f"{where} imports {module}"
 
 
-def test_the_app_imports_the_runtime_by_its_public_names_only(bake: Bake) -> None:
-    project = bake()
-    public = public_surface()
-    app = project / "src" / package_of(project)
-    for path in app.rglob("*.py"):
-        for _, module, names in imports_of(path):
+@DEFAULT_AND_CHAT_ONLY
+def test_the_app_and_its_tests_import_the_runtime_by_its_public_names_only(
+    bake: Bake, answers: dict[str, str]
+) -> None:
+    project = bake(**answers)
+    public = public_modules(project / "src" / RUNTIME)
+    private: list[str] = []
+    for path in app_and_its_tests(project):
+        where = str(path.relative_to(project))
+        for line, module, name in runtime_imports(path):
             if module.split(".")[0] != RUNTIME:
                 continue
-            where = path.relative_to(project)
-            assert module == RUNTIME, f"{where} reaches into the runtime: {module}"
-            assert set(names) <= public, f"{where} imports {set(names) - public}"
+            if module not in public:
+                private.append(f"{where}:{line} imports {name or module} from {module}")
+            elif name and name not in public[module]:
+                private.append(f"{where}:{line} imports {name}, not in {module}.__all__")
+    assert private == [], "reaches past the runtime's public names:\n" + "\n".join(private)
+
+
+@DEFAULT_AND_CHAT_ONLY
+def test_nothing_outside_the_runtime_silences_the_type_checker(
+    bake: Bake, answers: dict[str, str]
+) -> None:
+    project = bake(**answers)
+    runtime = project / "src" / RUNTIME
+    silenced = [
+        f"{path.relative_to(project)}:{number}: {text.strip()}"
+        for path in sorted(project.rglob("*"))
+        if path.is_file() and runtime not in path.parents and path.suffix in (".py", ".pyi", ".md")
+        for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if SILENCER.search(text)
+    ]
+    assert silenced == [], "the runtime's public API should type these:\n" + "\n".join(silenced)
 
 
 def test_no_channel_of_the_app_reaches_into_its_socket(bake: Bake) -> None:

@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from azu_ws.auth import create_token
-from azu_ws.services import Services
-from azu_ws.testing import Connect, Server, serve_command, uvicorn
+from azu_ws import Services
+from azu_ws.testing import Connect, Server, create_token, serve_command, services_of, uvicorn
 from fastapi import FastAPI
 from starlette.testclient import TestClient, WebSocketTestSession
 
@@ -100,5 +99,4 @@ def connect(client: TestClient, token_for: TokenFor) -> Connect:
 @pytest.fixture
 def services(client: TestClient) -> Services:
     """The running app's runtime services: the hub above all."""
-    running: Services = client.app.state.services  # type: ignore[attr-defined]
-    return running
+    return services_of(client)

@@ -3,7 +3,7 @@
 import json
 from datetime import datetime
 
-from azu_ws.testing import Connect, Server, receive, receive_type
+from azu_ws.testing import Connect, Server, receive, receive_type, services_of
 from starlette.testclient import TestClient
 
 PATH = "/ws/chat"
@@ -78,7 +78,7 @@ def test_a_client_that_left_no_longer_receives(connect: Connect) -> None:
 
 
 def test_leaving_removes_the_socket_from_every_topic(client: TestClient, connect: Connect) -> None:
-    hub = client.app.state.services.hub  # type: ignore[attr-defined]
+    hub = services_of(client).hub
     with connect(PATH, user="alice") as alice:
         receive_type(alice, "connected")
         (connection,) = hub.connections

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import pytest
-from azu_ws.settings import PLACEHOLDER_SECRET
+from azu_ws import PLACEHOLDER_SECRET
 
 from {{ cookiecutter.package_name }}.config import SettingsError, load_settings
 

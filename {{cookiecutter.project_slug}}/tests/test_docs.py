@@ -6,9 +6,9 @@ this fails, naming it.
 import re
 from collections.abc import Iterable
 from pathlib import Path
+from typing import get_args
 
 from azu_ws import Channel
-from azu_ws.asyncapi import message_type
 from pydantic import BaseModel
 
 from {{ cookiecutter.package_name }}.channels import CHANNELS
@@ -34,7 +34,8 @@ def described(models: Iterable[type[BaseModel]]) -> dict[str, set[str]]:
     adding fields to another's."""
     fields: dict[str, set[str]] = {}
     for model in models:
-        fields.setdefault(message_type(model), set()).update(set(model.model_fields) - NOT_FIELDS)
+        (message_type,) = get_args(model.model_fields["type"].annotation)  # a one-value Literal
+        fields.setdefault(message_type, set()).update(set(model.model_fields) - NOT_FIELDS)
     return fields
 
 

@@ -4,8 +4,17 @@ import json
 from pathlib import Path
 
 import pytest
-from azu_ws.services import Services
-from azu_ws.testing import Connect, RedisServer, Server, call, receive, receive_type, two_uvicorns
+from azu_ws import Services, state_of
+from azu_ws.testing import (
+    Connect,
+    RedisServer,
+    Server,
+    app_of,
+    call,
+    receive,
+    receive_type,
+    two_uvicorns,
+)
 from starlette.testclient import TestClient
 
 from {{ cookiecutter.package_name }}.channels.live_updates import UpdatePublisher
@@ -18,7 +27,7 @@ PATH = "/ws/live_updates"
 def publish(
     client: TestClient, services: Services, resource: str, id: int | str, **data: object
 ) -> None:
-    updates: UpdatePublisher = client.app.state.updates  # type: ignore[attr-defined]
+    updates = state_of(app_of(client), "updates", UpdatePublisher)
     call(client, updates.publish_update, resource, id, dict(data))
 
 

@@ -8,15 +8,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from azu_ws.notifications import Notification, Notifier
-from azu_ws.services import Services
+from azu_ws import Notification, Notifier, Services, state_of
 from azu_ws.testing import (
     Connect,
     RedisServer,
     Server,
+    app_of,
     call,
+    create_token,
     receive,
     receive_type,
+    services_of,
     two_uvicorns,
     uvicorn,
 )
@@ -31,8 +33,7 @@ PATH = "/ws/notifications"
 
 
 def notifier(client: TestClient) -> Notifier:
-    running: Notifier = client.app.state.notifier  # type: ignore[attr-defined]
-    return running
+    return state_of(app_of(client), "notifier", Notifier)
 
 
 def notify(client: TestClient, services: Services, user: str, **payload: Any) -> int:
@@ -98,7 +99,7 @@ def test_pending_notifications_survive_a_restart(settings: Settings, connect: Co
 
     first_run: FastAPI = create_app(settings)
     with TestClient(first_run) as client:
-        sent = notify(client, client.app.state.services, "bob", kept=True)  # type: ignore[attr-defined]
+        sent = notify(client, services_of(client), "bob", kept=True)
     with TestClient(create_app(settings)) as client:
         headers = {"authorization": connect_header(settings, "bob")}
         with client.websocket_connect(PATH, headers=headers) as bob:
@@ -107,8 +108,6 @@ def test_pending_notifications_survive_a_restart(settings: Settings, connect: Co
 
 
 def connect_header(settings: Settings, user: str) -> str:
-    from azu_ws.auth import create_token
-
     return f"Bearer {create_token(user, settings)}"
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from azu_ws.close_codes import WS_4400_BAD_REQUEST, WS_4403_FORBIDDEN, WS_4408_HEARTBEAT_TIMEOUT
+from azu_ws import close_codes
 from azu_ws.testing import (
     WAIT,
     Connect,
@@ -16,6 +16,7 @@ from azu_ws.testing import (
     closed_with,
     receive,
     receive_type,
+    services_of,
     two_uvicorns,
 )
 from starlette.testclient import TestClient
@@ -128,7 +129,7 @@ def test_a_binary_frame_over_the_room_cap_is_an_error(connect: Connect) -> None:
 )
 def test_a_bad_room_id_is_refused_with_4400(connect: Connect, room: str) -> None:
     with connect(f"/ws/rooms/{room}") as ws:
-        assert closed_with(ws) == (WS_4400_BAD_REQUEST, "invalid room_id")
+        assert closed_with(ws) == (close_codes.WS_4400_BAD_REQUEST, "invalid room_id")
 
 
 def test_a_traversal_in_the_room_id_never_reaches_the_channel(connect: Connect) -> None:
@@ -139,7 +140,7 @@ def test_a_traversal_in_the_room_id_never_reaches_the_channel(connect: Connect) 
 
 def test_a_private_room_admits_only_users_whose_token_lists_it(connect: Connect) -> None:
     with connect("/ws/rooms/private-ops", user="eve") as eve:
-        assert closed_with(eve) == (WS_4403_FORBIDDEN, "Forbidden")
+        assert closed_with(eve) == (close_codes.WS_4403_FORBIDDEN, "Forbidden")
     with connect("/ws/rooms/private-ops", user="ops", claims={"rooms": ["private-ops"]}) as ops:
         assert receive_type(ops, "joined")["members"] == ["ops"]
 
@@ -279,7 +280,7 @@ def test_a_member_whose_heartbeat_stops_leaves_the_room(connect: Connect) -> Non
             if frame["type"] == "heartbeat":
                 alice.send_json({"type": "ping"})
         assert (frame["type"], frame["user"]) == ("user_left", "bob")
-        assert closed_with(bob)[0] == WS_4408_HEARTBEAT_TIMEOUT
+        assert closed_with(bob)[0] == close_codes.WS_4408_HEARTBEAT_TIMEOUT
 
 
 def test_many_sockets_of_one_user_joining_and_leaving_in_turn_leave_no_ghost(
@@ -297,7 +298,7 @@ def test_many_sockets_of_one_user_joining_and_leaving_in_turn_leave_no_ghost(
         # bob arrived once and left once, however his sockets interleaved.
         assert receive_type(alice, "user_joined")["user"] == "bob"
         assert receive_type(alice, "user_left")["user"] == "bob"
-        services = client.app.state.services  # type: ignore[attr-defined]
+        services = services_of(client)
         assert call(client, services.hub.presence.members, "room:lobby") == ["alice"]
 
 
@@ -308,4 +309,4 @@ def test_a_refreshed_token_that_no_longer_grants_the_room_closes_with_4403(
     with connect(room, user="ops", claims=grant) as ops:
         receive_type(ops, "joined")
         ops.send_json({"type": "auth", "token": token_for("ops")})  # no `rooms` claim now
-        assert closed_with(ops) == (WS_4403_FORBIDDEN, "Forbidden")
+        assert closed_with(ops) == (close_codes.WS_4403_FORBIDDEN, "Forbidden")

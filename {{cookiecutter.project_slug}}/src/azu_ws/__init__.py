@@ -21,6 +21,7 @@ from . import close_codes
 from .app import build_app
 from .auth import MAX_USER_ID_LENGTH, AuthenticationError, User, VerifierFailed, verify_token
 from .backends import SQLITE_PREFIX, open_store
+from .bearer import require_scope
 from .channel import Channel
 from .cli import main as run_cli
 from .errors import ClientError, ErrorCodes
@@ -42,19 +43,23 @@ from .messages import (
 )
 from .notifications import (
     SYSTEM_NOTIFICATIONS,
+    Notification,
     NotificationMessage,
+    NotificationStore,
     Notifier,
     StoreUnavailable,
     notifications_topic,
 )
 from .services import Services
-from .settings import RuntimeSettings, SettingsError, load_settings
+from .settings import PLACEHOLDER_SECRET, RuntimeSettings, SettingsError, load_settings
+from .state import MissingState, app_state, state_of
 from .utf8 import utf8_json
 
 __version__ = "0.5.0"
 
 __all__ = [
     "MAX_USER_ID_LENGTH",
+    "PLACEHOLDER_SECRET",
     "SQLITE_PREFIX",
     "SYSTEM_NOTIFICATIONS",
     "AuthenticationError",
@@ -67,7 +72,10 @@ __all__ = [
     "Frame",
     "Greeting",
     "Hub",
+    "MissingState",
+    "Notification",
     "NotificationMessage",
+    "NotificationStore",
     "Notifier",
     "Ping",
     "Pong",
@@ -83,6 +91,7 @@ __all__ = [
     "User",
     "VerifierFailed",
     "__version__",
+    "app_state",
     "build_app",
     "check_launch",
     "close_codes",
@@ -90,7 +99,9 @@ __all__ = [
     "load_settings",
     "notifications_topic",
     "open_store",
+    "require_scope",
     "run_cli",
+    "state_of",
     "utc_now",
     "utf8_json",
     "verify_token",

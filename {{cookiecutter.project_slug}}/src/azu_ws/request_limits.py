@@ -36,8 +36,8 @@ class RequestLimits:
       or as soon as it passes the size.
     - Under `api_prefix`, a request without a valid bearer token gets 401 (503 if the
       token could not be checked) before its body is read; one from a caller (the token's
-      `sub`) over API_RATE_LIMIT gets 429 with Retry-After. The app's routes still check
-      the token's scope.
+      `sub`) over API_RATE_LIMIT gets 429 with Retry-After. The user is left in
+      `scope["user"]`, where `require_scope` finds it: the token is verified once.
     """
 
     def __init__(self, app: ASGIApp, *, settings: RuntimeSettings, api_prefix: str) -> None:
@@ -60,7 +60,7 @@ class RequestLimits:
             await too_large(scope, receive, send)
             return
         if self._is_api(scope):
-            refusal = self._refusal_of_caller(headers, has_body)
+            refusal = self._refusal_of_caller(scope, headers, has_body)
             if refusal is not None:
                 await refusal(scope, receive, send)
                 return
@@ -73,13 +73,15 @@ class RequestLimits:
             path = path[len(root) :]  # uvicorn's path includes the proxy's prefix
         return path.startswith(self.api_prefix) or path == self.api_prefix[:-1]
 
-    def _refusal_of_caller(self, headers: Headers, has_body: bool) -> JSONResponse | None:
-        refusal = self._check_caller(headers)
+    def _refusal_of_caller(
+        self, scope: Scope, headers: Headers, has_body: bool
+    ) -> JSONResponse | None:
+        refusal = self._check_caller(scope, headers)
         if refusal is not None and not has_body:
             del refusal.headers["connection"]  # nothing unread: the connection may be kept
         return refusal
 
-    def _check_caller(self, headers: Headers) -> JSONResponse | None:
+    def _check_caller(self, scope: Scope, headers: Headers) -> JSONResponse | None:
         scheme, _, token = headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return _reply(status.HTTP_401_UNAUTHORIZED, "missing token", _CHALLENGE)
@@ -94,6 +96,7 @@ class RequestLimits:
         if not self.per_caller.allow(user.id):
             too_many = status.HTTP_429_TOO_MANY_REQUESTS
             return _reply(too_many, "too many requests", {"retry-after": self.retry_after})
+        scope["user"] = user
         return None
 
     def _bounded(self, receive: Receive) -> Receive:

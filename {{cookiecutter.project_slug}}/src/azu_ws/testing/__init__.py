@@ -2,8 +2,10 @@
 TestClient sockets, the app served by uvicorn, a real redis-server, Chromium
 (`azu_ws.testing.browser`). Needs pytest; the runtime never imports it."""
 
+from ..auth import create_token
 from .channel_client import ChannelClient, Closed, open_channel, served_channel
 from .redis_server import RedisServer, running_redis
+from .running import app_of, services_of
 from .served import (
     WAIT,
     Server,
@@ -29,10 +31,12 @@ __all__ = [
     "Connect",
     "RedisServer",
     "Server",
+    "app_of",
     "call",
     "client_frame",
     "close_code_on",
     "closed_with",
+    "create_token",
     "free_port",
     "health",
     "open_channel",
@@ -41,6 +45,7 @@ __all__ = [
     "running_redis",
     "serve_command",
     "served_channel",
+    "services_of",
     "stalled_client",
     "system_binary",
     "two_uvicorns",

@@ -24,6 +24,25 @@ except ModuleNotFoundError:
         raise
     pytest.skip("Playwright is not installed: uv sync --group browser", allow_module_level=True)
 
+# What a test of the demo page imports from here. `azu_ws.testing` does not import this
+# module: importing it skips the importing test module when Playwright is missing.
+__all__ = [
+    "SLOW",
+    "Browser",
+    "Line",
+    "expect",
+    "first_address",
+    "first_panel",
+    "launched_chromium",
+    "new_page",
+    "open_demo",
+    "say",
+    "screenshot",
+    "sign_in",
+    "socket_url",
+    "status",
+]
+
 ARTIFACTS = Path(os.environ.get("BROWSER_ARTIFACTS", "artifacts"))
 # What a headless Chromium needs as root in a container with no network: no
 # sandbox, no GPU, none of its calls home (each one would wait on a closed network).

@@ -1,25 +1,10 @@
-"""Dependencies of the HTTP routes: the shared services, and callers checked by scope."""
+"""What the HTTP routes share: typed bodies, and the runtime's services."""
 
-import logging
-from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from azu_ws import (
-    MAX_USER_ID_LENGTH,
-    AuthenticationError,
-    Services,
-    User,
-    VerifierFailed,
-    utf8_json,
-    verify_token,
-)
-from fastapi import Depends, HTTPException, Path, Request, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from azu_ws import MAX_USER_ID_LENGTH, Services, app_state, utf8_json
+from fastapi import Depends, Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
-
-logger = logging.getLogger(__name__)
-
-_bearer = HTTPBearer(auto_error=False, description="A JWT signed with JWT_SECRET")
 
 # What one JSON object of a request body may carry, serialised: it goes to
 # sockets (and may be stored), so it must fit comfortably in a frame.
@@ -58,36 +43,4 @@ UserIdPath = Annotated[
 ]
 
 
-def get_services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
-
-
-ServicesDep = Annotated[Services, Depends(get_services)]
-Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-
-
-def caller_with_scope(scope: str) -> Callable[[Services, Credentials], Awaitable[User]]:
-    """A dependency: the token's user, if the token is valid (401) and grants `scope` (403).
-
-    Scopes are OAuth2-style: the token's `scope` claim, space-separated.
-    """
-
-    async def caller(services: ServicesDep, credentials: Credentials) -> User:
-        challenge = {"WWW-Authenticate": "Bearer"}
-        if credentials is None:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing token", challenge)
-        try:
-            user = verify_token(credentials.credentials, services.settings)
-        except AuthenticationError as exc:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, exc.reason, challenge) from None
-        except VerifierFailed:
-            logger.exception("could not verify a token")
-            unavailable = status.HTTP_503_SERVICE_UNAVAILABLE
-            raise HTTPException(unavailable, "could not verify the token; try again") from None
-        granted = user.claims.get("scope", "")
-        if not isinstance(granted, str) or scope not in granted.split():
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"the token lacks scope {scope!r}")
-        return user
-
-    return caller
+ServicesDep = Annotated[Services, Depends(app_state("services", Services))]

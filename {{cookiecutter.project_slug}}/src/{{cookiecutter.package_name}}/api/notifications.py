@@ -2,22 +2,17 @@
 
 from typing import Annotated
 
-from azu_ws import Notifier, StoreUnavailable, User
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from azu_ws import Notifier, StoreUnavailable, User, app_state, require_scope
+from fastapi import APIRouter, Depends, HTTPException, status
 from pydantic import BaseModel
 
-from .deps import Body, Payload, UserIdPath, caller_with_scope
+from .deps import Body, Payload, UserIdPath
 
-
-def get_notifier(request: Request) -> Notifier:
-    notifier: Notifier = request.app.state.notifier  # made in NotificationsChannel.lifespan
-    return notifier
-
-
-NotifierDep = Annotated[Notifier, Depends(get_notifier)]
+# Made in NotificationsChannel.lifespan.
+NotifierDep = Annotated[Notifier, Depends(app_state("notifier", Notifier))]
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"])
-Sender = Annotated[User, Depends(caller_with_scope("notifications:send"))]
+Sender = Annotated[User, Depends(require_scope("notifications:send"))]
 
 
 class NotificationIn(Body):

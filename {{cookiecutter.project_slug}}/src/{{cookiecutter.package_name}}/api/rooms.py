@@ -2,16 +2,16 @@
 
 from typing import Annotated
 
-from azu_ws import User
+from azu_ws import User, require_scope
 from fastapi import APIRouter, Depends, Path, status
 from pydantic import BaseModel, StringConstraints
 
 from ..channels.rooms import ROOM_ID_PATTERN, RoomMessage, room_topic
 from ..messages import MAX_CONTENT_LENGTH
-from .deps import Body, ServicesDep, caller_with_scope
+from .deps import Body, ServicesDep
 
 router = APIRouter(prefix="/api/rooms", tags=["rooms"])
-Poster = Annotated[User, Depends(caller_with_scope("rooms:publish"))]
+Poster = Annotated[User, Depends(require_scope("rooms:publish"))]
 
 
 class RoomMessageIn(Body):

@@ -2,23 +2,18 @@
 
 from typing import Annotated
 
-from azu_ws import User
-from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
+from azu_ws import User, app_state, require_scope
+from fastapi import APIRouter, Depends, HTTPException, Path, status
 from pydantic import BaseModel
 
 from ..channels.live_updates import RESOURCES, UpdatePublisher, canonical_id
-from .deps import Body, Payload, caller_with_scope
+from .deps import Body, Payload
 
-
-def get_updates(request: Request) -> UpdatePublisher:
-    updates: UpdatePublisher = request.app.state.updates  # made in LiveUpdatesChannel.lifespan
-    return updates
-
-
-UpdatesDep = Annotated[UpdatePublisher, Depends(get_updates)]
+# Made in LiveUpdatesChannel.lifespan.
+UpdatesDep = Annotated[UpdatePublisher, Depends(app_state("updates", UpdatePublisher))]
 
 router = APIRouter(prefix="/api/updates", tags=["live updates"])
-Publisher = Annotated[User, Depends(caller_with_scope("updates:publish"))]
+Publisher = Annotated[User, Depends(require_scope("updates:publish"))]
 
 
 class UpdateIn(Body):

@@ -2,14 +2,14 @@
 
 from typing import Annotated
 
-from azu_ws import User, close_codes
+from azu_ws import User, close_codes, require_scope
 from fastapi import APIRouter, Depends, status
 from pydantic import BaseModel, StringConstraints
 
-from .deps import Body, ServicesDep, UserIdPath, caller_with_scope
+from .deps import Body, ServicesDep, UserIdPath
 
 router = APIRouter(prefix="/api/users", tags=["users"])
-Revoker = Annotated[User, Depends(caller_with_scope("users:revoke"))]
+Revoker = Annotated[User, Depends(require_scope("users:revoke"))]
 
 
 class DisconnectIn(Body):

@@ -25,6 +25,7 @@ from azu_ws import (
     Services,
     notifications_topic,
     open_store,
+    state_of,
 )
 from pydantic import Field, StrictInt, field_validator
 from starlette.applications import Starlette
@@ -88,8 +89,7 @@ class NotificationsChannel(Channel[NotificationsInbound, NotificationsOutbound])
 
     @property
     def notifier(self) -> Notifier:
-        notifier: Notifier = self.state.notifier  # made in `lifespan`
-        return notifier
+        return state_of(self.state, "notifier", Notifier)  # made in `lifespan`
 
     async def on_connect(self) -> None:
         await self.join(SYSTEM_NOTIFICATIONS)
