@@ -7,7 +7,16 @@ from typing import Any
 
 import pytest
 from azu_ws import Services
-from azu_ws.testing import Connect, Server, create_token, serve_command, services_of, uvicorn
+from azu_ws.testing import (
+    Connect,
+    Join,
+    Server,
+    create_token,
+    joiner,
+    serve_command,
+    services_of,
+    uvicorn,
+)
 from fastapi import FastAPI
 from starlette.testclient import TestClient, WebSocketTestSession
 
@@ -94,6 +103,13 @@ def connect(client: TestClient, token_for: TokenFor) -> Connect:
         return client.websocket_connect(path, headers=headers)
 
     return connect
+
+
+@pytest.fixture
+def join(client: TestClient, token_for: TokenFor) -> Join:
+    """A channel's socket as `user`: `with join(ChatChannel, "alice") as alice:`, then
+    `alice.send(...)` and `alice.expect(NewMessage)` in the channel's own models."""
+    return joiner(client, token_for)
 
 
 @pytest.fixture

@@ -1,86 +1,81 @@
 """The chat channel as its users see it."""
 
 import json
-from datetime import datetime
 
-from azu_ws.testing import Connect, Server, receive, receive_type, services_of
+from azu_ws import Connected, Ping, Pong
+from azu_ws.testing import Join, Server, receive, services_of
 from starlette.testclient import TestClient
 
-PATH = "/ws/chat"
+from {{ cookiecutter.package_name }}.channels.chat import ChatChannel
+from {{ cookiecutter.package_name }}.messages import NewMessage, PostMessage, SetTyping, UserTyping
+
+PATH = ChatChannel.path
 
 
-def test_connect_greets_with_connected_and_an_rfc3339_timestamp(connect: Connect) -> None:
-    with connect(PATH, user="alice") as ws:
-        frame = receive_type(ws, "connected")
-        assert frame["message"] == "Connected to chat"
-        assert frame["user"] == "alice"
-        assert datetime.fromisoformat(frame["timestamp"]).utcoffset() is not None
+def post(content: str) -> PostMessage:
+    return PostMessage(type="message", content=content)
 
 
-def test_ping_replies_with_pong(connect: Connect) -> None:
-    with connect(PATH) as ws:
-        receive_type(ws, "connected")
-        ws.send_json({"type": "ping"})
-        pong = receive_type(ws, "pong")
-        assert "ref" not in pong
-        assert datetime.fromisoformat(pong["timestamp"])
+def test_connect_greets_with_connected_and_an_aware_timestamp(join: Join) -> None:
+    with join(ChatChannel, "alice") as alice:
+        greeting = alice.expect(Connected)
+        assert (greeting.message, greeting.user) == ("Connected to chat", "alice")
+        assert greeting.timestamp.utcoffset() is not None
 
 
-def test_pong_echoes_the_clients_ref(connect: Connect) -> None:
-    with connect(PATH) as ws:
-        receive_type(ws, "connected")
-        ws.send_json({"type": "ping", "ref": "r-17"})
-        assert receive_type(ws, "pong")["ref"] == "r-17"
-        ws.send_json({"type": "ping", "ref": 18})
-        assert receive_type(ws, "pong")["ref"] == 18
+def test_ping_replies_with_pong_echoing_the_clients_ref(join: Join) -> None:
+    with join(ChatChannel) as alice:
+        alice.expect(Connected)
+        alice.send(Ping(type="ping"))
+        assert alice.expect(Pong).ref is None
+        for ref in ("r-17", 18):
+            alice.send(Ping(type="ping", ref=ref))
+            assert alice.expect(Pong).ref == ref
 
 
-def test_message_reaches_every_client_including_the_sender(connect: Connect) -> None:
-    with connect(PATH, user="alice") as alice, connect(PATH, user="bob") as bob:
-        receive_type(alice, "connected")
-        receive_type(bob, "connected")
-        alice.send_json({"type": "message", "content": "hello"})
-        for ws in (alice, bob):
-            frame = receive_type(ws, "message")
-            assert (frame["content"], frame["user"]) == ("hello", "alice")
-            assert datetime.fromisoformat(frame["timestamp"])
+def test_message_reaches_every_client_including_the_sender(join: Join) -> None:
+    with join(ChatChannel, "alice") as alice, join(ChatChannel, "bob") as bob:
+        alice.expect(Connected)
+        bob.expect(Connected)
+        alice.send(post("hello"))
+        for client in (alice, bob):
+            said = client.expect(NewMessage)
+            assert (said.content, said.user) == ("hello", "alice")
 
 
-def test_message_author_comes_from_the_token_not_the_payload(connect: Connect) -> None:
-    with connect(PATH, user="alice") as alice:
-        receive_type(alice, "connected")
-        alice.send_json({"type": "message", "content": "hi", "user": "mallory"})
-        error = receive_type(alice, "error")
-        assert error["code"] == "invalid_message"
-        assert "user" in error["message"]
-        alice.send_json({"type": "message", "content": "hi"})
-        assert receive_type(alice, "message")["user"] == "alice"
+def test_message_author_comes_from_the_token_not_the_payload(join: Join) -> None:
+    with join(ChatChannel, "alice") as alice:
+        alice.expect(Connected)
+        alice.send_raw('{"type": "message", "content": "hi", "user": "mallory"}')
+        assert "user" in alice.expect_error("invalid_message").message
+        alice.send(post("hi"))
+        assert alice.expect(NewMessage).user == "alice"
 
 
-def test_typing_reaches_everyone_with_the_user(connect: Connect) -> None:
-    with connect(PATH, user="alice") as alice, connect(PATH, user="bob") as bob:
-        receive_type(alice, "connected")
-        receive_type(bob, "connected")
-        bob.send_json({"type": "typing", "is_typing": True})
-        for ws in (alice, bob):
-            frame = receive_type(ws, "typing")
-            assert (frame["user"], frame["is_typing"]) == ("bob", True)
-            assert datetime.fromisoformat(frame["timestamp"])
+def test_typing_reaches_everyone_with_the_user(join: Join) -> None:
+    with join(ChatChannel, "alice") as alice, join(ChatChannel, "bob") as bob:
+        alice.expect(Connected)
+        bob.expect(Connected)
+        bob.send(SetTyping(type="typing", is_typing=True))
+        for client in (alice, bob):
+            typing = client.expect(UserTyping)
+            assert (typing.user, typing.is_typing) == ("bob", True)
 
 
-def test_a_client_that_left_no_longer_receives(connect: Connect) -> None:
-    with connect(PATH, user="alice") as alice:
-        receive_type(alice, "connected")
-        with connect(PATH, user="bob") as bob:
-            receive_type(bob, "connected")
-        alice.send_json({"type": "message", "content": "anyone?"})
-        assert receive_type(alice, "message")["content"] == "anyone?"
+def test_a_client_that_left_no_longer_receives(join: Join) -> None:
+    with join(ChatChannel, "alice") as alice:
+        alice.expect(Connected)
+        with join(ChatChannel, "bob") as bob:
+            bob.expect(Connected)
+        alice.send(post("anyone?"))
+        assert alice.expect(NewMessage).content == "anyone?"
+        alice.expect_quiet()
 
 
-def test_leaving_removes_the_socket_from_every_topic(client: TestClient, connect: Connect) -> None:
+def test_leaving_removes_the_socket_from_every_topic(client: TestClient, join: Join) -> None:
     hub = services_of(client).hub
-    with connect(PATH, user="alice") as alice:
-        receive_type(alice, "connected")
+    with join(ChatChannel, "alice") as alice:
+        alice.expect(Connected)
         (connection,) = hub.connections
         topics = set(connection.topics)
         assert len(topics) >= 3  # the channel's, the user's, and everyone's
@@ -88,18 +83,16 @@ def test_leaving_removes_the_socket_from_every_topic(client: TestClient, connect
     assert all(hub.members(topic) == frozenset() for topic in topics)
 
 
-def test_a_client_that_vanishes_mid_broadcast_troubles_no_one(connect: Connect) -> None:
-    with connect(PATH, user="alice") as alice:
-        receive_type(alice, "connected")
-        with connect(PATH, user="bob") as bob:
-            receive_type(bob, "connected")
+def test_a_client_that_vanishes_mid_broadcast_troubles_no_one(join: Join) -> None:
+    with join(ChatChannel, "alice") as alice:
+        alice.expect(Connected)
+        with join(ChatChannel, "bob") as bob:
+            bob.expect(Connected)
             for number in range(10):
-                alice.send_json({"type": "message", "content": str(number)})
-            bob.close(1001)  # gone without reading a single message
-        for number in range(10):
-            assert receive_type(alice, "message")["content"] == str(number)
-        alice.send_json({"type": "ping"})
-        receive_type(alice, "pong")
+                alice.send(post(str(number)))
+            bob.close()  # gone without reading a single message
+        assert [alice.expect(NewMessage).content for _ in range(10)] == list(map(str, range(10)))
+        alice.expect_quiet()
 
 
 def test_over_the_wire_a_message_from_one_client_reaches_another(server: Server) -> None:
@@ -112,17 +105,17 @@ def test_over_the_wire_a_message_from_one_client_reaches_another(server: Server)
             assert (frame["content"], frame["user"]) == ("over the wire", "alice")
 
 
-def test_a_client_back_with_since_gets_the_chat_it_missed(connect: Connect) -> None:
-    with connect(PATH, user="bob") as bob:
-        receive_type(bob, "connected")
-        with connect(PATH, user="alice") as alice:
-            greeting = receive_type(alice, "connected")
-        bob.send_json({"type": "typing", "is_typing": True})  # of the moment: not kept
-        bob.send_json({"type": "message", "content": "while you were out"})
-        bob.send_json({"type": "message", "content": "bye"})
-        since = f"{greeting['epoch']}:{greeting['offset']}"
-        with connect(f"{PATH}?since={since}", user="alice") as alice:
-            assert receive_type(alice, "connected")["recovered"] is True
-            missed = receive_type(alice, "message")
-            assert (missed["content"], missed["user"]) == ("while you were out", "bob")
-            assert receive_type(alice, "message")["offset"] == missed["offset"] + 1
+def test_a_client_back_with_since_gets_the_chat_it_missed(join: Join) -> None:
+    with join(ChatChannel, "bob") as bob:
+        bob.expect(Connected)
+        with join(ChatChannel, "alice") as alice:
+            greeting = alice.expect(Connected)
+        bob.send(SetTyping(type="typing", is_typing=True))  # of the moment: not kept
+        bob.send(post("while you were out"))
+        bob.send(post("bye"))
+        since = f"{greeting.epoch}:{greeting.offset}"
+        with join(ChatChannel, "alice", query=f"since={since}") as alice:
+            assert alice.expect(Connected).recovered is True
+            missed = alice.expect(NewMessage)
+            assert (missed.content, missed.user) == ("while you were out", "bob")
+            assert alice.expect(NewMessage).offset == (missed.offset or 0) + 1

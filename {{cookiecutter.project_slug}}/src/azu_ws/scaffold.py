@@ -77,37 +77,35 @@ class ${Name}Channel(Channel[${Name}Inbound, ${Name}Outbound]):
 
 TEST = Template('''"""The $name channel as its users see it (written by `new-channel`)."""
 
-from azu_ws.testing import Connect, receive_type
+from azu_ws import Connected, Ping, Pong
+from azu_ws.testing import Join
 
-PATH = "/ws/$name"
-
-
-def test_a_post_reaches_everyone_on_the_channel_signed_by_the_token(connect: Connect) -> None:
-    with connect(PATH, user="alice") as alice, connect(PATH, user="bob") as bob:
-        for ws in (alice, bob):  # the greeting comes once the socket has joined
-            receive_type(ws, "connected")
-        alice.send_json({"type": "post", "text": "hello", "ref": 1})
-        for ws in (alice, bob):
-            frame = receive_type(ws, "posted")
-            assert (frame["user"], frame["text"]) == ("alice", "hello")
+from $package.channels.$name import ${Name}Channel, ${Name}Post, ${Name}Posted
 
 
-def test_a_ping_is_answered_with_its_ref(connect: Connect) -> None:
-    with connect(PATH) as ws:
-        receive_type(ws, "connected")
-        ws.send_json({"type": "ping", "ref": "r1"})
-        assert receive_type(ws, "pong")["ref"] == "r1"
+def test_a_post_reaches_everyone_on_the_channel_signed_by_the_token(join: Join) -> None:
+    with join(${Name}Channel, "alice") as alice, join(${Name}Channel, "bob") as bob:
+        for client in (alice, bob):  # the greeting comes once the socket has joined
+            client.expect(Connected)
+        alice.send(${Name}Post(type="post", text="hello"))
+        for client in (alice, bob):
+            posted = client.expect(${Name}Posted)
+            assert (posted.user, posted.text) == ("alice", "hello")
 
 
-def test_a_bad_post_is_a_typed_error_and_the_socket_stays_open(connect: Connect) -> None:
-    with connect(PATH) as ws:
-        receive_type(ws, "connected")
-        ws.send_json({"type": "post", "text": ""})
-        error = receive_type(ws, "error")
-        assert error["code"] == "invalid_message"
-        assert error["fields"][0]["field"] == "text"
-        ws.send_json({"type": "ping"})
-        receive_type(ws, "pong")
+def test_a_ping_is_answered_with_its_ref(join: Join) -> None:
+    with join(${Name}Channel) as alice:
+        alice.expect(Connected)
+        alice.request(Ping(type="ping"), Pong)
+
+
+def test_a_bad_post_is_a_typed_error_and_the_socket_stays_open(join: Join) -> None:
+    with join(${Name}Channel) as alice:
+        alice.expect(Connected)
+        alice.send_raw('{"type": "post", "text": ""}')
+        error = alice.expect_error("invalid_message")
+        assert [field.field for field in error.fields or []] == ["text"]
+        alice.expect_quiet()
 ''')
 
 

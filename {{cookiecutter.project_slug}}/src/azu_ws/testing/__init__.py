@@ -3,7 +3,7 @@ TestClient sockets, the app served by uvicorn, a real redis-server, Chromium
 (`azu_ws.testing.browser`). Needs pytest; the runtime never imports it."""
 
 from ..auth import create_token
-from .channel_client import ChannelClient, Closed, open_channel, served_channel
+from .channel_client import ChannelClient, Closed, Join, joiner, open_channel, served_channel
 from .redis_server import RedisServer, running_redis
 from .running import app_of, services_of
 from .served import (
@@ -29,6 +29,7 @@ __all__ = [
     "ChannelClient",
     "Closed",
     "Connect",
+    "Join",
     "RedisServer",
     "Server",
     "app_of",
@@ -39,6 +40,7 @@ __all__ = [
     "create_token",
     "free_port",
     "health",
+    "joiner",
     "open_channel",
     "receive",
     "receive_type",

@@ -17,8 +17,8 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import quote
 
@@ -85,6 +85,10 @@ class ChannelClient(Generic[InboundT, OutboundT]):
 
     def send_bytes(self, data: bytes) -> None:
         self.wire.send(data)
+
+    def send_raw(self, frame: str) -> None:
+        """Send `frame` as it is: what no model would write (a forged field, a bad type)."""
+        self.wire.send(frame)
 
     def request(self, message: InboundT, kind: type[M]) -> M:
         """Send `message` with a fresh `ref` and return the reply carrying it, a `kind`.
@@ -335,6 +339,39 @@ class _RefusedWire:
 
     def close(self) -> None:
         pass
+
+
+class Join(Protocol):
+    """`join(ChatChannel, "alice")`, `join(RoomChannel, "bob", room_id="lobby")`: a socket of
+    the channel as that user, for a `with` block (a fixture gives it: `joiner`)."""
+
+    def __call__(
+        self,
+        channel: type[Channel[InboundT, OutboundT]],
+        user: str = "alice",
+        *,
+        query: str = "",
+        timeout: float = WAIT,
+        **params: str,
+    ) -> AbstractContextManager[ChannelClient[InboundT, OutboundT]]: ...
+
+
+def joiner(client: TestClient, token_for: Callable[[str], str]) -> Join:
+    """`join` for `client`'s app, each user signed in with `token_for(user)`."""
+
+    def join(
+        channel: type[Channel[InboundT, OutboundT]],
+        user: str = "alice",
+        *,
+        query: str = "",
+        timeout: float = WAIT,
+        **params: str,
+    ) -> AbstractContextManager[ChannelClient[InboundT, OutboundT]]:
+        return open_channel(
+            client, channel, token_for(user), query=query, timeout=timeout, **params
+        )
+
+    return join
 
 
 # --- over real sockets -----------------------------------------------------------
