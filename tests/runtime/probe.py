@@ -31,6 +31,8 @@ PROJECT = SOURCE.parent
 # Both through `python -m <package> serve`, as the README runs it in production.
 SERVE_COMMAND = serve_command(PACKAGE)
 PROBE_APP = serve_command(PACKAGE, "tests.runtime.probe:create_probe_app")
+# An app of one channel, the probe: what a page shows when an app has no other.
+PROBE_ONLY_APP = serve_command(PACKAGE, "tests.runtime.probe:create_probe_only_app")
 
 
 class ProbeChannel(Channel[ProbeInbound, ProbeOutbound]):
@@ -66,3 +68,7 @@ class OthersProbeChannel(ProbeChannel):
 
 def create_probe_app(settings: Settings | None = None) -> FastAPI:
     return create_app(settings, channels=[*CHANNELS, ProbeChannel, OthersProbeChannel])
+
+
+def create_probe_only_app(settings: Settings | None = None) -> FastAPI:
+    return create_app(settings, channels=[ProbeChannel])
