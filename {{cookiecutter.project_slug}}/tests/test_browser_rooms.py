@@ -25,6 +25,8 @@ def test_a_room_shows_both_members_and_then_one_leaving(browser: Browser, demo: 
     expect(received(alice, "rooms", "user_joined", "user")).to_have_text(["bob"])
     send(bob, "rooms", "message", content="hello room")
     expect(received(alice, "rooms", "message", "content")).to_have_text(["hello room"])
+    send(bob, "rooms", "typing", is_typing=True)  # a check box, sent as a boolean
+    expect(received(alice, "rooms", "typing", "is_typing")).to_have_text(["true"])
     screenshot(alice, "room.png")
     panel(bob, "rooms").locator("[data-disconnect]").click()
     expect(members).to_have_text("alice")
