@@ -36,7 +36,9 @@ async function getToken() {
 
 function log(panel, item, className = "") {
   const list = $("[data-log]", panel);
-  if (typeof item === "string") item = Object.assign(document.createElement("li"), { textContent: item });
+  if (typeof item === "string") {
+    item = Object.assign(document.createElement("li"), { textContent: item });
+  }
   if (className) item.classList.add(className);
   list.append(item);
   list.scrollTop = list.scrollHeight;
@@ -136,7 +138,8 @@ function buildPanel(id, channel) {
     if (members) members.textContent = "";
   };
   const sent = new Set(messagesOf(spec, id, "send").map((message) => message.name));
-  if (!["user_joined", "user_left"].every((type) => sent.has(type))) $("[data-presence]", panel).remove();
+  const presence = ["user_joined", "user_left"].every((type) => sent.has(type));
+  if (!presence) $("[data-presence]", panel).remove();
   const forms = messagesOf(spec, id, "receive").filter((message) => !CLIENT_OWN.has(message.name));
   $("[data-forms]", panel).append(
     ...forms.map((message) => messageForm(spec, message, (body) => send(panel, body))),
@@ -148,7 +151,10 @@ function buildPanel(id, channel) {
 let panels = null;
 async function allPanels() {
   spec ??= await (await fetch(`${root}/asyncapi.json`)).json();
-  panels ??= Object.entries(spec.channels).map(([id, channel]) => [buildPanel(id, channel), channel]);
+  panels ??= Object.entries(spec.channels).map(([id, channel]) => [
+    buildPanel(id, channel),
+    channel,
+  ]);
   return panels;
 }
 

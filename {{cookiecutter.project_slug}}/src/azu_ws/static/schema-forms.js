@@ -31,13 +31,14 @@ function kindOf(spec, schema) {
     const present = branches.filter((branch) => branch.type !== "null");
     const text = present.find((branch) => branch.type === "string");
     if (present.length === 1) return { ...kindOf(spec, present[0]), nullable: true };
-    return { kind: text ? "string" : "json", schema: text ?? node, nullable: present.length < branches.length };
+    const nullable = present.length < branches.length;
+    return { kind: text ? "string" : "json", schema: text ?? node, nullable };
   }
   const kind = { string: "string", integer: "number", number: "number", boolean: "boolean" };
   return { kind: kind[node.type] ?? "json", schema: node };
 }
 
-// One labelled input for field `name`; its `data-field` names the field, `data-kind` how to read it.
+// A labelled input for field `name`: `data-field` names the field, `data-kind` how to read it.
 function input(spec, name, schema, required) {
   const { kind, choices, schema: node, nullable } = kindOf(spec, schema);
   let control;
@@ -132,8 +133,10 @@ export function messageLine(message) {
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}/;
 
 function readable(value) {
-  if (Array.isArray(value) && value.every((item) => typeof item !== "object")) return value.join(", ");
+  const flat = Array.isArray(value) && value.every((item) => typeof item !== "object");
+  if (flat) return value.join(", ");
   if (typeof value === "object") return JSON.stringify(value);
-  if (typeof value === "string" && ISO_TIME.test(value)) return new Date(value).toLocaleTimeString();
+  const time = typeof value === "string" && ISO_TIME.test(value);
+  if (time) return new Date(value).toLocaleTimeString();
   return String(value);
 }
