@@ -80,7 +80,14 @@ def test_it_builds_a_wheel_with_its_package(full_project: Path, tmp_path: Path) 
     # The runtime ships beside the app, with the demo page and the JavaScript
     # client (GET / serves them).
     assert "azu_ws/__init__.py" in names
-    for static in ("index.html", "demo.js", "azu-ws.js", "azu-ws.d.ts", "style.css"):
+    for static in (
+        "index.html",
+        "demo.js",
+        "schema-forms.js",
+        "azu-ws.js",
+        "azu-ws.d.ts",
+        "style.css",
+    ):
         assert f"azu_ws/static/{static}" in names
 
 

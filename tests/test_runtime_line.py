@@ -194,3 +194,33 @@ def test_the_runtime_suites_run_on_their_own_test_app_not_the_reference_app() ->
             assert level <= depth, f"{where} imports from outside the suites: {'.' * level}{module}"
             outside = module.startswith("tests.") and not module.startswith("tests.runtime")
             assert level or not outside, f"{where} imports {module}"
+
+
+# The reference channels a chat-only bake goes without, as an app spells them: their ids,
+# paths, path parameter, classes, HTTP routes and scopes (`rooms` in any case: Rooms, ROOMS).
+OTHER_CHANNELS = re.compile(
+    r"(?i:\brooms\b)|room_id|RoomChannel|live_updates|LiveUpdates|[Ll]ive updates|\bupdates\b"
+    r"|NotificationsChannel|/ws/notifications|/api/notifications|notifications:send"
+    r"|updates:publish|rooms:publish"
+)
+# The words themselves. The runtime's notifier (a per-user store-and-forward inbox that any
+# channel may use: notifications.py, redis_store.py, backends.py, and their names in
+# __init__.py, hub.py...) is named for what it does, so `notification` is the runtime's
+# own word and `room` the usual one for a group of sockets, everywhere but the demo page:
+# that page builds itself from the app's channels, and knows no word of any.
+WORDS = re.compile(r"(?i)\bnotifications?\b|\brooms?\b")
+DEMO_PAGE = ("demo.py", "static/")
+
+
+def test_a_chat_only_runtime_names_no_other_reference_channel(bake: Bake) -> None:
+    project = bake(with_rooms="no", with_notifications="no", with_live_updates="no")
+    runtime = project / "src" / RUNTIME
+    found = []
+    for name in runtime_files(runtime):
+        forbidden = [OTHER_CHANNELS]
+        if name.startswith(DEMO_PAGE):
+            forbidden.append(WORDS)
+        text = (runtime / name).read_text(encoding="utf-8")
+        for number, line in enumerate(text.splitlines(), 1):
+            found += [f"{name}:{number}: {line.strip()}" for p in forbidden if p.search(line)]
+    assert found == []

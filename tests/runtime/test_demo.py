@@ -23,7 +23,7 @@ def test_the_demo_page_and_its_scripts_are_served(client: TestClient) -> None:
     assert "text/html" in page.headers["content-type"]
     assert f"<title>{TITLE}: demo</title>" in page.text
     assert '<script type="module" src="/static/demo.js">' in page.text
-    for script in ("demo.js", "azu-ws.js"):
+    for script in ("demo.js", "schema-forms.js", "azu-ws.js"):
         response = client.get(f"/static/{script}")
         assert response.status_code == 200
         assert "javascript" in response.headers["content-type"]
@@ -40,14 +40,13 @@ def test_outside_development_there_is_no_development_token(client: TestClient) -
 def test_in_development_a_token_is_given_for_the_name_and_it_opens_a_socket(
     client: TestClient, settings: Settings
 ) -> None:
-    request = {"user": "alice", "scopes": ["notifications:send"]}
-    answer = client.post("/dev/token", json=request, headers=ON_THIS_MACHINE)
+    answer = client.post("/dev/token", json={"user": "alice"}, headers=ON_THIS_MACHINE)
     assert answer.status_code == 200
     body = answer.json()
     assert (body["user"], body["expires_in"]) == ("alice", 900)
     user = verify_token(body["token"], settings)
     assert user.id == "alice"
-    assert jwt.get_unverified_claims(body["token"])["scope"] == "notifications:send"
+    assert "scope" not in jwt.get_unverified_claims(body["token"])  # no HTTP API scope
     with client.websocket_connect(PROBE, subprotocols=["bearer", body["token"]]) as ws:
         assert receive_type(ws, "connected")["user"] == "alice"
 
@@ -76,7 +75,7 @@ def test_a_development_server_says_loudly_that_it_gives_tokens_away(
         {"user": ""},
         {"user": "a b"},
         {"user": "alice", "ttl_seconds": 10**9},
-        {"user": "alice", "scopes": ["users:revoke"]},
+        {"user": "alice", "scopes": ["users:revoke"]},  # API tokens come from `token --scope`
         {"user": "alice", "admin": True},
     ],
 )

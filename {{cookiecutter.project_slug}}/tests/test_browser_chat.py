@@ -1,6 +1,7 @@
 """The chat in the demo page, in Chromium."""
 
 import json
+import re
 from pathlib import Path
 
 from azu_ws.testing import Server, receive, uvicorn
@@ -8,10 +9,12 @@ from azu_ws.testing.browser import (
     Browser,
     Line,
     expect,
+    log,
     new_page,
     open_demo,
-    say,
+    received,
     screenshot,
+    send,
     sign_in,
     status,
 )
@@ -24,10 +27,12 @@ def test_two_pages_chat_with_each_other(browser: Browser, demo: Server) -> None:
     alice, bob = open_demo(browser, demo, "alice"), open_demo(browser, demo, "bob")
     for page in (alice, bob):
         expect(status(page, "chat")).to_have_text("open")
-    say(alice, "chat", "hello bob")
-    expect(bob.locator("#chat [data-log] li").last).to_have_text("alice: hello bob")
-    say(bob, "chat", "hi alice")
-    expect(alice.locator("#chat [data-log] li").last).to_have_text("bob: hi alice")
+    send(alice, "chat", "message", content="hello bob")
+    said = log(bob, "chat").locator("li").last
+    expect(said).to_have_text(re.compile(r"^message content: hello bob user: alice timestamp: "))
+    send(bob, "chat", "message", content="hi alice")
+    expect(received(alice, "chat", "message", "content").last).to_have_text("hi alice")
+    expect(received(alice, "chat", "message", "user").last).to_have_text("bob")
     screenshot(alice, "demo.png")
 
 
@@ -37,20 +42,20 @@ def test_a_page_back_from_a_dropped_connection_shows_what_it_missed_once_and_in_
     page = new_page(browser)
     line = Line(page, "/ws/chat")
     sign_in(page, demo, "alice")
-    expect(page.locator("#chat [data-log]")).to_contain_text("connected as alice")
-    messages = page.locator("#chat [data-log] li:not(.system)")
+    expect(received(page, "chat", "connected", "user")).to_have_text(["alice"])
+    messages = received(page, "chat", "message", "content")
     with demo.connect("/ws/chat", "bob") as bob:
         receive(bob, "connected")
         post(bob, "before")
-        expect(messages).to_have_text(["bob: before"])
+        expect(messages).to_have_text(["before"])
         line.cut()
         for content in ("missed 1", "missed 2", "missed 3"):
             post(bob, content)  # published while the page is away
         line.restore()
-        missed = ["bob: missed 1", "bob: missed 2", "bob: missed 3"]
-        expect(messages).to_have_text(["bob: before", *missed])
+        missed = ["missed 1", "missed 2", "missed 3"]
+        expect(messages).to_have_text(["before", *missed])
         post(bob, "live again")
-        expect(messages).to_have_text(["bob: before", *missed, "bob: live again"])
+        expect(messages).to_have_text(["before", *missed, "live again"])
     assert "since=" not in line.urls[0]
     assert all("since=" in url for url in line.urls[1:]), line.urls
 
@@ -64,18 +69,17 @@ def test_a_page_that_missed_more_than_the_history_keeps_says_so(
         page = new_page(browser)
         line = Line(page, "/ws/chat")
         sign_in(page, server, "alice")
-        log = page.locator("#chat [data-log]")
-        expect(log).to_contain_text("connected as alice")
+        expect(received(page, "chat", "connected", "user")).to_have_text(["alice"])
         with server.connect("/ws/chat", "bob") as bob:
             receive(bob, "connected")
             line.cut()
             for content in ("missed 1", "missed 2", "missed 3"):
                 post(bob, content)  # one more than the chat keeps
             line.restore()
-            expect(log).to_contain_text("some messages sent while you were away are gone")
+            gone = "some messages sent while you were away are gone"
+            expect(log(page, "chat")).to_contain_text(gone)
             post(bob, "live again")
-            messages = page.locator("#chat [data-log] li:not(.system)")
-            expect(messages).to_have_text(["bob: live again"])
+            expect(received(page, "chat", "message", "content")).to_have_text(["live again"])
 
 
 def post(ws: ClientConnection, content: str) -> None:

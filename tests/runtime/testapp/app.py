@@ -7,7 +7,7 @@ from azu_ws import Channel, build_app
 from fastapi import FastAPI
 
 from .api import API_PREFIX, router
-from .channels import CHANNELS
+from .channels import CHANNELS, ProbeChannel
 from .config import Settings, load_settings
 
 TITLE = "Test App"
@@ -22,3 +22,8 @@ def create_app(
     app = build_app(settings, channels, title=TITLE, package=package, api_prefix=API_PREFIX)
     app.include_router(router)
     return app
+
+
+def create_probe_only_app(settings: Settings | None = None) -> FastAPI:
+    """The app with one channel, the probe: what a page shows when an app has no other."""
+    return create_app(settings, channels=[ProbeChannel])

@@ -152,7 +152,7 @@ def _json(value: Any) -> str:
 
 
 def channel_id(channel: type[Channel[Any, Any]]) -> str:
-    """`/ws/rooms/{room_id}` -> `rooms`: the path's fixed segments after `/ws`, as a name
+    """`/ws/games/{game_id}` -> `games`: the path's fixed segments after `/ws`, as a name
     that AsyncAPI and TypeScript both accept (letters, digits, `_`)."""
     fixed = [part for part in channel.path.strip("/").split("/") if not part.startswith("{")]
     words = fixed[1:] if fixed[:1] == ["ws"] and len(fixed) > 1 else fixed
@@ -230,7 +230,7 @@ def _message(model: type[BaseModel], reference: str) -> dict[str, Any]:
 
 
 def error_message_name(channel: type[Channel[Any, Any]]) -> str:
-    """`LiveUpdatesErrorMessage`: the `error` of one channel, with the codes it may carry."""
+    """`LiveScoresErrorMessage`: the `error` of one channel, with the codes it may carry."""
     return f"{camel_case(channel_id(channel))}ErrorMessage"
 
 

@@ -63,7 +63,7 @@ class Channel(Generic[InboundT, OutboundT]):
     from them. The runner's own messages (`heartbeat`, `authenticated`,
     `error`) go to every channel and need no declaring.
 
-    Path parameters (`/ws/rooms/{room_id}`) are in `self.params`. Set
+    Path parameters (`/ws/games/{game_id}`) are in `self.params`. Set
     `params_model` to a Pydantic model to validate them first: a handshake
     whose parameters fail it is closed with 4400 before any hook runs.
 
@@ -106,16 +106,16 @@ class Channel(Generic[InboundT, OutboundT]):
     Each message is serialised once and queued for each recipient without
     waiting: no verb ever blocks on another client's socket.
 
-    Rooms and presence
-    ------------------
-    A room is a topic: `await self.join(f"room:{room_id}")`, then broadcast
+    Groups and presence
+    -------------------
+    A group is a topic: `await self.join(f"game:{game_id}")`, then broadcast
     to it. Every topic is left automatically when the socket closes.
 
     History and resuming
     --------------------
     Every topic but a socket's own (`user:`, `all`) and those declared with
     `services.hub.keep_no_history(prefix)` (the notifier's, cursors...) keeps
-    its last HISTORY_SIZE `Published` messages (chat messages, updates), each
+    its last HISTORY_SIZE `Published` messages (posts, edits, moves), each
     stamped with `offset` and `epoch`; typing and presence are live only.
     A client back from a dropped connection says where it left off, in
     `?since=epoch:offset` (in `self.since`) or in a message of the channel's

@@ -59,7 +59,7 @@ def main(package: str, argv: Sequence[str] | None = None) -> None:
         ws_per_message_deflate=settings.ws_per_message_deflate,
         # Protocol pings too, which browsers answer by themselves; with a longer
         # timeout than the app's, so that a silent peer always gets the app's
-        # 4408 (and leaves its rooms) rather than uvicorn's 1011.
+        # 4408 (and leaves its topics) rather than uvicorn's 1011.
         ws_ping_interval=settings.ws_ping_interval,
         ws_ping_timeout=settings.ws_ping_interval + 2 * settings.ws_ping_timeout,
         # A client that stopped reading can hold its socket (and a shutdown)
@@ -110,7 +110,7 @@ def command_line(package: str, prog: str) -> argparse.ArgumentParser:
         "--scope",
         action="append",
         default=[],
-        help="grant an HTTP API scope, e.g. notifications:send (repeatable)",
+        help="grant an HTTP API scope, e.g. orders:publish (repeatable)",
     )
     return parser
 

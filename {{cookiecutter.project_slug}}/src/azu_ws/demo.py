@@ -1,5 +1,6 @@
-"""The demo page at `/` (static/, no build step): a panel per channel, a generic one for any
-other, every URL under ROOT_PATH; in development only, tokens on request (`POST /dev/token`)."""
+"""The demo page at `/` (static/, no build step): a panel per channel, built from
+`/asyncapi.json`, every URL under ROOT_PATH; in development only, tokens on request
+(`POST /dev/token`)."""
 
 import html
 import ipaddress
@@ -19,17 +20,16 @@ from .settings import RuntimeSettings
 logger = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
-# Scopes a development token may carry: the demo page sends notifications and
-# updates over HTTP, as a back end would.
-DEV_SCOPES = ("notifications:send", "updates:publish", "rooms:publish")
 
 
 class DevTokenRequest(BaseModel):
+    """No `scopes`: the page only opens sockets. A token for the HTTP API comes from
+    `python -m <package> token NAME --scope S`, as the app's own scopes are its business."""
+
     model_config = ConfigDict(extra="forbid")
 
     user: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.@-]{1,64}$")]
     ttl_seconds: Annotated[int, Field(ge=10, le=24 * 3600)] = 900
-    scopes: list[str] = []
 
 
 class DevToken(BaseModel):
@@ -84,14 +84,7 @@ def _dev_token_router(settings: RuntimeSettings) -> APIRouter:
         machine only."""
         if not _from_this_machine(request):
             raise HTTPException(403, "development tokens are for clients on this machine only")
-        unknown = sorted(set(body.scopes) - set(DEV_SCOPES))
-        if unknown:
-            raise HTTPException(
-                422,  # by number: its name changed across Starlette versions
-                f"unknown scopes {unknown}; a development token may carry {list(DEV_SCOPES)}",
-            )
-        claims = {"scope": " ".join(body.scopes)} if body.scopes else {}
-        token = create_token(body.user, settings, ttl_seconds=body.ttl_seconds, extra_claims=claims)
+        token = create_token(body.user, settings, ttl_seconds=body.ttl_seconds)
         return DevToken(token=token, user=body.user, expires_in=body.ttl_seconds)
 
     return router

@@ -256,7 +256,7 @@ class Session:
             return
         connection.user = channel.user = user
         connection.expires_at = float(user.claims["exp"])
-        # The new token may grant less (a room dropped from `rooms`): ask again.
+        # The new token may grant less (a group dropped from a claim): ask again.
         if not await channel.authorize():
             await channel.close(WS_4403_FORBIDDEN, "Forbidden")
             return

@@ -72,7 +72,7 @@ export class AzuSocket<C extends ChannelTypes = ChannelTypes> {
   send(message: C["inbound"]): boolean;
   /** Sends with a fresh `ref`; resolves with the reply, rejects with RequestError. */
   request(message: C["inbound"], options?: { timeout?: number }): Promise<C["outbound"]>;
-  /** Live updates: subscribe now and after every reconnect, then with `since`, to resume. */
+  /** A `subscribe` message now and after every reconnect, then with `since`, to resume. */
   subscribe(resource: string, id: string | number): Promise<C["outbound"] | null>;
   unsubscribe(resource: string, id: string | number): Promise<C["outbound"] | null>;
   connect(): this;
@@ -80,7 +80,7 @@ export class AzuSocket<C extends ChannelTypes = ChannelTypes> {
   close(code?: number, reason?: string): void;
 }
 
-/** A room's members from `joined`, `user_joined` and `user_left`; repeats are no news. */
+/** A group's members from `joined`, `user_joined` and `user_left`; repeats are no news. */
 export function trackMembers(socket: AzuSocket<any>, onChange: (members: string[]) => void): Set<string>;
 
 /** A JWT's claims, read from its payload (not verified: the server does), or null. */

@@ -409,7 +409,7 @@ function safely(handler, argument) {
   }
 }
 
-/** A room's members from `joined`, `user_joined` and `user_left`; repeats are no news. */
+/** A group's members from `joined`, `user_joined` and `user_left`; repeats are no news. */
 export function trackMembers(socket, onChange) {
   const members = new Set();
   const changed = () => onChange([...members].sort());

@@ -1,14 +1,19 @@
-// The demo page: one panel per channel this app has, each on its own AzuSocket.
+// The demo page: a panel for each channel in /asyncapi.json, each on its own AzuSocket,
+// with a form for each message the channel accepts and a log of what it sends.
 import { AzuSocket, trackMembers } from "./azu-ws.js";
+import { messageForm, messageLine, messagesOf } from "./schema-forms.js";
 
 const $ = (selector, root = document) => root.querySelector(selector);
 // The prefix a proxy strips (ROOT_PATH): every URL of this page starts with it.
 const root = $('meta[name="root-path"]')?.content ?? "";
 const notice = $("#notice");
+// Messages the client itself answers or sends: no form, no log line.
+const CLIENT_OWN = new Set(["ping", "auth", "heartbeat"]);
 const sockets = new Map();
 let user = null;
 let manualToken = null;
 let devTokens = true;
+let spec = null;
 
 // A development token from the server, or the one pasted (ENVIRONMENT is not development).
 async function getToken() {
@@ -16,7 +21,7 @@ async function getToken() {
   const response = await fetch(`${root}/dev/token`, {
     method: "POST",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ user, scopes: await scopesWanted() }),
+    body: JSON.stringify({ user }),
   });
   if (response.status === 404) {
     devTokens = false;
@@ -29,30 +34,12 @@ async function getToken() {
   return (await response.json()).token;
 }
 
-let spec = null;
-async function asyncapi() {
-  spec ??= await (await fetch(`${root}/asyncapi.json`)).json();
-  return spec;
-}
-
-async function channelAddresses() {
-  const { channels } = await asyncapi();
-  return new Map(Object.entries(channels).map(([id, c]) => [id, c.address]));
-}
-
-async function scopesWanted() {
-  const present = await channelAddresses();
-  const scopes = [];
-  if (present.has("notifications")) scopes.push("notifications:send");
-  if (present.has("live_updates")) scopes.push("updates:publish");
-  return scopes;
-}
-
-function log(panel, text, className = "") {
+function log(panel, item, className = "") {
   const list = $("[data-log]", panel);
-  const item = document.createElement("li");
-  item.textContent = text;
-  if (className) item.className = className;
+  if (typeof item === "string") {
+    item = Object.assign(document.createElement("li"), { textContent: item });
+  }
+  if (className) item.classList.add(className);
   list.append(item);
   list.scrollTop = list.scrollHeight;
 }
@@ -60,194 +47,115 @@ function log(panel, text, className = "") {
 // A greeting back from a drop: the client resumed, and what was missed follows
 // as ordinary messages; unless it is no longer kept (`recovered` false), which
 // an app would reload. The demo has nothing to reload from: it says so.
-function sayIfMissed(panel, greeting) {
-  if (greeting.recovered === false) {
+function sayIfMissed(panel, message) {
+  if (message.recovered === false) {
     log(panel, "some messages sent while you were away are gone: not shown", "system");
   }
 }
 
-function socketFor(panel, path) {
-  sockets.get(panel.id)?.close();
+// The channel's address with the panel's path parameters filled in, or null while one is blank.
+function pathOf(panel, address) {
+  let missing = false;
+  const path = address.replace(/\{([^}]*)\}/g, (_, name) => {
+    const value = $(`[data-param="${name}"]`, panel).value;
+    missing ||= value === "";
+    return encodeURIComponent(value);
+  });
+  return missing ? null : path;
+}
+
+function connect(panel, address) {
+  const path = pathOf(panel, address);
+  if (path === null) return;
+  sockets.get(panel)?.close();
   const socket = new AzuSocket(root + path, { getToken });
+  const channel = panel.dataset.channel;
   const badge = $("[data-status]", panel);
   socket.onStatus((status) => {
     badge.textContent = status.state;
     badge.dataset.state = status.state;
     if (status.state === "refused" || (status.state === "closed" && status.detail)) {
       const why = status.reason || status.detail || "";
-      notice.textContent = `${panel.id}: ${status.detail}${status.reason ? ` (${why})` : ""}`;
+      notice.textContent = `${channel}: ${status.detail}${status.reason ? ` (${why})` : ""}`;
     }
     if (status.state === "reconnecting") {
       log(panel, `connection lost (${status.code}); retrying in ${status.delay} ms`, "system");
     }
     if (status.state === "open") notice.textContent = "";
   });
-  socket.on("error", (m) => log(panel, `error: ${m.code}: ${m.message}`, "system"));
-  sockets.set(panel.id, socket);
-  return socket;
-}
-
-// POST to the HTTP publishing API, as a back end would; clear `input` once accepted.
-async function publish(panel, url, body, input) {
-  const response = await fetch(root + url, {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${await getToken()}` },
-    body: JSON.stringify(body),
+  socket.on("*", (message) => {
+    if (CLIENT_OWN.has(message.type) || (message.type === "pong" && message.ref == null)) return;
+    log(panel, messageLine(message));
+    sayIfMissed(panel, message);
   });
-  if (response.ok) input.value = "";
-  else log(panel, `POST ${url} answered ${response.status}`, "system");
-}
-
-const panels = {
-  chat(panel, path) {
-    const socket = socketFor(panel, path);
-    socket.on("message", (m) => log(panel, `${m.user}: ${m.content}`));
-    socket.on("connected", (m) => {
-      log(panel, `connected as ${user}`, "system");
-      sayIfMissed(panel, m);
-    });
-    $("[data-send]", panel).onsubmit = (event) => {
-      event.preventDefault();
-      const input = $("[data-input]", panel);
-      if (socket.send({ type: "message", content: input.value })) input.value = "";
-    };
-    socket.connect();
-  },
-
-  rooms(panel, template) {
-    const join = (room) => {
-      const socket = socketFor(panel, template.replace("{room_id}", encodeURIComponent(room)));
-      trackMembers(socket, (members) => {
-        $("[data-members]", panel).textContent = members.join(", ");
-      });
-      socket.on("joined", (m) => sayIfMissed(panel, m));
-      socket.on("user_joined", (m) => log(panel, `${m.user} joined ${m.room}`, "system"));
-      socket.on("user_left", (m) => log(panel, `${m.user} left ${m.room}`, "system"));
-      socket.on("message", (m) => log(panel, `${m.user}: ${m.content}`));
-      socket.connect();
-    };
-    $("[data-join]", panel).onsubmit = (event) => {
-      event.preventDefault();
-      join($("[data-room]", panel).value);
-    };
-    $("[data-leave]", panel).onclick = () => {
-      sockets.get(panel.id)?.close();
-      $("[data-members]", panel).textContent = "";
-    };
-    $("[data-send]", panel).onsubmit = (event) => {
-      event.preventDefault();
-      const input = $("[data-input]", panel);
-      if (sockets.get(panel.id)?.send({ type: "message", content: input.value })) input.value = "";
-    };
-    join($("[data-room]", panel).value);
-  },
-
-  notifications(panel, path) {
-    const socket = socketFor(panel, path);
-    const seen = new Set(); // delivery is at least once: show each id once
-    socket.on("notification", (m) => {
-      if (m.id !== null) {
-        socket.send({ type: "ack", id: m.id });
-        if (seen.has(m.id)) return;
-        seen.add(m.id);
-      }
-      log(panel, `${m.kind}: ${m.payload.title ?? JSON.stringify(m.payload)}`);
-    });
-    $("[data-notify]", panel).onsubmit = (event) => {
-      event.preventDefault();
-      const title = $("[data-title]", panel);
-      const url = `/api/notifications/${encodeURIComponent(user)}`;
-      publish(panel, url, { payload: { title: title.value } }, title);
-    };
-    socket.connect();
-  },
-
-  live_updates(panel, path) {
-    const socket = socketFor(panel, path);
-    socket.on("subscribed", (m) => {
-      log(panel, `subscribed to ${m.resource} ${m.id}`, "system");
-      sayIfMissed(panel, m);
-    });
-    socket.on("update", (m) => log(panel, `${m.resource} ${m.id}: ${JSON.stringify(m.data)}`));
-    $("[data-subscribe]", panel).onsubmit = (event) => {
-      event.preventDefault();
-      socket.subscribe("post", $("[data-id]", panel).value).catch((error) => {
-        log(panel, `subscribe failed: ${error.message}`, "system");
-      });
-    };
-    $("[data-publish]", panel).onsubmit = (event) => {
-      event.preventDefault();
-      const id = encodeURIComponent($("[data-id]", panel).value);
-      const text = $("[data-text]", panel);
-      publish(panel, `/api/updates/post/${id}`, { data: { title: text.value } }, text);
-    };
-    socket.connect();
-  },
-};
-
-// A channel with no panel of its own (one `new-channel` made): pick a type it accepts, edit
-// the JSON, send it; every frame that comes back is shown as it came.
-function genericPanel(id, path) {
-  let panel = document.getElementById(`channel-${id}`);
-  if (!panel) {
-    panel = $("#generic-panel").content.firstElementChild.cloneNode(true);
-    panel.id = `channel-${id}`;
-    panel.dataset.channel = id;
-    $("[data-title]", panel).textContent = id;
-    $("#panels").append(panel);
-  }
-  const examples = new Map(inboundExamples(id));
-  const select = $("[data-type]", panel);
-  const body = $("[data-body]", panel);
-  select.replaceChildren(...[...examples.keys()].map((type) => new Option(type, type)));
-  select.value = [...examples.keys()].find((type) => !["ping", "auth"].includes(type)) ?? "";
-  const fill = () => (body.value = JSON.stringify(examples.get(select.value) ?? {}));
-  select.onchange = fill;
-  fill();
-  // Path parameters (`{room_id}`) get a stand-in: this panel cannot know what they mean.
-  const socket = socketFor(panel, path.replace(/\{[^}]*\}/g, "demo"));
-  socket.on("*", (m) => {
-    if (m.type === "heartbeat" || (m.type === "pong" && m.ref == null)) return;
-    log(panel, `← ${JSON.stringify(m)}`);
-  });
-  $("[data-send]", panel).onsubmit = (event) => {
-    event.preventDefault();
-    let message;
-    try {
-      message = JSON.parse(body.value);
-    } catch (error) {
-      log(panel, `not JSON: ${error.message}`, "system");
-      return;
-    }
-    if (socket.send(message)) log(panel, `→ ${JSON.stringify(message)}`, "sent");
-  };
+  const members = $("[data-members]", panel);
+  if (members) trackMembers(socket, (names) => (members.textContent = names.join(", ")));
+  sockets.set(panel, socket);
   socket.connect();
+}
+
+function send(panel, message) {
+  const socket = sockets.get(panel);
+  if (!socket?.connected) {
+    log(panel, "not connected: nothing sent", "system");
+    return;
+  }
+  // The client's own subscriptions resume after a reconnect, where they left off.
+  const resumable = ["subscribe", "unsubscribe"].includes(message.type) && "resource" in message;
+  if (resumable) {
+    socket[message.type](message.resource, message.id).catch((error) => {
+      log(panel, `${message.type} failed: ${error.message}`, "system");
+    });
+  } else if (!socket.send(message)) return;
+  log(panel, messageLine(message), "sent");
+}
+
+// The panel of channel `id`: its path parameters, Connect and Disconnect, a form for each
+// message it accepts, members when it says who comes and goes, and its log.
+function buildPanel(id, channel) {
+  const panel = $("#panel").content.firstElementChild.cloneNode(true);
+  panel.dataset.channel = id;
+  $("[data-title]", panel).textContent = id;
+  $("[data-address]", panel).textContent = channel.address;
+  if (channel.description) panel.title = channel.description;
+  const parameters = Object.entries(channel.parameters ?? {});
+  if (parameters.length) panel.dataset.parameters = parameters.map(([name]) => name).join(" ");
+  for (const [name, parameter] of parameters) {
+    const label = document.createElement("label");
+    const field = Object.assign(document.createElement("input"), { required: true, size: 10 });
+    field.dataset.param = name;
+    field.title = parameter.description ?? "";
+    label.append(`${name} `, field);
+    $("[data-params]", panel).append(label);
+  }
+  $("[data-connection]", panel).onsubmit = (event) => {
+    event.preventDefault();
+    connect(panel, channel.address);
+  };
+  $("[data-disconnect]", panel).onclick = () => {
+    sockets.get(panel)?.close();
+    const members = $("[data-members]", panel);
+    if (members) members.textContent = "";
+  };
+  const sent = new Set(messagesOf(spec, id, "send").map((message) => message.name));
+  const presence = ["user_joined", "user_left"].every((type) => sent.has(type));
+  if (!presence) $("[data-presence]", panel).remove();
+  const forms = messagesOf(spec, id, "receive").filter((message) => !CLIENT_OWN.has(message.name));
+  $("[data-forms]", panel).append(
+    ...forms.map((message) => messageForm(spec, message, (body) => send(panel, body))),
+  );
+  $("#panels").append(panel);
   return panel;
 }
 
-// [type, a message of that type with each required field blank] for what channel `id` accepts.
-function inboundExamples(id) {
-  const refs = spec.operations[`${id}_receive`]?.messages ?? [];
-  return refs
-    .map(({ $ref }) => spec.components.messages[$ref.split("/").pop()])
-    .filter((message) => message?.payload?.$ref) // not the raw `binary` frames
-    .map((message) => [message.name, example(resolve(message.payload), message.name)]);
-}
-
-const BLANK = { string: "", integer: 0, number: 0, boolean: false, array: [], object: {} };
-
-function example(schema, type) {
-  const message = { type };
-  for (const name of schema.required ?? []) {
-    if (name !== "type") message[name] = BLANK[resolve(schema.properties?.[name]).type] ?? null;
-  }
-  return message;
-}
-
-function resolve(schema) {
-  let node = schema;
-  while (node?.$ref) node = node.$ref.split("/").slice(1).reduce((at, key) => at?.[key], spec);
-  return node ?? {};
+let panels = null;
+async function allPanels() {
+  spec ??= await (await fetch(`${root}/asyncapi.json`)).json();
+  panels ??= Object.entries(spec.channels).map(([id, channel]) => [
+    buildPanel(id, channel),
+    channel,
+  ]);
+  return panels;
 }
 
 $("#name").value = `guest-${Math.floor(Math.random() * 10_000)}`;
@@ -256,13 +164,6 @@ $("#login").onsubmit = async (event) => {
   user = $("#name").value;
   manualToken = $("#token").value.trim() || null;
   notice.textContent = "";
-  for (const [id, address] of await channelAddresses()) {
-    const panel = panels[id] && document.getElementById(id);
-    if (!panel) {
-      genericPanel(id, address);
-      continue;
-    }
-    panel.hidden = false;
-    panels[id](panel, address);
-  }
+  // Each panel connects now, but one whose path parameters are still blank: its Connect does.
+  for (const [panel, channel] of await allPanels()) connect(panel, channel.address);
 };

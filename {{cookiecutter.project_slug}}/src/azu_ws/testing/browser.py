@@ -30,14 +30,18 @@ __all__ = [
     "SLOW",
     "Browser",
     "Line",
+    "connect",
     "expect",
     "first_address",
     "first_panel",
     "launched_chromium",
+    "log",
     "new_page",
     "open_demo",
-    "say",
+    "panel",
+    "received",
     "screenshot",
+    "send",
     "sign_in",
     "socket_url",
     "status",
@@ -144,20 +148,55 @@ def screenshot(page: Page, name: str) -> None:
     page.screenshot(path=ARTIFACTS / name, full_page=True)
 
 
-def status(page: Page, panel: str) -> Any:
-    return page.locator(f"#{panel} [data-status]")
+def panel(page: Page, channel: str) -> Any:
+    """The panel of `channel` (its id in /asyncapi.json: `chat`, `scores`)."""
+    return page.locator(f'.panel[data-channel="{channel}"]')
+
+
+def status(page: Page, channel: str) -> Any:
+    return panel(page, channel).locator("[data-status]")
+
+
+def log(page: Page, channel: str) -> Any:
+    """The panel's log: a line per message, sent (`.sent`), received, or said by the page
+    (`.system`)."""
+    return panel(page, channel).locator("[data-log]")
+
+
+def received(page: Page, channel: str, message_type: str, field: str) -> Any:
+    """`field` of each message of `message_type` the panel received, in order."""
+    lines = log(page, channel).locator(f'li[data-type="{message_type}"]:not(.sent)')
+    return lines.locator(f'[data-field="{field}"]')
 
 
 def first_panel(page: Page) -> str:
-    """The id of the first channel panel the page shows."""
-    panel = page.locator(".panel:not([hidden])").first
-    expect(panel).to_be_visible()
-    return str(panel.get_attribute("id"))
+    """The channel of the first panel that connects on signing in: one with no path
+    parameters to fill."""
+    first = page.locator(".panel:not([data-parameters])").first
+    expect(first).to_be_visible()
+    return str(first.get_attribute("data-channel"))
 
 
-def say(page: Page, panel: str, text: str) -> None:
-    page.fill(f"#{panel} [data-send] [data-input]", text)
-    page.press(f"#{panel} [data-send] [data-input]", "Enter")
+def connect(page: Page, channel: str, **parameters: str) -> None:
+    """Fill the panel's path parameters (`game_id="g1"`) and press its Connect."""
+    at = panel(page, channel)
+    for name, value in parameters.items():
+        at.locator(f'[data-param="{name}"]').fill(value)
+    at.locator("[data-connection] button:not([type])").click()
+
+
+def send(page: Page, channel: str, message_type: str, **fields: str | bool) -> None:
+    """Fill the panel's form for `message_type` and press its Send."""
+    form = panel(page, channel).locator(f'form[data-message="{message_type}"]')
+    for name, value in fields.items():
+        field = form.locator(f'[data-field="{name}"]')
+        if isinstance(value, bool):
+            field.set_checked(value)
+        elif field.evaluate("(node) => node.tagName") == "SELECT":
+            field.select_option(label=value)
+        else:
+            field.fill(value)
+    form.locator("button").click()
 
 
 def socket_url(socket: WebSocket) -> str:
@@ -166,10 +205,10 @@ def socket_url(socket: WebSocket) -> str:
     return url.split("?", 1)[0]
 
 
-def first_address(page: Page, panel: str) -> str:
-    """The path of that panel's channel, as the page read it from /asyncapi.json."""
+def first_address(page: Page, channel: str) -> str:
+    """The path of `channel`, as the page read it from /asyncapi.json."""
     address: str = page.evaluate(
         "async (id) => (await (await fetch('/asyncapi.json')).json()).channels[id].address",
-        panel,
+        channel,
     )
-    return address.replace("{room_id}", "lobby")
+    return address

@@ -243,7 +243,7 @@ def _peek(text: str) -> tuple[Any, Any, str | None]:
 
 
 def channel_path(channel: type[Channel[Any, Any]], params: Mapping[str, str]) -> str:
-    """`channel.path` with its parameters filled in: `/ws/rooms/{room_id}` -> `/ws/rooms/lobby`."""
+    """`channel.path` with its parameters filled in: `/ws/games/{game_id}` -> `/ws/games/g1`."""
     return channel.path.format_map({name: quote(value, safe="") for name, value in params.items()})
 
 
@@ -308,7 +308,7 @@ def open_channel(
 ) -> Iterator[ChannelClient[InboundT, OutboundT]]:
     """A socket of `channel` in `client`'s app, as the holder of `token`.
 
-    `params` fill the channel's path (`room_id="lobby"`); `query` is added as
+    `params` fill the channel's path (`game_id="g1"`); `query` is added as
     is (`since=...`).
     """
     url = channel_path(channel, params) + (f"?{query}" if query else "")
