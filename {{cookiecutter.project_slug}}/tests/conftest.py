@@ -107,7 +107,7 @@ def connect(client: TestClient, token_for: TokenFor) -> Connect:
 
 @pytest.fixture
 def join(client: TestClient, token_for: TokenFor) -> Join:
-    """A channel's socket as `user`: `with join(ChatChannel, "alice") as alice:`, then
+    """A channel's socket as `user`: `with join(MyChannel, "alice") as alice:`, then
     `alice.send(...)` and `alice.expect(NewMessage)` in the channel's own models."""
     return joiner(client, token_for)
 

@@ -44,7 +44,7 @@ def require_scope(scope: str) -> Callable[[Request, Credentials], Awaitable[User
     """A FastAPI dependency: the caller, if their bearer token is valid (else 401) and
     grants `scope` (else 403). Scopes are OAuth2's: the token's `scope` claim, space-separated.
 
-    `Sender = Annotated[User, Depends(require_scope("notifications:send"))]`
+    `Publisher = Annotated[User, Depends(require_scope("reports:publish"))]`
     """
 
     async def caller(request: Request, credentials: Credentials) -> User:

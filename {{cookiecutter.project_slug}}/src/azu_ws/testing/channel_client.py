@@ -342,7 +342,7 @@ class _RefusedWire:
 
 
 class Join(Protocol):
-    """`join(ChatChannel, "alice")`, `join(RoomChannel, "bob", room_id="lobby")`: a socket of
+    """`join(ScoresChannel, "alice")`, `join(GameChannel, "bob", game_id="g1")`: a socket of
     the channel as that user, for a `with` block (a fixture gives it: `joiner`)."""
 
     def __call__(
