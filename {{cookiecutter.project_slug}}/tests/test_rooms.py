@@ -3,17 +3,22 @@
 import json
 import time
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from azu_ws import close_codes
 from azu_ws.testing import (
     WAIT,
+    ChannelClient,
     Connect,
+    Join,
     RedisServer,
     Server,
     call,
     closed_with,
+    open_channel,
     receive,
     receive_type,
     services_of,
@@ -23,97 +28,102 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 from websockets.sync.client import ClientConnection
 
+from {{ cookiecutter.package_name }}.channels import rooms
+from {{ cookiecutter.package_name }}.messages import PostMessage, SetTyping
+
 from .conftest import SERVE, TokenFor
 
 ROOM = "/ws/rooms/lobby"
 CLUSTER_SECRET = "a-secret-only-for-the-cluster-presence-tests"
 
 
-def test_joining_lists_who_is_present_and_tells_the_others(connect: Connect) -> None:
-    with connect(ROOM, user="alice") as alice:
-        joined = receive_type(alice, "joined")
-        assert isinstance(joined.pop("epoch"), str)
-        assert joined == {"type": "joined", "room": "lobby", "members": ["alice"], "offset": 0}
-        with connect(ROOM, user="bob") as bob:
-            assert receive_type(bob, "joined")["members"] == ["alice", "bob"]
-            joined = receive_type(alice, "user_joined")
-            assert (joined["room"], joined["user"]) == ("lobby", "bob")
-            assert joined["timestamp"]
+def lobby(join: Join, user: str) -> AbstractContextManager[ChannelClient[Any, Any]]:
+    return join(rooms.RoomChannel, user, room_id="lobby")
 
 
-def test_leaving_tells_the_others(connect: Connect) -> None:
-    with connect(ROOM, user="alice") as alice:
-        receive_type(alice, "joined")
-        with connect(ROOM, user="bob") as bob:
-            receive_type(bob, "joined")
-            receive_type(alice, "user_joined")
-        left = receive_type(alice, "user_left")
-        assert (left["room"], left["user"]) == ("lobby", "bob")
+def post(content: str) -> PostMessage:
+    return PostMessage(type="message", content=content)
+
+
+def test_joining_lists_who_is_present_and_tells_the_others(join: Join) -> None:
+    with lobby(join, "alice") as alice:
+        joined = alice.expect(rooms.Joined)
+        assert (joined.room, joined.members, joined.offset) == ("lobby", ["alice"], 0)
+        assert joined.epoch
+        with lobby(join, "bob") as bob:
+            assert bob.expect(rooms.Joined).members == ["alice", "bob"]
+            arrived = alice.expect(rooms.UserJoined)
+            assert (arrived.room, arrived.user) == ("lobby", "bob")
+
+
+def test_leaving_tells_the_others(join: Join) -> None:
+    with lobby(join, "alice") as alice:
+        alice.expect(rooms.Joined)
+        with lobby(join, "bob") as bob:
+            bob.expect(rooms.Joined)
+            alice.expect(rooms.UserJoined)
+        left = alice.expect(rooms.UserLeft)
+        assert (left.room, left.user) == ("lobby", "bob")
 
 
 @pytest.mark.parametrize("code", [1001, 1006, 4000])
-def test_a_dropped_connection_is_a_leave_too(connect: Connect, code: int) -> None:
-    with connect(ROOM, user="alice") as alice:
-        receive_type(alice, "joined")
-        with connect(ROOM, user="bob") as bob:
-            receive_type(bob, "joined")
-            receive_type(alice, "user_joined")
+def test_a_dropped_connection_is_a_leave_too(join: Join, code: int) -> None:
+    with lobby(join, "alice") as alice:
+        alice.expect(rooms.Joined)
+        with lobby(join, "bob") as bob:
+            bob.expect(rooms.Joined)
+            alice.expect(rooms.UserJoined)
             bob.close(code)
-        assert receive_type(alice, "user_left")["user"] == "bob"
+        assert alice.expect(rooms.UserLeft).user == "bob"
 
 
-def test_a_user_with_two_sockets_is_one_member_until_both_leave(connect: Connect) -> None:
-    with connect(ROOM, user="alice") as alice:
-        receive_type(alice, "joined")
-        with connect(ROOM, user="bob") as phone:
-            receive_type(phone, "joined")
-            receive_type(alice, "user_joined")
-            with connect(ROOM, user="bob") as laptop:
-                assert receive_type(laptop, "joined")["members"] == ["alice", "bob"]
+def test_a_user_with_two_sockets_is_one_member_until_both_leave(join: Join) -> None:
+    with lobby(join, "alice") as alice:
+        alice.expect(rooms.Joined)
+        with lobby(join, "bob") as phone:
+            phone.expect(rooms.Joined)
+            alice.expect(rooms.UserJoined)
+            with lobby(join, "bob") as laptop:
+                assert laptop.expect(rooms.Joined).members == ["alice", "bob"]
             # The laptop left, the phone is still here: no user_left yet. The
             # next thing alice hears is the phone's message.
-            phone.send_json({"type": "message", "content": "still here"})
-            assert receive_type(alice, "message")["content"] == "still here"
-        assert receive_type(alice, "user_left")["user"] == "bob"
+            phone.send(post("still here"))
+            assert alice.expect(rooms.RoomMessage).content == "still here"
+        assert alice.expect(rooms.UserLeft).user == "bob"
 
 
-def test_messages_and_typing_stay_in_their_room(connect: Connect) -> None:
+def test_messages_and_typing_stay_in_their_room(join: Join) -> None:
     with (
-        connect(ROOM, user="alice") as alice,
-        connect("/ws/rooms/elsewhere", user="carol") as carol,
+        lobby(join, "alice") as alice,
+        join(rooms.RoomChannel, "carol", room_id="elsewhere") as carol,
     ):
-        receive_type(alice, "joined")
-        receive_type(carol, "joined")
-        alice.send_json({"type": "typing", "is_typing": True})
-        typing = receive_type(alice, "typing")
-        assert (typing["room"], typing["user"], typing["is_typing"]) == ("lobby", "alice", True)
-        alice.send_json({"type": "message", "content": "lobby only"})
-        message = receive_type(alice, "message")
-        assert (message["room"], message["content"], message["user"]) == (
-            "lobby",
-            "lobby only",
-            "alice",
-        )
-        carol.send_json({"type": "message", "content": "elsewhere"})
-        assert receive_type(carol, "message")["room"] == "elsewhere"  # carol heard nothing else
+        alice.expect(rooms.Joined)
+        carol.expect(rooms.Joined)
+        alice.send(SetTyping(type="typing", is_typing=True))
+        typing = alice.expect(rooms.RoomTyping)
+        assert (typing.room, typing.user, typing.is_typing) == ("lobby", "alice", True)
+        alice.send(post("lobby only"))
+        said = alice.expect(rooms.RoomMessage)
+        assert (said.room, said.content, said.user) == ("lobby", "lobby only", "alice")
+        carol.send(post("elsewhere"))
+        assert carol.expect(rooms.RoomMessage).room == "elsewhere"  # carol heard nothing else
 
 
-def test_binary_frames_are_relayed_to_the_other_members_only(connect: Connect) -> None:
-    with connect(ROOM, user="alice") as alice, connect(ROOM, user="bob") as bob:
-        receive_type(alice, "joined")
-        receive_type(bob, "joined")
-        receive_type(alice, "user_joined")
+def test_binary_frames_are_relayed_to_the_other_members_only(join: Join) -> None:
+    with lobby(join, "alice") as alice, lobby(join, "bob") as bob:
+        alice.expect(rooms.Joined)
+        bob.expect(rooms.Joined)
+        alice.expect(rooms.UserJoined)
         alice.send_bytes(b"\x01move e2e4")
-        assert bob.receive_bytes() == b"\x01move e2e4"
-        alice.send_json({"type": "ping"})
-        receive_type(alice, "pong")  # alice did not get her own frame back
+        assert bob.expect_bytes() == b"\x01move e2e4"
+        alice.expect_quiet()  # alice did not get her own frame back
 
 
-def test_a_binary_frame_over_the_room_cap_is_an_error(connect: Connect) -> None:
-    with connect(ROOM, user="alice") as alice:
-        receive_type(alice, "joined")
+def test_a_binary_frame_over_the_room_cap_is_an_error(join: Join) -> None:
+    with lobby(join, "alice") as alice:
+        alice.expect(rooms.Joined)
         alice.send_bytes(b"\x00" * (64 * 1024 + 1))
-        assert receive_type(alice, "error")["code"] == "frame_too_large"
+        alice.expect_error("frame_too_large")
 
 
 @pytest.mark.parametrize(
@@ -138,28 +148,27 @@ def test_a_traversal_in_the_room_id_never_reaches_the_channel(connect: Connect) 
         ws.receive_json()
 
 
-def test_a_private_room_admits_only_users_whose_token_lists_it(connect: Connect) -> None:
-    with connect("/ws/rooms/private-ops", user="eve") as eve:
-        assert closed_with(eve) == (close_codes.WS_4403_FORBIDDEN, "Forbidden")
-    with connect("/ws/rooms/private-ops", user="ops", claims={"rooms": ["private-ops"]}) as ops:
-        assert receive_type(ops, "joined")["members"] == ["ops"]
+def test_a_private_room_admits_only_users_whose_token_lists_it(
+    client: TestClient, token_for: TokenFor, join: Join
+) -> None:
+    with join(rooms.RoomChannel, "eve", room_id="private-ops") as eve:
+        eve.expect_closed(close_codes.WS_4403_FORBIDDEN)
+    ops_token = token_for("ops", rooms=["private-ops"])
+    with open_channel(client, rooms.RoomChannel, ops_token, room_id="private-ops") as ops:
+        assert ops.expect(rooms.Joined).members == ["ops"]
 
 
 def test_a_server_message_into_a_room_is_signed_by_the_caller(
-    client: TestClient, token_for: TokenFor, connect: Connect
+    client: TestClient, token_for: TokenFor, join: Join
 ) -> None:
     headers = {"authorization": f"Bearer {token_for('announcer', scope='rooms:publish')}"}
-    with connect(ROOM, user="alice") as alice:
-        receive_type(alice, "joined")
+    with lobby(join, "alice") as alice:
+        alice.expect(rooms.Joined)
         body = {"content": "welcome"}
         response = client.post("/api/rooms/lobby/messages", json=body, headers=headers)
         assert response.status_code == 202
-        message = receive_type(alice, "message")
-    assert (message["room"], message["content"], message["user"]) == (
-        "lobby",
-        "welcome",
-        "announcer",
-    )
+        said = alice.expect(rooms.RoomMessage)
+    assert (said.room, said.content, said.user) == ("lobby", "welcome", "announcer")
 
 
 def test_over_the_wire_a_room_with_two_members(server: Server) -> None:

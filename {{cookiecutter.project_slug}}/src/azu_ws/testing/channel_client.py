@@ -56,7 +56,7 @@ class Wire(Protocol):
         """The next frame; Closed once the server closed; TimeoutError after `timeout`."""
         ...
 
-    def close(self) -> None: ...
+    def close(self, code: int = 1000) -> None: ...
 
 
 class ChannelClient(Generic[InboundT, OutboundT]):
@@ -149,8 +149,9 @@ class ChannelClient(Generic[InboundT, OutboundT]):
         self._request(Ping(type="ping"), Pong)
         assert not self._early, f"{self._where()}: came before the pong: {list(self._early)}"
 
-    def close(self) -> None:
-        self.wire.close()
+    def close(self, code: int = 1000) -> None:
+        """Close the socket with `code`, as a client going away does."""
+        self.wire.close(code)
 
     # --- parsing ----------------------------------------------------------------
 
@@ -292,8 +293,8 @@ class _TestClientWire:
         )
         return frame
 
-    def close(self) -> None:
-        self.session.close()
+    def close(self, code: int = 1000) -> None:
+        self.session.close(code)
 
 
 @contextmanager
@@ -337,7 +338,7 @@ class _RefusedWire:
     def receive(self, timeout: float) -> str | bytes:
         raise self.closed
 
-    def close(self) -> None:
+    def close(self, code: int = 1000) -> None:
         pass
 
 
@@ -409,8 +410,8 @@ class _SocketWire:
                 self.resumes += 1
                 self.socket = self._reopen(self.client.since, timeout)
 
-    def close(self) -> None:
-        self.socket.close()
+    def close(self, code: int = 1000) -> None:
+        self.socket.close(code)
 
     def _reopen(self, since: str | None, timeout: float) -> ClientConnection:
         """Open again, while the server restarts, for up to `timeout` seconds."""
