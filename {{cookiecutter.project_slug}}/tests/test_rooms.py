@@ -3,9 +3,8 @@
 import json
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 from azu_ws import close_codes
@@ -37,8 +36,22 @@ ROOM = "/ws/rooms/lobby"
 CLUSTER_SECRET = "a-secret-only-for-the-cluster-presence-tests"
 
 
-def lobby(join: Join, user: str) -> AbstractContextManager[ChannelClient[Any, Any]]:
+Room = ChannelClient[rooms.RoomInbound, rooms.RoomOutbound]
+
+
+def lobby(join: Join, user: str) -> AbstractContextManager[Room]:
     return join(rooms.RoomChannel, user, room_id="lobby")
+
+
+@contextmanager
+def alice_then_bob(join: Join) -> Iterator[tuple[Room, Room]]:
+    """alice in the lobby, then bob, whom she hears arrive."""
+    with lobby(join, "alice") as alice:
+        alice.expect(rooms.Joined)
+        with lobby(join, "bob") as bob:
+            bob.expect(rooms.Joined)
+            alice.expect(rooms.UserJoined)
+            yield alice, bob
 
 
 def post(content: str) -> PostMessage:
@@ -56,39 +69,23 @@ def test_joining_lists_who_is_present_and_tells_the_others(join: Join) -> None:
             assert (arrived.room, arrived.user) == ("lobby", "bob")
 
 
-def test_leaving_tells_the_others(join: Join) -> None:
-    with lobby(join, "alice") as alice:
-        alice.expect(rooms.Joined)
-        with lobby(join, "bob") as bob:
-            bob.expect(rooms.Joined)
-            alice.expect(rooms.UserJoined)
+@pytest.mark.parametrize("code", [1000, 1001, 1006, 4000])
+def test_leaving_or_a_dropped_connection_tells_the_others(join: Join, code: int) -> None:
+    with alice_then_bob(join) as (alice, bob):
+        bob.close(code)
         left = alice.expect(rooms.UserLeft)
         assert (left.room, left.user) == ("lobby", "bob")
 
 
-@pytest.mark.parametrize("code", [1001, 1006, 4000])
-def test_a_dropped_connection_is_a_leave_too(join: Join, code: int) -> None:
-    with lobby(join, "alice") as alice:
-        alice.expect(rooms.Joined)
-        with lobby(join, "bob") as bob:
-            bob.expect(rooms.Joined)
-            alice.expect(rooms.UserJoined)
-            bob.close(code)
-        assert alice.expect(rooms.UserLeft).user == "bob"
-
-
 def test_a_user_with_two_sockets_is_one_member_until_both_leave(join: Join) -> None:
-    with lobby(join, "alice") as alice:
-        alice.expect(rooms.Joined)
-        with lobby(join, "bob") as phone:
-            phone.expect(rooms.Joined)
-            alice.expect(rooms.UserJoined)
-            with lobby(join, "bob") as laptop:
-                assert laptop.expect(rooms.Joined).members == ["alice", "bob"]
-            # The laptop left, the phone is still here: no user_left yet. The
-            # next thing alice hears is the phone's message.
-            phone.send(post("still here"))
-            assert alice.expect(rooms.RoomMessage).content == "still here"
+    with alice_then_bob(join) as (alice, phone):
+        with lobby(join, "bob") as laptop:
+            assert laptop.expect(rooms.Joined).members == ["alice", "bob"]
+        # The laptop left, the phone is still here: no user_left yet. The
+        # next thing alice hears is the phone's message.
+        phone.send(post("still here"))
+        assert alice.expect(rooms.RoomMessage).content == "still here"
+        phone.close()
         assert alice.expect(rooms.UserLeft).user == "bob"
 
 
@@ -110,10 +107,7 @@ def test_messages_and_typing_stay_in_their_room(join: Join) -> None:
 
 
 def test_binary_frames_are_relayed_to_the_other_members_only(join: Join) -> None:
-    with lobby(join, "alice") as alice, lobby(join, "bob") as bob:
-        alice.expect(rooms.Joined)
-        bob.expect(rooms.Joined)
-        alice.expect(rooms.UserJoined)
+    with alice_then_bob(join) as (alice, bob):
         alice.send_bytes(b"\x01move e2e4")
         assert bob.expect_bytes() == b"\x01move e2e4"
         alice.expect_quiet()  # alice did not get her own frame back
