@@ -174,8 +174,6 @@ def test_no_channel_of_the_app_reaches_into_its_socket(bake: Bake) -> None:
 
 
 RUNTIME_SUITES = ROOT / "tests" / "runtime"
-# Suites that still serve the bake's reference app, each saying why where it names it.
-PENDING_ON_THE_REFERENCE_APP = {"test_browser.py"}
 
 
 def test_the_runtime_suites_run_on_their_own_test_app_not_the_reference_app() -> None:
@@ -183,8 +181,6 @@ def test_the_runtime_suites_run_on_their_own_test_app_not_the_reference_app() ->
     # on their test app (tests/runtime/testapp/), never a bake's app or its tests' conftest.
     for path in sorted(RUNTIME_SUITES.rglob("*.py")):
         where = path.relative_to(RUNTIME_SUITES)
-        if where.name in PENDING_ON_THE_REFERENCE_APP:
-            continue
         text = path.read_text(encoding="utf-8")
         assert "realtime_app" not in text, f"{where} names the reference app"
         assert "cookiecutter" not in text, f"{where} names the template's package"

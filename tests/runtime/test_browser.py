@@ -1,17 +1,14 @@
 """The demo page in Chromium: what holds whichever channels a project keeps.
 
-Each channel's own page tests are in `test_browser_<channel>.py`; the
-helpers in `browser.py`.
+On the suites' test app. A bake's own `test_browser_demo.py` holds the page to that
+app's channels (a scaffolded one included); its channels' page tests are its own too.
 """
 
-import os
-import shutil
-import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from azu_ws.asyncapi import channel_id
-from azu_ws.scaffold import new_channel
+import pytest
 from azu_ws.testing import Server, serve_command, uvicorn, uvicorn_on
 from azu_ws.testing.browser import (
     SLOW,
@@ -29,32 +26,29 @@ from azu_ws.testing.browser import (
     status,
 )
 
-import realtime_app
-from realtime_app.channels import CHANNELS
-
-from .bench import PACKAGE as TEST_APP
+from .bench import PACKAGE, SERVE
 from .proxy import stripping_proxy
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
 
-# PENDING (issue 27): most of these tests serve the bake's reference app, not the suites'
-# test app: they restart, refuse and scaffold a whole app, and check the page against its
-# channels. The only file here allowed to name the reference (tests/test_runtime_line.py
-# lists it) until they move onto the test app.
-PACKAGE = realtime_app.__name__
-PROJECT = Path(realtime_app.__file__).resolve().parents[2]
-SERVE_COMMAND = serve_command(PACKAGE)
 BROWSER_SECRET = "a-secret-for-the-browser-tests-0123456789"
-# The suites' test app with one channel, the probe: what a page shows when an app has no other.
-PROBE_ONLY_APP = serve_command(TEST_APP, f"{TEST_APP}.app:create_probe_only_app")
+# The test app with one channel, the probe: what a page shows when an app has no other.
+PROBE_ONLY_APP = serve_command(PACKAGE, f"{PACKAGE}.app:create_probe_only_app")
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[Server]:
+    """The test app as `serve` runs it, in development: the page gets its tokens itself."""
+    with uvicorn(tmp_path, BROWSER_SECRET, command=SERVE, ENVIRONMENT="development") as server:
+        yield server
 
 
 def test_after_a_restart_the_page_reconnects_by_itself(browser: Browser, tmp_path: Path) -> None:
     for directory in ("first", "second"):
         (tmp_path / directory).mkdir()
     with uvicorn(
-        tmp_path / "first", BROWSER_SECRET, command=SERVE_COMMAND, ENVIRONMENT="development"
+        tmp_path / "first", BROWSER_SECRET, command=SERVE, ENVIRONMENT="development"
     ) as first:
         page = open_demo(browser, first, "alice")
         panel = first_panel(page)
@@ -63,18 +57,18 @@ def test_after_a_restart_the_page_reconnects_by_itself(browser: Browser, tmp_pat
         expect(status(page, panel)).to_have_text("reconnecting")
     port = int(first.url.rsplit(":", 1)[1])
     with uvicorn_on(
-        port, tmp_path / "second", BROWSER_SECRET, command=SERVE_COMMAND, ENVIRONMENT="development"
+        port, tmp_path / "second", BROWSER_SECRET, command=SERVE, ENVIRONMENT="development"
     ):
         expect(status(page, panel)).to_have_text("open", timeout=SLOW)
-        send(page, "chat", "message", content="back again")  # the reference app has the chat
-        expect(received(page, "chat", "message", "content")).to_have_text(["back again"])
+        send(page, "probe", "message", content="back again")
+        expect(received(page, "probe", "message", "content")).to_have_text(["back again"])
 
 
 def test_a_refused_token_shows_why_instead_of_a_reconnect_loop(
     browser: Browser, tmp_path: Path
 ) -> None:
     # Production: no development tokens, the page asks for one.
-    with uvicorn(tmp_path, BROWSER_SECRET, command=SERVE_COMMAND) as server:
+    with uvicorn(tmp_path, BROWSER_SECRET, command=SERVE) as server:
         page = browser.new_context().new_page()
         sockets: list[str] = []
         page.on("websocket", lambda socket: sockets.append(socket_url(socket)))
@@ -102,14 +96,14 @@ def failures(page: "Page") -> list[str]:
     return seen
 
 
-def test_under_a_root_path_behind_a_proxy_the_demo_page_chats(
+def test_under_a_root_path_behind_a_proxy_the_demo_page_talks(
     browser: Browser, tmp_path: Path
 ) -> None:
     with (
         uvicorn(
             tmp_path,
             BROWSER_SECRET,
-            command=SERVE_COMMAND,
+            command=SERVE,
             ENVIRONMENT="development",
             ROOT_PATH="/rt",
         ) as server,
@@ -120,40 +114,10 @@ def test_under_a_root_path_behind_a_proxy_the_demo_page_chats(
         page.goto(f"{proxy}/rt/")
         page.fill("#name", "alice")
         page.click("#connect")
-        expect(status(page, "chat")).to_have_text("open")
-        send(page, "chat", "message", content="from under /rt")
-        expect(received(page, "chat", "message", "content")).to_have_text(["from under /rt"])
+        expect(status(page, "probe")).to_have_text("open")
+        send(page, "probe", "message", content="from under /rt")
+        expect(received(page, "probe", "message", "content")).to_have_text(["from under /rt"])
         page.context.close()  # before the servers stop: no reconnecting to count
-    assert problems == []
-
-
-def test_a_channel_made_by_new_channel_gets_a_panel_with_a_form_for_what_it_accepts(
-    browser: Browser, tmp_path: Path
-) -> None:
-    project = tmp_path / "project"
-    shutil.copytree(PROJECT / "src", project / "src")
-    (project / "tests").mkdir()
-    new_channel("scores", project, PACKAGE)
-    # The copy, with its new channel, before this project's own source.
-    path = os.pathsep.join([str(project / "src"), *filter(None, sys.path)])
-    with uvicorn(
-        project, BROWSER_SECRET, command=SERVE_COMMAND, ENVIRONMENT="development", PYTHONPATH=path
-    ) as server:
-        page = new_page(browser)
-        problems = failures(page)
-        page.goto(server.url + "/")
-        page.fill("#name", "alice")
-        page.click("#connect")
-        channels = [channel_id(channel) for channel in CHANNELS]
-        shown = page.locator(".panel [data-title]")
-        expect(shown).to_have_text([*channels, "scores"])  # its channels, and no other
-        expect(status(page, "scores")).to_have_text("open")
-        forms = panel(page, "scores").locator("form[data-message]")
-        expect(forms).to_have_count(1)  # `post`; `ping` and `auth` are the client's
-        send(page, "scores", "post", text="hello")
-        expect(received(page, "scores", "posted", "text")).to_have_text(["hello"])
-        screenshot(page, "scaffolded-panel.png")
-        page.context.close()
     assert problems == []
 
 
@@ -189,7 +153,7 @@ def test_the_client_answers_heartbeats_and_renews_its_token_before_it_expires(
     with uvicorn(
         tmp_path,
         BROWSER_SECRET,
-        command=SERVE_COMMAND,
+        command=SERVE,
         ENVIRONMENT="development",
         WS_PING_INTERVAL="1",
         WS_PING_TIMEOUT="1",

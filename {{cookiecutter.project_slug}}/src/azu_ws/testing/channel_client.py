@@ -205,9 +205,8 @@ class ChannelClient(Generic[InboundT, OutboundT]):
 
     def _as(self, kind: type[M], text: str) -> M:
         message = self._parse(text)
-        assert isinstance(message, kind), (
-            f"{self._where()}: expected {kind.__name__}, got {text[:QUOTED]}"
-        )
+        if not isinstance(message, kind):
+            raise AssertionError(f"{self._where()}: expected {kind.__name__}, got {text[:QUOTED]}")
         return message
 
     def _where(self) -> str:
