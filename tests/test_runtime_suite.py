@@ -2,17 +2,21 @@
 
 They run inside a default bake, for its locked dependencies and lint settings,
 on their own test app (`tests/runtime/testapp/`), not the bake's; each runs
-twice, with batched writes (in force under the locked uvicorn) and with every
-frame one ASGI send, so that both ways to the wire are held to every test.
+twice, with batched writes (in force under the locked uvicorn) on the bake's
+copy of the runtime, and with every frame one ASGI send on the wheel `azu-ws`
+installed in a bake switched to it (tests/test_wheel.py): both ways to the
+wire, and both ways to ship the runtime, are held to every test.
 """
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
 
 from .conftest import ROOT, cookiecutter, run_in
+from .test_wheel import bake_without_the_runtime, built_wheel, switched_bake
 
 RUNTIME_TESTS = ROOT / "tests" / "runtime"
 SUITES = sorted(path.name for path in RUNTIME_TESTS.glob("test_*.py"))
@@ -30,15 +34,32 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return project
 
 
-@pytest.mark.parametrize("batched", ["true", "false"], ids=["batched", "asgi"])
+@pytest.fixture(scope="module")
+def on_the_wheel(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A default bake without its copy of the runtime, on the wheel instead: it and its Python."""
+    reference = bake_without_the_runtime(tmp_path_factory)
+    into = tmp_path_factory.mktemp("on-the-wheel")
+    python = switched_bake(built_wheel(tmp_path_factory), reference, into)
+    return into / reference.name, python
+
+
+@pytest.mark.parametrize("batched", ["true", "false"], ids=["batched", "asgi-on-the-wheel"])
 @pytest.mark.parametrize("suite", SUITES)
-def test_a_runtime_suite_passes(reference: Path, suite: str, batched: str, tmp_path: Path) -> None:
+def test_a_runtime_suite_passes(
+    request: pytest.FixtureRequest, suite: str, batched: str, tmp_path: Path
+) -> None:
+    if batched == "true":
+        project: Path = request.getfixturevalue("reference")
+        python = Path(sys.executable)
+    else:
+        project, python = request.getfixturevalue("on_the_wheel")
     artifacts = str(ROOT / "artifacts" / "runtime")
     outcome = run_in(
-        reference,
+        project,
         *("pytest", "-q", "-p", "no:cacheprovider", f"--basetemp={tmp_path / 'pytest'}"),
         f"tests/runtime/{suite}",
         timeout=540,
+        python=python,
         BROWSER_ARTIFACTS=artifacts,
         WS_BATCHED_WRITES=batched,
     )
